@@ -113,7 +113,8 @@ pmu::Result<CpuSet> CpuSet::parse(std::string_view text) {
     if (pos < s.size() && s[pos] == '-') {
       ++pos;
       hi = read_number(s, pos);
-      if (hi == -2) return bad(text, fmt::format("CPU number too large (at most {})", kMaxCpus - 1));
+      if (hi == -2)
+        return bad(text, fmt::format("CPU number too large (at most {})", kMaxCpus - 1));
       if (hi < 0) return bad(text, "a range needs an end, as in 0-3");
       if (hi < lo) {
         return bad(text, fmt::format("range '{}' runs backwards", s.substr(start, pos - start)));
@@ -153,6 +154,8 @@ CpuSet CpuSet::operator-(const CpuSet& o) const {
   return r;
 }
 
-bool CpuSet::operator==(const CpuSet& o) const { return cpus() == o.cpus(); }
+bool CpuSet::operator==(const CpuSet& o) const {
+  return cpus() == o.cpus();
+}
 
 }  // namespace pctx::cpu

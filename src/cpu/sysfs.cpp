@@ -16,10 +16,18 @@ CpuSet read_cpu_list_file(const std::string& name) {
   return set ? *set : CpuSet{};
 }
 
-CpuSet online_cpus() { return read_cpu_list_file("online"); }
-CpuSet offline_cpus() { return read_cpu_list_file("offline"); }
-CpuSet present_cpus() { return read_cpu_list_file("present"); }
-CpuSet possible_cpus() { return read_cpu_list_file("possible"); }
+CpuSet online_cpus() {
+  return read_cpu_list_file("online");
+}
+CpuSet offline_cpus() {
+  return read_cpu_list_file("offline");
+}
+CpuSet present_cpus() {
+  return read_cpu_list_file("present");
+}
+CpuSet possible_cpus() {
+  return read_cpu_list_file("possible");
+}
 
 CpuSet hotpluggable_cpus() {
   CpuSet out;

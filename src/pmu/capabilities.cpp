@@ -74,14 +74,17 @@ void probe_hardware(Capabilities& caps) {
   const auto* pc = g->page(0);
   caps.rdpmc = pc != nullptr && (pc->capabilities >> 2 & 1) && pc->index != 0;
   if (!caps.rdpmc) {
-    caps.rdpmc_reason = "the kernel does not grant rdpmc (see /sys/bus/event_source/devices/"
-                        "cpu/rdpmc)";
+    caps.rdpmc_reason =
+        "the kernel does not grant rdpmc (see /sys/bus/event_source/devices/"
+        "cpu/rdpmc)";
   }
 }
 
 }  // namespace
 
-int read_paranoid() { return read_int_file("/proc/sys/kernel/perf_event_paranoid", 2); }
+int read_paranoid() {
+  return read_int_file("/proc/sys/kernel/perf_event_paranoid", 2);
+}
 
 bool is_privileged() {
   const uint64_t caps = effective_capabilities();
@@ -100,9 +103,9 @@ std::string hypervisor_vendor() {
   const std::string v(vendor);
   // CPUID gives a 12-byte signature; name the common ones as people know them.
   static const std::pair<const char*, const char*> kKnown[] = {
-      {"KVMKVMKVM", "KVM"},         {"VMwareVMware", "VMware"},   {"Microsoft Hv", "Hyper-V"},
-      {"XenVMMXenVMM", "Xen"},      {"TCGTCGTCGTCG", "QEMU (TCG)"}, {"bhyve bhyve ", "bhyve"},
-      {"ACRNACRNACRN", "ACRN"},     {"VBoxVBoxVBox", "VirtualBox"}};
+      {"KVMKVMKVM", "KVM"},     {"VMwareVMware", "VMware"},     {"Microsoft Hv", "Hyper-V"},
+      {"XenVMMXenVMM", "Xen"},  {"TCGTCGTCGTCG", "QEMU (TCG)"}, {"bhyve bhyve ", "bhyve"},
+      {"ACRNACRNACRN", "ACRN"}, {"VBoxVBoxVBox", "VirtualBox"}};
   for (const auto& [signature, name] : kKnown) {
     if (v == signature) return name;
   }
@@ -134,8 +137,8 @@ Capabilities probe_capabilities() {
   for (const auto& p : kernel_pmus()) caps.kernel_pmus.push_back(p.name);
   probe_hardware(caps);
 
-  caps.pmus.push_back({"software", "kernel software events (task-clock, page-faults, ...)", 0, 0,
-                       false, true, ""});
+  caps.pmus.push_back(
+      {"software", "kernel software events (task-clock, page-faults, ...)", 0, 0, false, true, ""});
   for (const auto& p : internal::pfm_pmus()) {
     if (!p.present || p.generic) continue;
     PmuInfo info{p.name, p.description, p.counters, p.fixed, true, caps.hardware_pmu, ""};

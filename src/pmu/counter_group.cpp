@@ -47,8 +47,8 @@ Result<CounterGroup> CounterGroup::open(const EncodedGroup& group, const Target&
     attr.read_format = kReadFormat;
     attr.disabled = (i == 0 && !options.enabled) ? 1 : 0;
     attr.exclude_idle = options.exclude_idle;
-    const int fd = perf_event_open(&attr, target.pid_arg(), target.cpu_arg(),
-                                   i == 0 ? -1 : g.fds_[0]);
+    const int fd =
+        perf_event_open(&attr, target.pid_arg(), target.cpu_arg(), i == 0 ? -1 : g.fds_[0]);
     if (fd < 0) return open_error(errno, group.events[i], target);
     g.fds_.push_back(fd);
     uint64_t id = 0;
@@ -69,7 +69,9 @@ Result<CounterGroup> CounterGroup::open(const EncodedGroup& group, const Target&
   return g;
 }
 
-CounterGroup::CounterGroup(CounterGroup&& other) noexcept { *this = std::move(other); }
+CounterGroup::CounterGroup(CounterGroup&& other) noexcept {
+  *this = std::move(other);
+}
 
 CounterGroup& CounterGroup::operator=(CounterGroup&& other) noexcept {
   if (this != &other) {
@@ -84,7 +86,9 @@ CounterGroup& CounterGroup::operator=(CounterGroup&& other) noexcept {
   return *this;
 }
 
-CounterGroup::~CounterGroup() { close_all(); }
+CounterGroup::~CounterGroup() {
+  close_all();
+}
 
 void CounterGroup::close_all() {
   for (void* p : pages_) munmap(p, page_size());
@@ -103,9 +107,15 @@ Status CounterGroup::ioctl_all(unsigned long request, const char* what) {
   return Ok{};
 }
 
-Status CounterGroup::enable() { return ioctl_all(PERF_EVENT_IOC_ENABLE, "enable"); }
-Status CounterGroup::disable() { return ioctl_all(PERF_EVENT_IOC_DISABLE, "disable"); }
-Status CounterGroup::reset() { return ioctl_all(PERF_EVENT_IOC_RESET, "reset"); }
+Status CounterGroup::enable() {
+  return ioctl_all(PERF_EVENT_IOC_ENABLE, "enable");
+}
+Status CounterGroup::disable() {
+  return ioctl_all(PERF_EVENT_IOC_DISABLE, "disable");
+}
+Status CounterGroup::reset() {
+  return ioctl_all(PERF_EVENT_IOC_RESET, "reset");
+}
 
 Status CounterGroup::read(GroupReading* out) const {
   if (fds_.empty()) return make_error(-EBADF, "the counter group is not open");

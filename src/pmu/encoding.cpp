@@ -1,7 +1,7 @@
 #include "pctx/pmu/encoding.hpp"
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <set>
 
 #include <fmt/format.h>
@@ -49,11 +49,16 @@ std::string kernel_pmu_of(const perf_event_attr& attr) {
   switch (attr.type) {
     case PERF_TYPE_HARDWARE:
     case PERF_TYPE_HW_CACHE:
-    case PERF_TYPE_RAW: return "cpu";
-    case PERF_TYPE_SOFTWARE: return "software";
-    case PERF_TYPE_TRACEPOINT: return "tracepoint";
-    case PERF_TYPE_BREAKPOINT: return "breakpoint";
-    default: break;
+    case PERF_TYPE_RAW:
+      return "cpu";
+    case PERF_TYPE_SOFTWARE:
+      return "software";
+    case PERF_TYPE_TRACEPOINT:
+      return "tracepoint";
+    case PERF_TYPE_BREAKPOINT:
+      return "breakpoint";
+    default:
+      break;
   }
   auto name = kernel_pmu_name(attr.type);
   return name ? *name : fmt::format("type {}", attr.type);
@@ -63,19 +68,26 @@ bool is_hardware_type(const perf_event_attr& attr) {
   switch (attr.type) {
     case PERF_TYPE_HARDWARE:
     case PERF_TYPE_HW_CACHE:
-    case PERF_TYPE_RAW: return true;
+    case PERF_TYPE_RAW:
+      return true;
     case PERF_TYPE_SOFTWARE:
     case PERF_TYPE_TRACEPOINT:
-    case PERF_TYPE_BREAKPOINT: return false;
-    default: break;
+    case PERF_TYPE_BREAKPOINT:
+      return false;
+    default:
+      break;
   }
   // Dynamic PMUs count on hardware, except the probe PMUs, which are tracepoints.
   auto name = kernel_pmu_name(attr.type);
   return !(name && (*name == "kprobe" || *name == "uprobe"));
 }
 
-std::string EncodedEvent::kernel_pmu() const { return kernel_pmu_of(attr); }
-bool EncodedEvent::hardware() const { return is_hardware_type(attr); }
+std::string EncodedEvent::kernel_pmu() const {
+  return kernel_pmu_of(attr);
+}
+bool EncodedEvent::hardware() const {
+  return is_hardware_type(attr);
+}
 
 std::string EncodedGroup::text() const {
   std::vector<std::string> names;
@@ -100,8 +112,10 @@ Result<EncodedEvent> encode_event(const EventTerm& term) {
     internal::PfmEncoding enc;
     auto r = internal::pfm_encode(term.name, plm, &enc);
     switch (r.status) {
-      case internal::PfmStatus::kOk: break;
-      case internal::PfmStatus::kNotFound: return unknown_name(term);
+      case internal::PfmStatus::kOk:
+        break;
+      case internal::PfmStatus::kNotFound:
+        return unknown_name(term);
       case internal::PfmStatus::kBadAttribute:
         return make_error(-EINVAL, fmt::format("bad unit mask or attribute in '{}': {}; `pctx "
                                                "list` shows the events",

@@ -9,8 +9,7 @@ namespace pctx::pmu {
 std::vector<KernelPmu> kernel_pmus() {
   std::vector<KernelPmu> out;
   std::error_code ec;
-  for (const auto& dir :
-       std::filesystem::directory_iterator("/sys/bus/event_source/devices", ec)) {
+  for (const auto& dir : std::filesystem::directory_iterator("/sys/bus/event_source/devices", ec)) {
     std::ifstream in(dir.path() / "type");
     uint32_t type = 0;
     if (in >> type) out.push_back({dir.path().filename().string(), type});

@@ -43,15 +43,23 @@ uint64_t hardware_rdpmc(uint32_t counter) {
   asm volatile("rdpmc" : "=a"(lo), "=d"(hi) : "c"(counter));
   return (static_cast<uint64_t>(hi) << 32) | lo;
 }
-uint64_t hardware_rdtsc() { return __rdtsc(); }
+uint64_t hardware_rdtsc() {
+  return __rdtsc();
+}
 
 FastReading fast_read(const perf_event_mmap_page* pc) {
   return compute_fast_read(snapshot_page(pc, hardware_rdpmc, hardware_rdtsc));
 }
 #else
-uint64_t hardware_rdpmc(uint32_t) { return 0; }
-uint64_t hardware_rdtsc() { return 0; }
-FastReading fast_read(const perf_event_mmap_page*) { return {}; }
+uint64_t hardware_rdpmc(uint32_t) {
+  return 0;
+}
+uint64_t hardware_rdtsc() {
+  return 0;
+}
+FastReading fast_read(const perf_event_mmap_page*) {
+  return {};
+}
 #endif
 
 }  // namespace pctx::pmu

@@ -33,16 +33,18 @@ std::string permission_advice(const EncodedEvent& ev, const Target& t, const Err
   if (t.kind == Target::Kind::kCpu) {
     what = "counting a whole CPU needs perf_event_paranoid <= 0";
   } else if (!ev.attr.exclude_kernel) {
-    what = fmt::format("counting kernel mode needs perf_event_paranoid <= 1; add ':u' to count "
-                       "user mode only ('{}:u')",
-                       ev.text);
+    what = fmt::format(
+        "counting kernel mode needs perf_event_paranoid <= 1; add ':u' to count "
+        "user mode only ('{}:u')",
+        ev.text);
   } else {
     what = "perf_event_paranoid >= 3 forbids all counting to unprivileged users";
   }
-  return fmt::format("permission denied opening '{}' on {} (perf_event_paranoid = {}): {}; or run "
-                     "as root, give the program CAP_PERFMON, or lower the level with `sysctl -w "
-                     "kernel.perf_event_paranoid=-1`",
-                     ev.text, t.describe(), c.paranoid, what);
+  return fmt::format(
+      "permission denied opening '{}' on {} (perf_event_paranoid = {}): {}; or run "
+      "as root, give the program CAP_PERFMON, or lower the level with `sysctl -w "
+      "kernel.perf_event_paranoid=-1`",
+      ev.text, t.describe(), c.paranoid, what);
 }
 
 }  // namespace
@@ -51,35 +53,41 @@ Error open_error(int e, const EncodedEvent& ev, const Target& t, const ErrorCont
   std::string msg;
   switch (e) {
     case EACCES:
-    case EPERM: msg = permission_advice(ev, t, c); break;
+    case EPERM:
+      msg = permission_advice(ev, t, c);
+      break;
     case ENOENT:
       msg = ev.hardware()
-                ? fmt::format("cannot count '{}': no hardware PMU on this machine (virtualised "
-                              "without a vPMU?); software events available: {}",
-                              ev.text, fmt::join(c.software_events, ", "))
+                ? fmt::format(
+                      "cannot count '{}': no hardware PMU on this machine (virtualised "
+                      "without a vPMU?); software events available: {}",
+                      ev.text, fmt::join(c.software_events, ", "))
                 : fmt::format("cannot count '{}': the kernel does not know this event", ev.text);
       break;
     case ENODEV:
       msg = t.kind == Target::Kind::kCpu
-                ? fmt::format("CPU {} is offline; bring it online (`pctx hotplug up {}`) or "
-                              "choose an online CPU ({})",
-                              t.cpu, t.cpu, c.online_cpus)
-                : fmt::format("the PMU of '{}' cannot count {}: it counts whole CPUs only",
-                              ev.text, t.describe());
+                ? fmt::format(
+                      "CPU {} is offline; bring it online (`pctx hotplug up {}`) or "
+                      "choose an online CPU ({})",
+                      t.cpu, t.cpu, c.online_cpus)
+                : fmt::format("the PMU of '{}' cannot count {}: it counts whole CPUs only", ev.text,
+                              t.describe());
       break;
     case ESRCH:
       msg = fmt::format("cannot count {}: no such thread (has it exited?)", t.describe());
       break;
     case EMFILE:
     case ENFILE:
-      msg = fmt::format("too many open files opening '{}' (limit {}): raise it with `ulimit -n`, "
-                        "or count fewer events",
-                        ev.text, c.fd_limit);
+      msg = fmt::format(
+          "too many open files opening '{}' (limit {}): raise it with `ulimit -n`, "
+          "or count fewer events",
+          ev.text, c.fd_limit);
       break;
     case EBUSY:
-      msg = fmt::format("'{}': the counter is held exclusively by another user (an exclusive "
-                        "event, or the NMI watchdog: `sysctl -w kernel.nmi_watchdog=0`)",
-                        ev.text);
+      msg = fmt::format(
+          "'{}': the counter is held exclusively by another user (an exclusive "
+          "event, or the NMI watchdog: `sysctl -w kernel.nmi_watchdog=0`)",
+          ev.text);
       break;
     case EOPNOTSUPP:
       msg = fmt::format("'{}' is not supported in this mode on {} (try without modifiers)", ev.text,
@@ -87,12 +95,14 @@ Error open_error(int e, const EncodedEvent& ev, const Target& t, const ErrorCont
       break;
     case EINVAL:
       msg = t.kind == Target::Kind::kCpu
-                ? fmt::format("the kernel rejected '{}' on CPU {}: no such CPU, or an attribute "
-                              "it does not support (online CPUs: {})",
-                              ev.text, t.cpu, c.online_cpus)
-                : fmt::format("the kernel rejected '{}' on {}: an attribute it does not support, "
-                              "or a group that cannot fit the PMU's counters",
-                              ev.text, t.describe());
+                ? fmt::format(
+                      "the kernel rejected '{}' on CPU {}: no such CPU, or an attribute "
+                      "it does not support (online CPUs: {})",
+                      ev.text, t.cpu, c.online_cpus)
+                : fmt::format(
+                      "the kernel rejected '{}' on {}: an attribute it does not support, "
+                      "or a group that cannot fit the PMU's counters",
+                      ev.text, t.describe());
       break;
     default:
       msg = fmt::format("cannot open '{}' on {}: {}", ev.text, t.describe(), std::strerror(e));

@@ -25,14 +25,18 @@ std::mutex& pfm_mutex() {
 
 PfmStatus classify(int err) {
   switch (err) {
-    case PFM_SUCCESS: return PfmStatus::kOk;
-    case PFM_ERR_NOTFOUND: return PfmStatus::kNotFound;
+    case PFM_SUCCESS:
+      return PfmStatus::kOk;
+    case PFM_ERR_NOTFOUND:
+      return PfmStatus::kNotFound;
     case PFM_ERR_ATTR:
     case PFM_ERR_ATTR_VAL:
     case PFM_ERR_ATTR_SET:
     case PFM_ERR_UMASK:
-    case PFM_ERR_FEATCOMB: return PfmStatus::kBadAttribute;
-    default: return PfmStatus::kOther;
+    case PFM_ERR_FEATCOMB:
+      return PfmStatus::kBadAttribute;
+    default:
+      return PfmStatus::kOther;
   }
 }
 

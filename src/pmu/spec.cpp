@@ -1,7 +1,7 @@
 #include "pctx/pmu/spec.hpp"
 
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 
 #include <fmt/format.h>
 
@@ -14,9 +14,13 @@ bool is_name_char(char c) {
          c == ':' || c == '=';
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n';
+}
 
-bool is_modifier_letter(char c) { return c == 'u' || c == 'k' || c == 'h' || c == 'p'; }
+bool is_modifier_letter(char c) {
+  return c == 'u' || c == 'k' || c == 'h' || c == 'p';
+}
 
 // Recursive descent over a spec. Every error names the column and shows it with a caret.
 class Parser {
@@ -33,6 +37,8 @@ class Parser {
         auto group = parse_group();
         if (!group) return group.error();
         out.groups.push_back(std::move(*group));
+      } else if (peek() == '}') {
+        return fail(pos_, "'}' without a matching '{'");
       } else {
         auto event = parse_event();
         if (!event) return event.error();
@@ -54,6 +60,7 @@ class Parser {
     if (peek() == '}') return fail(pos_, "empty group '{}'; put at least one event inside");
     while (true) {
       skip_space();
+      if (at_end()) return fail(open, "unclosed group: '{' has no matching '}'");
       if (peek() == '{') return fail(pos_, "nested group; groups cannot contain groups");
       auto event = parse_event();
       if (!event) return event.error();
@@ -106,6 +113,7 @@ class Parser {
       auto mods = parse_modifier_text(suffix, start + colon + 1);
       if (!mods) return mods.error();
       if (mods->has_value()) {
+        if (colon == 0) return fail(start, "missing event name before ':'");
         term.modifiers = **mods;
         name = text.substr(0, colon);
       }
@@ -173,8 +181,8 @@ class Parser {
   }
 
   Error fail(size_t column0, std::string_view what) const {
-    return make_error(-EINVAL, fmt::format("bad event spec: {} at column {}\n  {}\n  {}^", what,
-                                           column0 + 1, spec_, std::string(column0, ' ')));
+    return make_error(-EINVAL, fmt::format("bad event spec at column {}: {}\n  {}\n  {}^",
+                                           column0 + 1, what, spec_, std::string(column0, ' ')));
   }
 
   bool at_end() const { return pos_ >= spec_.size(); }
@@ -195,6 +203,8 @@ size_t ParsedSpec::event_count() const {
   return n;
 }
 
-Result<ParsedSpec> parse_spec(std::string_view spec) { return Parser(spec).parse(); }
+Result<ParsedSpec> parse_spec(std::string_view spec) {
+  return Parser(spec).parse();
+}
 
 }  // namespace pctx::pmu

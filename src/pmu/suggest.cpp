@@ -8,7 +8,9 @@ namespace pctx::pmu {
 
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
   if (prefix.size() > s.size()) return false;

@@ -6,9 +6,12 @@ namespace pctx::pmu {
 
 std::string Target::describe() const {
   switch (kind) {
-    case Kind::kThisThread: return "this thread";
-    case Kind::kThread: return fmt::format("thread {}", tid);
-    case Kind::kCpu: return fmt::format("CPU {}", cpu);
+    case Kind::kThisThread:
+      return "this thread";
+    case Kind::kThread:
+      return fmt::format("thread {}", tid);
+    case Kind::kCpu:
+      return fmt::format("CPU {}", cpu);
   }
   return "?";
 }

@@ -13,7 +13,9 @@ namespace pctx::tools {
 
 namespace {
 
-std::string or_none(const std::string& s) { return s.empty() ? "none" : s; }
+std::string or_none(const std::string& s) {
+  return s.empty() ? "none" : s;
+}
 
 std::string paranoid_meaning(int level) {
   if (level <= -1) return "no restrictions";
@@ -65,9 +67,9 @@ void print_human(const pmu::Capabilities& c) {
   t.add({"hotpluggable", or_none(cpu::hotpluggable_cpus().to_string())});
   t.add({"hardware PMU", c.hardware_pmu ? "yes" : "no: " + c.hardware_pmu_reason});
   for (const auto& p : c.pmus) {
-    std::string what = p.hardware ? fmt::format("{} generic + {} fixed counters", p.counters,
-                                                p.fixed)
-                                  : "no counter limit";
+    std::string what = p.hardware
+                           ? fmt::format("{} generic + {} fixed counters", p.counters, p.fixed)
+                           : "no counter limit";
     what += p.usable ? ", usable" : ", not usable: " + p.note;
     t.add({"pmu " + p.name, what});
   }
@@ -95,7 +97,8 @@ void add_info_command(CLI::App& app) {
     } else if (!opts->csv_separator.empty()) {
       Table t({"key", "value"});
       const auto j = to_json(caps);
-      for (const auto& [k, v] : j.items()) t.add({k, v.is_string() ? v.get<std::string>() : v.dump()});
+      for (const auto& [k, v] : j.items())
+        t.add({k, v.is_string() ? v.get<std::string>() : v.dump()});
       t.print_csv(stdout, opts->csv_separator);
     } else {
       print_human(caps);

@@ -56,8 +56,9 @@ void add_list_command(CLI::App& app) {
     }
     t.print(stdout);
     if (!list->hardware_pmu && !list->include_absent) {
-      fmt::print("\nno hardware PMU here: hardware events are hidden (`pctx list --all` shows "
-                 "them)\n");
+      fmt::print(
+          "\nno hardware PMU here: hardware events are hidden (`pctx list --all` shows "
+          "them)\n");
     }
   });
 }

@@ -18,8 +18,8 @@
 namespace pctx::pmu {
 
 struct OpenOptions {
-  bool enabled = true;      // start counting at once; else enable() starts it
-  bool map_pages = false;   // mmap each member's page for fast_read (this thread only)
+  bool enabled = true;     // start counting at once; else enable() starts it
+  bool map_pages = false;  // mmap each member's page for fast_read (this thread only)
   bool exclude_idle = false;
 };
 

@@ -9,7 +9,7 @@
 namespace pctx::pmu {
 
 struct KernelPmu {
-  std::string name;  // "cpu", "software", "msr", "amd_l3", ...
+  std::string name;   // "cpu", "software", "msr", "amd_l3", ...
   uint32_t type = 0;  // perf_event_attr.type that selects it
 };
 

@@ -18,7 +18,7 @@ struct Ok {};
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
@@ -41,6 +41,8 @@ class [[nodiscard]] Result {
 
 using Status = Result<Ok>;
 
-inline Error make_error(int code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(int code, std::string message) {
+  return Error{code, std::move(message)};
+}
 
 }  // namespace pctx::pmu

@@ -31,11 +31,11 @@ struct Modifiers {
 };
 
 struct EventTerm {
-  std::string text;              // exactly as written, modifiers included
-  std::string name;              // without the perf modifier suffix
-  std::optional<uint64_t> raw;   // set for rNNNN
-  Modifiers modifiers;           // the event's own, merged with its group's
-  size_t column = 0;             // 1-based position in the spec, for messages
+  std::string text;             // exactly as written, modifiers included
+  std::string name;             // without the perf modifier suffix
+  std::optional<uint64_t> raw;  // set for rNNNN
+  Modifiers modifiers;          // the event's own, merged with its group's
+  size_t column = 0;            // 1-based position in the spec, for messages
 };
 
 struct GroupTerm {

@@ -1,0 +1,166 @@
+#include "pctx/pmu/spec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace pctx::pmu {
+namespace {
+
+TEST(SpecParser, SingleEvent) {
+  auto s = parse_spec("cycles");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->groups.size(), 1u);
+  EXPECT_FALSE(s->groups[0].braced);
+  EXPECT_EQ(s->groups[0].events[0].name, "cycles");
+  EXPECT_TRUE(s->groups[0].events[0].modifiers.empty());
+  EXPECT_EQ(s->groups[0].events[0].column, 1u);
+}
+
+TEST(SpecParser, TheDesignExample) {
+  auto s = parse_spec("cycles,instructions:u,{branches,branch-misses},task-clock,r01c2");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->groups.size(), 5u);
+  EXPECT_EQ(s->event_count(), 6u);
+  const auto& ins = s->groups[1].events[0];
+  EXPECT_EQ(ins.name, "instructions");
+  EXPECT_EQ(ins.text, "instructions:u");
+  EXPECT_TRUE(ins.modifiers.user);
+  EXPECT_FALSE(ins.modifiers.kernel);
+  EXPECT_TRUE(s->groups[2].braced);
+  ASSERT_EQ(s->groups[2].events.size(), 2u);
+  EXPECT_EQ(s->groups[2].events[1].name, "branch-misses");
+  EXPECT_EQ(s->groups[2].events[1].column, 33u);
+  ASSERT_TRUE(s->groups[4].events[0].raw.has_value());
+  EXPECT_EQ(*s->groups[4].events[0].raw, 0x1c2u);
+}
+
+TEST(SpecParser, ModifierCombinations) {
+  auto s = parse_spec("a:uk,b:ppp,c:kh,d:up");
+  ASSERT_TRUE(s) << s.error().message;
+  const auto& a = s->groups[0].events[0].modifiers;
+  EXPECT_TRUE(a.user && a.kernel && !a.hv);
+  EXPECT_EQ(s->groups[1].events[0].modifiers.precise, 3);
+  EXPECT_TRUE(s->groups[2].events[0].modifiers.kernel && s->groups[2].events[0].modifiers.hv);
+  EXPECT_EQ(s->groups[3].events[0].modifiers.precise, 1);
+  EXPECT_TRUE(s->groups[3].events[0].modifiers.user);
+}
+
+TEST(SpecParser, GroupModifiersApplyWhereTheEventSaysNothing) {
+  auto s = parse_spec("{a,b:k,c:p}:u");
+  ASSERT_TRUE(s) << s.error().message;
+  const auto& ev = s->groups[0].events;
+  EXPECT_TRUE(ev[0].modifiers.user && !ev[0].modifiers.kernel);
+  EXPECT_TRUE(ev[1].modifiers.kernel && !ev[1].modifiers.user);
+  EXPECT_TRUE(ev[2].modifiers.user);
+  EXPECT_EQ(ev[2].modifiers.precise, 1);
+}
+
+TEST(SpecParser, LibpfmUnitMasksAreNotModifiers) {
+  auto s = parse_spec("INST_RETIRED:ANY_P,amd64_fam19h_zen4::RETIRED_UOPS:u,ev:c=2");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->groups[0].events[0].name, "INST_RETIRED:ANY_P");
+  EXPECT_TRUE(s->groups[0].events[0].modifiers.empty());
+  EXPECT_EQ(s->groups[1].events[0].name, "amd64_fam19h_zen4::RETIRED_UOPS");
+  EXPECT_TRUE(s->groups[1].events[0].modifiers.user);
+  EXPECT_EQ(s->groups[2].events[0].name, "ev:c=2");
+}
+
+TEST(SpecParser, RawCodes) {
+  auto s = parse_spec("r0,r01c2,r0x1C2,rFFFFFFFFFFFFFFFF,r0000000000000000001,run");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(*s->groups[0].events[0].raw, 0u);
+  EXPECT_EQ(*s->groups[1].events[0].raw, 0x1c2u);
+  EXPECT_EQ(*s->groups[2].events[0].raw, 0x1c2u);
+  EXPECT_EQ(*s->groups[3].events[0].raw, ~uint64_t{0});
+  EXPECT_EQ(*s->groups[4].events[0].raw, 1u);
+  EXPECT_FALSE(s->groups[5].events[0].raw.has_value()) << "'run' is a name, not a raw code";
+}
+
+TEST(SpecParser, WhitespaceAroundSeparators) {
+  auto s = parse_spec("  cycles , { a , b }:u ,\ttask-clock ");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->groups.size(), 3u);
+  EXPECT_EQ(s->groups[1].events.size(), 2u);
+  EXPECT_TRUE(s->groups[1].events[1].modifiers.user);
+}
+
+struct BadSpec {
+  const char* spec;
+  const char* error;  // a part of the message it must give
+};
+
+void PrintTo(const BadSpec& b, std::ostream* os) {
+  *os << "'" << b.spec << "'";
+}
+
+class BadSpecs : public testing::TestWithParam<BadSpec> {};
+
+TEST_P(BadSpecs, GiveTheirError) {
+  const auto& p = GetParam();
+  auto s = parse_spec(p.spec);
+  ASSERT_FALSE(s) << "'" << p.spec << "' parsed";
+  EXPECT_EQ(s.error().code, -EINVAL);
+  EXPECT_NE(s.error().message.find(p.error), std::string::npos)
+      << "spec '" << p.spec << "' gave: " << s.error().message;
+  EXPECT_NE(s.error().message.find("^"), std::string::npos) << "no caret under the culprit";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadSpecs,
+    testing::Values(
+        BadSpec{"", "empty event spec"}, BadSpec{"   ", "empty event spec"},
+        BadSpec{",", "empty event"}, BadSpec{"cycles,", "column 8: empty event"},
+        BadSpec{",cycles", "column 1: empty event"},
+        BadSpec{"cycles,,instructions", "column 8: empty event"}, BadSpec{"{", "unclosed group"},
+        BadSpec{"}", "'}' without a matching '{'"}, BadSpec{"{}", "empty group"},
+        BadSpec{"{cycles", "unclosed group"}, BadSpec{"cycles}", "'}' without a matching '{'"},
+        BadSpec{"{{cycles}}", "nested group"}, BadSpec{"{a,{b}}", "nested group"},
+        BadSpec{"{cycles,}", "empty event"}, BadSpec{"{,cycles}", "empty event"},
+        BadSpec{"cycles:", "missing modifier"}, BadSpec{"cycles:u:", "missing modifier"},
+        BadSpec{"cycles:uu", "duplicate modifier 'u'"},
+        BadSpec{"cycles:kk", "duplicate modifier 'k'"},
+        BadSpec{"cycles:pppp", "too many 'p' modifiers"},
+        BadSpec{"cycles instructions", "expected ','"},
+        BadSpec{"cycles;instructions", "invalid character ';'"},
+        BadSpec{"cyc\x01les", "invalid character byte 0x01"},
+        BadSpec{"t\xc3\xa9", "invalid character byte 0xc3"},
+        BadSpec{"{cycles}:q", "bad group modifier 'q'"}, BadSpec{"{cycles}:", "missing modifier"},
+        BadSpec{"{cycles}:uu", "duplicate modifier 'u'"}, BadSpec{"{cycles}x", "expected ','"},
+        BadSpec{"{a}{b}", "expected ','"}, BadSpec{"{a b}", "expected ',' or '}'"},
+        BadSpec{"::cycles", "missing PMU name"}, BadSpec{"perf::", "missing event name"},
+        BadSpec{"r12345678901234567", "raw code too large"},
+        BadSpec{"r0x", "raw code 'r0x' has no hex digits"},
+        BadSpec{"cycles,{instructions", "unclosed group"},
+        BadSpec{"cycles/u/", "invalid character '/'"}, BadSpec{"cycles#", "invalid character '#'"},
+        BadSpec{":u", "missing event name before ':'"},
+        BadSpec{"{:k}", "missing event name before ':'"}),
+    [](const testing::TestParamInfo<BadSpec>& info) {
+      return "Case" + std::to_string(info.index);
+    });
+
+// Random inputs over the language's own alphabet: parsing never crashes, and every
+// outcome is either a well-formed spec or an error that explains itself.
+TEST(SpecParser, NothingCrashesOnAnyInput) {
+  const std::string alphabet = "{},:ukhpqr0x1cyles -=;:\t\x01\xff";
+  const unsigned seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  for (int i = 0; i < 50000; ++i) {
+    std::string s;
+    const size_t len = rng() % 24;
+    for (size_t k = 0; k < len; ++k) s += alphabet[rng() % alphabet.size()];
+    auto r = parse_spec(s);
+    if (r) {
+      ASSERT_GE(r->event_count(), 1u) << "seed " << seed << " input '" << s << "'";
+      for (const auto& g : r->groups) {
+        for (const auto& e : g.events) ASSERT_FALSE(e.name.empty()) << "seed " << seed;
+      }
+    } else {
+      ASSERT_EQ(r.error().message.rfind("bad event spec at column ", 0), 0u)
+          << "seed " << seed << " input '" << s << "': " << r.error().message;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pctx::pmu

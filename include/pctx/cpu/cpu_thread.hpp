@@ -1,0 +1,143 @@
+// One pthread per CPU, pinned to it: the CPU as the rest of pctx sees it.
+//
+// The loop: run pending cross-calls, run the scheduler hook, fire timers, report an RCU
+// quiescent state; when there is nothing to do, spin for a bounded time, then park on a
+// futex. Senders deliver by the thread's mode: nothing when it polls, a futex wake when it
+// sleeps, a real-time signal when it is busy running user work (BusyScope).
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+#include <urcu/wfcqueue.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <thread>
+
+#include "pctx/cpu/cross_call.hpp"
+#include "pctx/cpu/pinning.hpp"
+
+namespace pctx::cpu {
+
+class CpuThread;
+
+// What the scheduler layer plugs into the loop: returns true when it did work (then the
+// loop does not go idle).
+using SchedulerHook = std::function<bool(CpuThread&)>;
+
+enum class CpuState : uint32_t {
+  kStarting,   // the thread is pinning itself
+  kRunning,    // pinned, taking calls
+  kParking,    // asked to park: no new calls, draining queued ones
+  kParked,     // its CPU is offline (or going): the thread sleeps, calls get -ENXIO
+  kUnparking,  // asked to come back: re-pinning
+  kStopping,
+  kStopped,
+};
+
+const char* to_string(CpuState s);
+
+struct CpuThreadStats {
+  std::atomic<uint64_t> calls{0};         // cross-calls run
+  std::atomic<uint64_t> signal_calls{0};  // of which from the signal handler
+  std::atomic<uint64_t> deferred{0};      // signals that found irqs off
+  std::atomic<uint64_t> sleeps{0};        // futex sleeps when idle
+  std::atomic<uint64_t> migrations{0};    // times the thread found itself off its CPU
+  PinResult last_pin;                     // written by the thread, read after it reports
+};
+
+class CpuThread {
+ public:
+  struct Options {
+    std::chrono::nanoseconds spin{std::chrono::microseconds(50)};  // before sleeping
+    SchedulerHook scheduler;
+    std::function<void(int cpu)> on_migrated;  // the thread found itself off its CPU
+  };
+
+  CpuThread(int cpu, Options options);
+  ~CpuThread();
+  CpuThread(const CpuThread&) = delete;
+  CpuThread& operator=(const CpuThread&) = delete;
+
+  // Starts the thread: running when the CPU is online, else parked. Waits until it is one
+  // or the other; returns the pin error, if any.
+  int start(bool online);
+  void stop();
+
+  // Hotplug: park drains queued calls (they run) and refuses new ones; unpark re-pins the
+  // thread (retrying EINVAL) and returns 0 once it runs on its CPU, or -errno.
+  void park();
+  int unpark();
+
+  int cpu() const { return cpu_; }
+  CpuState state() const { return static_cast<CpuState>(shared_.state.load()); }
+  pid_t tid() const { return tid_.load(); }
+  pthread_t handle() const { return handle_; }
+  const CpuThreadStats& stats() const { return stats_; }
+
+  // Wakes the thread if it sleeps, so its loop runs the scheduler hook again.
+  void kick();
+
+  // Queues a call; -ENXIO when the thread does not take calls. Used by cross_call.cpp.
+  int enqueue(CallNode* node);
+
+  // Runs queued calls on this thread, with irqs off. Must be called by the owner.
+  void drain_calls();
+
+  // Marks the calling CPU thread busy with user work for its lifetime: calls then arrive
+  // by signal. Only on the owner thread.
+  class BusyScope {
+   public:
+    explicit BusyScope(CpuThread& t);
+    ~BusyScope();
+    BusyScope(const BusyScope&) = delete;
+    BusyScope& operator=(const BusyScope&) = delete;
+
+   private:
+    CpuThread& t_;
+  };
+
+  // The CPU thread the caller is, or nullptr.
+  static CpuThread* current();
+
+  // Used by the signal handler.
+  void on_signal();
+
+ private:
+  enum Mode : uint32_t { kPolling, kSleeping, kBusy };
+
+  void main();
+  bool idle_wait();  // returns false when the state changed
+  bool queue_empty() const;
+  void wake_for(uint32_t mode);
+  void check_placement();
+  void set_state(CpuState s);
+  void wait_state_not(CpuState s);
+
+  const int cpu_;
+  Options options_;
+  std::thread thread_;
+  pthread_t handle_{};
+  std::atomic<pid_t> tid_{0};
+
+  // The line senders write: the queue tail, the in-flight count, the state and mode.
+  struct alignas(64) Shared {
+    cds_wfcq_tail tail;
+    std::atomic<int> entering{0};
+    std::atomic<uint32_t> state{static_cast<uint32_t>(CpuState::kStopped)};
+    std::atomic<uint32_t> mode{kPolling};  // a futex word while sleeping
+    std::atomic<bool> signal_sent{false};
+  } shared_;
+  // The line the owner reads and writes when it dequeues.
+  alignas(64) __cds_wfcq_head head_;
+  alignas(64) CpuThreadStats stats_;
+  std::atomic<bool> kicked_{false};
+  bool reported_migration_ = false;
+};
+
+// The real-time signal that interrupts a busy CPU thread.
+int call_signal();
+
+}  // namespace pctx::cpu

@@ -1,0 +1,56 @@
+// Cross-calls, the IPI analog: run a function on a CPU's thread.
+//
+// cpu_function_call(cpu, fn) runs fn on that CPU's thread and returns its result, or
+// -ENXIO when the CPU is offline or its thread parked or stopped. The caller prepares
+// everything; the handler may run inside a signal handler (when the target is busy with
+// user work), so it must not allocate, take a mutex, or switch tasks. Locks it shares
+// with interrupted code are taken with interrupts off (irq.hpp).
+#pragma once
+
+#include <urcu/wfcqueue.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "pctx/cpu/function_ref.hpp"
+
+namespace pctx::cpu {
+
+// One call in a CPU's mailbox. Owned by the caller until `done` is set.
+struct CallNode {
+  cds_wfcq_node link;
+  int (*invoke)(CallNode*) = nullptr;  // runs the call; its result goes to `result`
+  int result = 0;
+  std::atomic<uint32_t> done{0};  // 1 when finished; a futex word
+  bool waiter_sleeps = false;     // the caller may sleep on `done`: wake it
+
+  CallNode() { cds_wfcq_node_init(&link); }
+};
+
+// An asynchronous call: the caller keeps it alive until done() or wait().
+class AsyncCall {
+ public:
+  explicit AsyncCall(std::function<int()> fn);
+  AsyncCall(const AsyncCall&) = delete;
+  AsyncCall& operator=(const AsyncCall&) = delete;
+
+  bool done() const { return node_.done.load(std::memory_order_acquire) != 0; }
+  int wait();  // the function's result, or -ENXIO if it was never queued
+
+ private:
+  friend int cpu_function_call_async(int cpu, AsyncCall& call);
+  struct Node : CallNode {
+    AsyncCall* owner = nullptr;
+  };
+  Node node_;
+  std::function<int()> fn_;
+};
+
+int cpu_function_call(int cpu, FunctionRef<int()> fn);
+int cpu_function_call_async(int cpu, AsyncCall& call);
+
+// The CPU this thread serves, or -1 when it is not a CPU thread.
+int current_cpu();
+
+}  // namespace pctx::cpu

@@ -1,0 +1,48 @@
+// A journal of the CPUs pctx took offline, so that a crashed process's CPUs can be brought
+// back (`pctx hotplug restore`), plus the in-process guard that restores them at exit and
+// on SIGINT/SIGTERM.
+#pragma once
+
+#include <string>
+
+#include "pctx/cpu/cpu_set.hpp"
+#include "pctx/pmu/result.hpp"
+
+namespace pctx::cpu {
+
+// /run/pctx/hotplug.journal, or $PCTX_HOTPLUG_JOURNAL. Lines are "CPU PID"; writers hold
+// an flock, so several processes may share it.
+class HotplugJournal {
+ public:
+  explicit HotplugJournal(std::string path = default_path());
+  static std::string default_path();
+
+  pmu::Status add(int cpu);     // before the CPU goes offline
+  pmu::Status remove(int cpu);  // once it is back
+  CpuSet cpus() const;          // journaled CPUs, whoever took them down
+  const std::string& path() const { return path_; }
+
+  // Brings every journaled CPU (or those in `only`, if not empty) back online and drops
+  // their entries; entries for CPUs already online are dropped as stale.
+  pmu::Result<CpuSet> restore(const CpuSet& only = {});
+
+ private:
+  std::string path_;
+};
+
+// Writes "0" or "1" to /sys/devices/system/cpu/cpuN/online and checks it took. Errors say
+// what to do (root, no online file, kernel refusal).
+pmu::Status write_cpu_online(int cpu, bool online);
+bool cpu_is_online(int cpu);
+
+// The CPUs this process took offline, restored by exit and signal handlers. The handlers
+// only open and write sysfs files, which is async-signal-safe.
+namespace exit_guard {
+void install();  // idempotent: atexit + SIGINT + SIGTERM
+void mark_offline(int cpu);
+void mark_online(int cpu);
+CpuSet marked();
+void restore_now();  // what the handlers do
+}  // namespace exit_guard
+
+}  // namespace pctx::cpu

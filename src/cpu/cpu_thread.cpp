@@ -1,0 +1,303 @@
+#include "pctx/cpu/cpu_thread.hpp"
+
+#define _LGPL_SOURCE
+#include <urcu/wfcqueue.h>
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+
+#include "cpu/futex.hpp"
+#include "pctx/cpu/irq.hpp"
+#include "pctx/cpu/rcu.hpp"
+
+namespace pctx::cpu {
+
+namespace {
+
+__attribute__((tls_model("initial-exec"))) thread_local CpuThread* tls_current = nullptr;
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
+void signal_handler(int) {
+  const int saved = errno;
+  if (CpuThread* t = tls_current) t->on_signal();
+  errno = saved;
+}
+
+// Installed once per process, before the first CPU thread starts.
+void install_signal_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = signal_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(call_signal(), &sa, nullptr);
+  });
+}
+
+}  // namespace
+
+constinit __attribute__((tls_model("initial-exec"))) thread_local IrqState tls_irq_state;
+
+void run_deferred_calls() {
+  tls_irq_state.pending.store(false, std::memory_order_relaxed);
+  if (CpuThread* t = tls_current) t->drain_calls();
+}
+
+int call_signal() {
+  return SIGRTMIN + 4;
+}
+
+const char* to_string(CpuState s) {
+  switch (s) {
+    case CpuState::kStarting:
+      return "starting";
+    case CpuState::kRunning:
+      return "running";
+    case CpuState::kParking:
+      return "parking";
+    case CpuState::kParked:
+      return "parked";
+    case CpuState::kUnparking:
+      return "unparking";
+    case CpuState::kStopping:
+      return "stopping";
+    case CpuState::kStopped:
+      return "stopped";
+  }
+  return "?";
+}
+
+CpuThread* CpuThread::current() {
+  return tls_current;
+}
+
+CpuThread::CpuThread(int cpu, Options options) : cpu_(cpu), options_(std::move(options)) {
+  __cds_wfcq_init(&head_, &shared_.tail);
+}
+
+CpuThread::~CpuThread() {
+  stop();
+}
+
+int CpuThread::start(bool online) {
+  install_signal_handler();
+  set_state(online ? CpuState::kStarting : CpuState::kParked);
+  thread_ = std::thread([this] { main(); });
+  handle_ = thread_.native_handle();
+  wait_state_not(CpuState::kStarting);
+  while (tid_.load() == 0) std::this_thread::yield();
+  return stats_.last_pin.error;
+}
+
+void CpuThread::stop() {
+  if (!thread_.joinable()) return;
+  set_state(CpuState::kStopping);
+  wake_for(kSleeping);
+  thread_.join();
+}
+
+void CpuThread::park() {
+  auto expected = static_cast<uint32_t>(CpuState::kRunning);
+  if (!shared_.state.compare_exchange_strong(expected, static_cast<uint32_t>(CpuState::kParking))) {
+    return;  // already parked (or never ran)
+  }
+  internal::futex_wake(&shared_.state, INT32_MAX);
+  wake_for(kSleeping);
+  wait_state_not(CpuState::kParking);
+}
+
+int CpuThread::unpark() {
+  auto expected = static_cast<uint32_t>(CpuState::kParked);
+  if (!shared_.state.compare_exchange_strong(expected,
+                                             static_cast<uint32_t>(CpuState::kUnparking))) {
+    return state() == CpuState::kRunning ? 0 : -EINVAL;
+  }
+  internal::futex_wake(&shared_.state, INT32_MAX);
+  wait_state_not(CpuState::kUnparking);
+  return state() == CpuState::kRunning ? 0 : stats_.last_pin.error;
+}
+
+void CpuThread::set_state(CpuState s) {
+  shared_.state.store(static_cast<uint32_t>(s));
+  internal::futex_wake(&shared_.state, INT32_MAX);
+}
+
+void CpuThread::wait_state_not(CpuState s) {
+  while (state() == s) internal::futex_wait(&shared_.state, static_cast<uint32_t>(s));
+}
+
+bool CpuThread::queue_empty() const {
+  return cds_wfcq_empty(__cds_wfcq_head_cast(const_cast<__cds_wfcq_head*>(&head_)),
+                        const_cast<cds_wfcq_tail*>(&shared_.tail));
+}
+
+int CpuThread::enqueue(CallNode* node) {
+  // Registering as "entering" before checking the state pairs with park(), which changes
+  // the state before waiting for `entering` to drain: a call is either refused or queued
+  // before the thread parks, and then it runs.
+  shared_.entering.fetch_add(1, std::memory_order_seq_cst);
+  if (shared_.state.load(std::memory_order_seq_cst) != static_cast<uint32_t>(CpuState::kRunning)) {
+    shared_.entering.fetch_sub(1, std::memory_order_release);
+    return -ENXIO;
+  }
+  cds_wfcq_enqueue(__cds_wfcq_head_cast(&head_), &shared_.tail, &node->link);
+  shared_.entering.fetch_sub(1, std::memory_order_release);
+  // Pairs with the fence in idle_wait and BusyScope: either the owner sees the node, or we
+  // see its new mode and deliver accordingly.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  wake_for(shared_.mode.load(std::memory_order_relaxed));
+  return 0;
+}
+
+void CpuThread::wake_for(uint32_t mode) {
+  if (mode == kSleeping) {
+    uint32_t expected = kSleeping;
+    if (shared_.mode.compare_exchange_strong(expected, kPolling)) {
+      internal::futex_wake(&shared_.mode);
+    }
+  } else if (mode == kBusy) {
+    // One signal at a time: the handler clears the flag before it drains.
+    if (!shared_.signal_sent.exchange(true)) pthread_kill(handle_, call_signal());
+  }
+}
+
+void CpuThread::kick() {
+  kicked_.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  wake_for(shared_.mode.load(std::memory_order_relaxed));
+}
+
+void CpuThread::drain_calls() {
+  // Calls run with irqs off, so a signal that lands meanwhile cannot re-enter the queue.
+  local_irq_disable();
+  while (cds_wfcq_node* n =
+             __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&head_), &shared_.tail)) {
+    CallNode* call = caa_container_of(n, CallNode, link);
+    call->result = call->invoke(call);
+    stats_.calls.fetch_add(1, std::memory_order_relaxed);
+    // After this exchange the node belongs to its caller again; only its address is used.
+    if (call->done.exchange(1, std::memory_order_acq_rel) == 2) {
+      internal::futex_wake(&call->done);
+    }
+  }
+  local_irq_enable();
+}
+
+void CpuThread::on_signal() {
+  shared_.signal_sent.store(false, std::memory_order_relaxed);
+  IrqState& irq = irq_state();
+  if (irq.depth.load(std::memory_order_relaxed) > 0) {
+    irq.pending.store(true, std::memory_order_relaxed);
+    stats_.deferred.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  stats_.signal_calls.fetch_add(1, std::memory_order_relaxed);
+  drain_calls();
+}
+
+CpuThread::BusyScope::BusyScope(CpuThread& t) : t_(t) {
+  t_.shared_.mode.store(kBusy, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!t_.queue_empty()) t_.drain_calls();
+}
+
+CpuThread::BusyScope::~BusyScope() {
+  t_.shared_.mode.store(kPolling, std::memory_order_relaxed);
+}
+
+bool CpuThread::idle_wait() {
+  const auto deadline = std::chrono::steady_clock::now() + options_.spin;
+  const auto running = static_cast<uint32_t>(CpuState::kRunning);
+  for (int i = 0;; ++i) {
+    if (!queue_empty() || kicked_.load(std::memory_order_relaxed) ||
+        shared_.state.load(std::memory_order_relaxed) != running) {
+      kicked_.store(false, std::memory_order_relaxed);
+      return true;
+    }
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) break;
+  }
+  shared_.mode.store(kSleeping, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (queue_empty() && !kicked_.load(std::memory_order_relaxed) &&
+      shared_.state.load(std::memory_order_relaxed) == running) {
+    stats_.sleeps.fetch_add(1, std::memory_order_relaxed);
+    rcu::thread_offline();
+    internal::futex_wait(&shared_.mode, kSleeping);
+    rcu::thread_online();
+  }
+  shared_.mode.store(kPolling, std::memory_order_relaxed);
+  kicked_.store(false, std::memory_order_relaxed);
+  return true;
+}
+
+// The kernel moves a thread off a CPU that goes offline (and widens its affinity); the
+// thread notices it is elsewhere and reports it once, so hotplug can reconcile.
+void CpuThread::check_placement() {
+  if (sched_getcpu() == cpu_) {
+    reported_migration_ = false;
+    return;
+  }
+  if (reported_migration_) return;
+  reported_migration_ = true;
+  stats_.migrations.fetch_add(1, std::memory_order_relaxed);
+  if (options_.on_migrated) options_.on_migrated(cpu_);
+}
+
+void CpuThread::main() {
+  tls_current = this;
+  tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
+  rcu::register_thread();
+  if (state() == CpuState::kStarting) {
+    stats_.last_pin = pin_current_thread(cpu_);
+    set_state(stats_.last_pin.error == 0 ? CpuState::kRunning : CpuState::kParked);
+  }
+  while (true) {
+    const CpuState s = state();
+    if (s == CpuState::kParking || s == CpuState::kStopping) {
+      while (shared_.entering.load() != 0) cpu_relax();
+      drain_calls();
+      if (s == CpuState::kStopping) break;
+      set_state(CpuState::kParked);
+      continue;
+    }
+    if (s == CpuState::kParked) {
+      rcu::thread_offline();
+      wait_state_not(CpuState::kParked);
+      rcu::thread_online();
+      continue;
+    }
+    if (s == CpuState::kUnparking) {
+      stats_.last_pin = pin_current_thread(cpu_);
+      const bool ok = stats_.last_pin.error == 0 && sched_getcpu() == cpu_;
+      if (ok) reported_migration_ = false;
+      set_state(ok ? CpuState::kRunning : CpuState::kParked);
+      continue;
+    }
+    bool worked = false;
+    if (!queue_empty()) {
+      drain_calls();
+      worked = true;
+    }
+    if (options_.scheduler && options_.scheduler(*this)) worked = true;
+    check_placement();
+    rcu::quiescent_state();
+    if (!worked) idle_wait();
+  }
+  rcu::unregister_thread();
+  tls_current = nullptr;
+  set_state(CpuState::kStopped);
+}
+
+}  // namespace pctx::cpu

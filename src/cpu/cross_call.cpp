@@ -1,0 +1,91 @@
+#include "pctx/cpu/cross_call.hpp"
+
+#include <cerrno>
+
+#include "cpu/futex.hpp"
+#include "cpu/thread_table.hpp"
+#include "pctx/cpu/cpu_thread.hpp"
+#include "pctx/cpu/irq.hpp"
+
+namespace pctx::cpu {
+
+namespace {
+
+struct SyncCall : CallNode {
+  explicit SyncCall(FunctionRef<int()> f) : fn(f) {
+    invoke = [](CallNode* n) { return static_cast<SyncCall*>(n)->fn(); };
+  }
+  FunctionRef<int()> fn;
+};
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins first (a polling target answers within a microsecond or two). A CPU thread keeps
+// serving its own mailbox while it waits, so two CPUs calling each other cannot deadlock;
+// other threads sleep on the node's futex word after the spin.
+void wait_done(CallNode& node) {
+  for (int i = 0; i < 20000; ++i) {
+    if (node.done.load(std::memory_order_acquire) != 0) return;
+    cpu_relax();
+  }
+  if (CpuThread* self = CpuThread::current()) {
+    while (node.done.load(std::memory_order_acquire) == 0) {
+      self->drain_calls();
+      sched_yield();
+    }
+    return;
+  }
+  uint32_t expected = 0;
+  if (node.done.compare_exchange_strong(expected, 2, std::memory_order_acq_rel)) {
+    while (node.done.load(std::memory_order_acquire) == 2) internal::futex_wait(&node.done, 2);
+  }
+}
+
+}  // namespace
+
+int current_cpu() {
+  CpuThread* t = CpuThread::current();
+  return t != nullptr ? t->cpu() : -1;
+}
+
+int cpu_function_call(int cpu, FunctionRef<int()> fn) {
+  CpuThread* t = internal::thread_for(cpu);
+  if (t == nullptr) return -ENXIO;
+  if (t == CpuThread::current()) {
+    // A call to our own CPU runs at once, with irqs off as a handler would.
+    if (t->state() != CpuState::kRunning) return -ENXIO;
+    IrqGuard irqs_off;
+    return fn();
+  }
+  SyncCall node(fn);
+  if (int err = t->enqueue(&node)) return err;
+  wait_done(node);
+  return node.result;
+}
+
+AsyncCall::AsyncCall(std::function<int()> fn) : fn_(std::move(fn)) {
+  node_.owner = this;
+  node_.invoke = [](CallNode* n) { return static_cast<Node*>(n)->owner->fn_(); };
+}
+
+int AsyncCall::wait() {
+  wait_done(node_);
+  return node_.result;
+}
+
+int cpu_function_call_async(int cpu, AsyncCall& call) {
+  CpuThread* t = internal::thread_for(cpu);
+  int err = t == nullptr ? -ENXIO : t->enqueue(&call.node_);
+  if (err != 0) {
+    // Never queued: complete it here so wait() returns at once.
+    call.node_.result = err;
+    call.node_.done.store(1, std::memory_order_release);
+  }
+  return err;
+}
+
+}  // namespace pctx::cpu

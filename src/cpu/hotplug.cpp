@@ -1,0 +1,213 @@
+#include "pctx/cpu/hotplug.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "pctx/cpu/sysfs.hpp"
+#include "pctx/cpu/uevent.hpp"
+
+namespace pctx::cpu {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string or_none(const CpuSet& s) {
+  return s.empty() ? "none" : s.to_string();
+}
+
+}  // namespace
+
+Hotplug::Hotplug(HotplugOptions options)
+    : options_(std::move(options)), journal_(options_.journal), up_(online_cpus()) {
+  if (options_.restore_on_exit) exit_guard::install();
+  if (options_.watch) {
+    uevent_fd_ = open_uevent_socket();  // < 0: sysfs polling alone
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    watcher_ = std::thread([this] { watch_loop(); });
+  }
+}
+
+Hotplug::~Hotplug() {
+  stop_.store(true);
+  notify();
+  if (watcher_.joinable()) watcher_.join();
+  if (uevent_fd_ >= 0) close(uevent_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (options_.restore_on_exit) {
+    for (int cpu : exit_guard::marked().cpus()) {
+      if (cpu_up(cpu)) continue;
+      exit_guard::restore_now();  // at least the CPU comes back, steps or not
+    }
+  }
+}
+
+void Hotplug::add_step(HotplugStep step) {
+  std::lock_guard lock(mutex_);
+  steps_.push_back(std::move(step));
+}
+
+void Hotplug::set_managed(const CpuSet& managed) {
+  std::lock_guard lock(mutex_);
+  managed_ = managed;
+}
+
+CpuSet Hotplug::online() const {
+  std::lock_guard lock(mutex_);
+  return up_;
+}
+
+std::vector<HotplugEvent> Hotplug::history() const {
+  std::lock_guard lock(mutex_);
+  return history_;
+}
+
+void Hotplug::record(HotplugEvent::Kind kind, int cpu, Clock::time_point start) {
+  history_.push_back({kind, cpu, Clock::now() - start});
+}
+
+pmu::Status Hotplug::check_request(int cpu, bool online) const {
+  const CpuSet present = present_cpus();
+  if (!present.test(cpu)) {
+    return pmu::make_error(
+        -EINVAL, fmt::format("CPU {} does not exist (present CPUs: {})", cpu, present.to_string()));
+  }
+  if (!hotpluggable_cpus().test(cpu)) {
+    return pmu::make_error(
+        -EPERM, fmt::format("CPU {} cannot be taken {}: the kernel does not "
+                            "let user space hotplug it (hotpluggable: {})",
+                            cpu, online ? "online" : "offline", or_none(hotpluggable_cpus())));
+  }
+  if (cpu == 0 && !options_.allow_cpu0) {
+    return pmu::make_error(-EPERM, "CPU 0 is left alone unless asked (allow_cpu0)");
+  }
+  if (!online) {
+    const CpuSet now = online_cpus();
+    if (now.test(cpu) && now.count() == 1) {
+      return pmu::make_error(-EBUSY, fmt::format("CPU {} is the last online CPU", cpu));
+    }
+  }
+  return pmu::Ok{};
+}
+
+int Hotplug::run_bringup(int cpu, size_t* done) {
+  *done = 0;
+  if (!managed(cpu)) return 0;
+  for (; *done < steps_.size(); ++*done) {
+    if (!steps_[*done].bringup) continue;
+    if (int err = steps_[*done].bringup(cpu)) return err;
+  }
+  return 0;
+}
+
+// Tears down steps [0, from) in reverse order.
+void Hotplug::run_teardown(int cpu, size_t from) {
+  if (!managed(cpu)) return;
+  for (size_t i = from; i-- > 0;) {
+    if (steps_[i].teardown) steps_[i].teardown(cpu);
+  }
+}
+
+pmu::Status Hotplug::cpu_down(int cpu) {
+  if (auto st = check_request(cpu, false); !st) return st;
+  std::lock_guard lock(mutex_);
+  const auto start = Clock::now();
+  if (!cpu_is_online(cpu) && !up_.test(cpu)) return pmu::Ok{};
+  // Journal and mark first, so a crash or a signal from here on still restores the CPU.
+  if (auto st = journal_.add(cpu); !st) return st;
+  exit_guard::mark_offline(cpu);
+  if (up_.test(cpu)) run_teardown(cpu, steps_.size());
+  up_.reset(cpu);
+  if (auto st = write_cpu_online(cpu, false); !st) {
+    size_t done = 0;
+    if (run_bringup(cpu, &done) == 0) up_.set(cpu);
+    exit_guard::mark_online(cpu);
+    (void)journal_.remove(cpu);
+    return st;
+  }
+  record(HotplugEvent::Kind::kDown, cpu, start);
+  return pmu::Ok{};
+}
+
+pmu::Status Hotplug::cpu_up(int cpu) {
+  if (auto st = check_request(cpu, true); !st) return st;
+  std::lock_guard lock(mutex_);
+  const auto start = Clock::now();
+  if (!cpu_is_online(cpu)) {
+    if (auto st = write_cpu_online(cpu, true); !st) return st;
+  }
+  exit_guard::mark_online(cpu);
+  (void)journal_.remove(cpu);
+  if (!up_.test(cpu)) {
+    size_t done = 0;
+    if (int err = run_bringup(cpu, &done)) {
+      run_teardown(cpu, done);
+      return pmu::make_error(err, fmt::format("CPU {} is online but step '{}' failed: {}", cpu,
+                                              steps_[done].name, std::strerror(-err)));
+    }
+    up_.set(cpu);
+  }
+  record(HotplugEvent::Kind::kUp, cpu, start);
+  return pmu::Ok{};
+}
+
+void Hotplug::reconcile() {
+  std::lock_guard lock(mutex_);
+  const auto start = Clock::now();
+  const CpuSet online = online_cpus();
+  for (int cpu : (up_ - online).cpus()) {
+    run_teardown(cpu, steps_.size());
+    up_.reset(cpu);
+    record(HotplugEvent::Kind::kExternalDown, cpu, start);
+  }
+  for (int cpu : (online - up_).cpus()) {
+    size_t done = 0;
+    if (run_bringup(cpu, &done) != 0) {
+      run_teardown(cpu, done);
+      continue;  // retried at the next reconcile
+    }
+    up_.set(cpu);
+    record(HotplugEvent::Kind::kExternalUp, cpu, start);
+  }
+}
+
+void Hotplug::notify() {
+  if (wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+}
+
+void Hotplug::watch_loop() {
+  std::array<char, 8192> buf{};
+  while (!stop_.load()) {
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {uevent_fd_, POLLIN, 0}};
+    const int nfds = uevent_fd_ >= 0 ? 2 : 1;
+    poll(fds, nfds, static_cast<int>(options_.poll_interval.count()));
+    if (stop_.load()) break;
+    uint64_t count;
+    while (read(wake_fd_, &count, sizeof count) > 0) {
+    }
+    // Drain every queued uevent; the reconcile below acts on sysfs, the truth, so a lost
+    // or reordered uevent costs at most one poll interval.
+    if (uevent_fd_ >= 0) {
+      ssize_t n;
+      while ((n = recv(uevent_fd_, buf.data(), buf.size(), MSG_DONTWAIT)) > 0) {
+        if (parse_cpu_uevent(std::string_view(buf.data(), static_cast<size_t>(n)))) {
+          cpu_uevents_.fetch_add(1);
+        }
+      }
+    }
+    reconcile();
+  }
+}
+
+}  // namespace pctx::cpu

@@ -1,0 +1,247 @@
+#include "pctx/cpu/hotplug_journal.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "pctx/cpu/sysfs.hpp"
+
+namespace pctx::cpu {
+
+namespace {
+
+std::string online_path(int cpu) {
+  return fmt::format("{}/cpu{}/online", kSysCpuDir, cpu);
+}
+
+// Holds an exclusive flock on the journal for one read-modify-write.
+class JournalLock {
+ public:
+  explicit JournalLock(const std::string& path) {
+    const auto slash = path.rfind('/');
+    if (slash != std::string::npos && slash > 0) mkdir(path.substr(0, slash).c_str(), 0755);
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0) flock(fd_, LOCK_EX);
+  }
+  ~JournalLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+std::map<int, long> read_entries(const std::string& path) {
+  std::map<int, long> entries;
+  std::ifstream in(path);
+  int cpu;
+  long pid;
+  while (in >> cpu >> pid) entries[cpu] = pid;
+  return entries;
+}
+
+pmu::Status write_entries(const std::string& path, const std::map<int, long>& entries) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [cpu, pid] : entries) out << cpu << ' ' << pid << '\n';
+    if (!out) return pmu::make_error(-EIO, fmt::format("cannot write the journal {}", tmp));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return pmu::make_error(
+        -errno, fmt::format("cannot replace the journal {}: {}", path, std::strerror(errno)));
+  }
+  return pmu::Ok{};
+}
+
+}  // namespace
+
+HotplugJournal::HotplugJournal(std::string path) : path_(std::move(path)) {}
+
+std::string HotplugJournal::default_path() {
+  const char* env = std::getenv("PCTX_HOTPLUG_JOURNAL");
+  return env != nullptr && *env != '\0' ? env : "/run/pctx/hotplug.journal";
+}
+
+pmu::Status HotplugJournal::add(int cpu) {
+  JournalLock lock(path_);
+  if (!lock.ok()) {
+    return pmu::make_error(
+        -errno, fmt::format("cannot open the hotplug journal {}: {}", path_, std::strerror(errno)));
+  }
+  auto entries = read_entries(path_);
+  entries[cpu] = getpid();
+  return write_entries(path_, entries);
+}
+
+pmu::Status HotplugJournal::remove(int cpu) {
+  JournalLock lock(path_);
+  auto entries = read_entries(path_);
+  if (entries.erase(cpu) == 0) return pmu::Ok{};
+  return write_entries(path_, entries);
+}
+
+CpuSet HotplugJournal::cpus() const {
+  CpuSet s;
+  for (const auto& [cpu, pid] : read_entries(path_)) s.set(cpu);
+  return s;
+}
+
+pmu::Result<CpuSet> HotplugJournal::restore(const CpuSet& only) {
+  JournalLock lock(path_);
+  auto entries = read_entries(path_);
+  CpuSet restored;
+  std::string failures;
+  for (auto it = entries.begin(); it != entries.end();) {
+    const int cpu = it->first;
+    if (!only.empty() && !only.test(cpu)) {
+      ++it;
+      continue;
+    }
+    if (!cpu_is_online(cpu)) {
+      auto st = write_cpu_online(cpu, true);
+      if (!st) {
+        failures += st.error().message + "; ";
+        ++it;
+        continue;
+      }
+      restored.set(cpu);
+    }
+    it = entries.erase(it);
+  }
+  auto st = write_entries(path_, entries);
+  if (!failures.empty()) return pmu::make_error(-EIO, "restore incomplete: " + failures);
+  if (!st) return st.error();
+  return restored;
+}
+
+bool cpu_is_online(int cpu) {
+  std::ifstream in(online_path(cpu));
+  int v = 1;  // CPUs without the file (cpu0) are always online
+  in >> v;
+  return v == 1;
+}
+
+pmu::Status write_cpu_online(int cpu, bool online) {
+  const std::string path = online_path(cpu);
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    if (e == ENOENT) {
+      return pmu::make_error(-ENOENT, fmt::format("CPU {} is not hotpluggable: the kernel gives "
+                                                  "it no {} (hotpluggable CPUs: {})",
+                                                  cpu, path, hotpluggable_cpus().to_string()));
+    }
+    if (e == EACCES || e == EPERM) {
+      return pmu::make_error(-e, fmt::format("CPU hotplug needs root: cannot write {}; run as "
+                                             "root (sudo)",
+                                             path));
+    }
+    return pmu::make_error(-e, fmt::format("cannot open {}: {}", path, std::strerror(e)));
+  }
+  const char c = online ? '1' : '0';
+  const ssize_t n = write(fd, &c, 1);
+  const int e = errno;
+  close(fd);
+  if (n != 1) {
+    return pmu::make_error(-e, fmt::format("the kernel refused to take CPU {} {}: {}", cpu,
+                                           online ? "online" : "offline", std::strerror(e)));
+  }
+  if (cpu_is_online(cpu) != online) {
+    return pmu::make_error(-EIO, fmt::format("CPU {} did not go {}: {} still reads {}", cpu,
+                                             online ? "online" : "offline", path, online ? 0 : 1));
+  }
+  return pmu::Ok{};
+}
+
+namespace exit_guard {
+
+namespace {
+
+constexpr size_t kWords = CpuSet::kMaxCpus / 64;
+std::array<std::atomic<uint64_t>, kWords> g_marked{};
+struct sigaction g_old_int, g_old_term;
+
+// Async-signal-safe: fixed buffers, open/write/close only.
+void restore_marked() {
+  for (size_t w = 0; w < kWords; ++w) {
+    uint64_t bits = g_marked[w].load();
+    while (bits != 0) {
+      const int cpu = static_cast<int>(w * 64) + __builtin_ctzll(bits);
+      bits &= bits - 1;
+      char path[64];
+      std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/online", cpu);
+      const int fd = open(path, O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        if (write(fd, "1", 1) == 1) g_marked[w].fetch_and(~(uint64_t{1} << (cpu % 64)));
+        close(fd);
+      }
+    }
+  }
+}
+
+void on_signal(int sig) {
+  restore_marked();
+  const struct sigaction& old = sig == SIGINT ? g_old_int : g_old_term;
+  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != on_signal) {
+    old.sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+}  // namespace
+
+void install() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::atexit(restore_marked);
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &g_old_int);
+    sigaction(SIGTERM, &sa, &g_old_term);
+  });
+}
+
+void mark_offline(int cpu) {
+  g_marked[cpu / 64].fetch_or(uint64_t{1} << (cpu % 64));
+}
+void mark_online(int cpu) {
+  g_marked[cpu / 64].fetch_and(~(uint64_t{1} << (cpu % 64)));
+}
+
+CpuSet marked() {
+  CpuSet s;
+  for (size_t w = 0; w < kWords; ++w) {
+    for (uint64_t bits = g_marked[w].load(); bits != 0; bits &= bits - 1) {
+      s.set(static_cast<int>(w * 64) + __builtin_ctzll(bits));
+    }
+  }
+  return s;
+}
+
+void restore_now() {
+  restore_marked();
+}
+
+}  // namespace exit_guard
+
+}  // namespace pctx::cpu

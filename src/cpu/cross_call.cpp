@@ -28,7 +28,7 @@ inline void cpu_relax() {
 // serving its own mailbox while it waits, so two CPUs calling each other cannot deadlock;
 // other threads sleep on the node's futex word after the spin.
 void wait_done(CallNode& node) {
-  for (int i = 0; i < 20000; ++i) {
+  for (int i = 0; i < 2000; ++i) {
     if (node.done.load(std::memory_order_acquire) != 0) return;
     cpu_relax();
   }

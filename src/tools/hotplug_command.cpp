@@ -1,0 +1,114 @@
+// `pctx hotplug up|down|status|restore CPULIST`: CPU hotplug, journaled and refused where
+// it would hurt (the last online CPU, CPUs without an online file, CPU 0 unless asked).
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "pctx/cpu/hotplug.hpp"
+#include "pctx/cpu/sysfs.hpp"
+#include "tools/commands.hpp"
+#include "tools/table.hpp"
+
+namespace pctx::tools {
+
+namespace {
+
+cpu::CpuSet parse_cpus_or_die(const std::string& text) {
+  auto s = cpu::CpuSet::parse(text);
+  if (!s) {
+    fmt::print(stderr, "pctx hotplug: {}\n", s.error().message);
+    throw CLI::RuntimeError(2);
+  }
+  if (s->empty()) {
+    fmt::print(stderr, "pctx hotplug: give at least one CPU, e.g. 1 or 1-3\n");
+    throw CLI::RuntimeError(2);
+  }
+  return *s;
+}
+
+std::string or_none(const cpu::CpuSet& s) {
+  return s.empty() ? "none" : s.to_string();
+}
+
+void status(bool json) {
+  cpu::HotplugJournal journal;
+  if (json) {
+    nlohmann::json j;
+    j["online"] = cpu::online_cpus().to_string();
+    j["offline"] = cpu::offline_cpus().to_string();
+    j["hotpluggable"] = cpu::hotpluggable_cpus().to_string();
+    j["journal"] = journal.path();
+    j["journaled"] = journal.cpus().to_string();
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  Table t({"what", "value"});
+  t.add({"online", or_none(cpu::online_cpus())});
+  t.add({"offline", or_none(cpu::offline_cpus())});
+  t.add({"hotpluggable", or_none(cpu::hotpluggable_cpus())});
+  t.add({"journal", journal.path()});
+  t.add({"taken offline by pctx", or_none(journal.cpus())});
+  t.print(stdout, false);
+}
+
+}  // namespace
+
+void add_hotplug_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("hotplug", "take CPUs down and up (root), journaled");
+  cmd->require_subcommand(1);
+  struct Args {
+    std::string cpus;
+    bool allow_cpu0 = false;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+
+  auto* down = cmd->add_subcommand("down",
+                                   "take CPUs offline; they stay offline until "
+                                   "`pctx hotplug up` or `restore`");
+  auto* up = cmd->add_subcommand("up", "bring CPUs online");
+  for (auto* sub : {down, up}) {
+    sub->add_option("cpus", args->cpus, "CPU list, e.g. 1 or 1-3,5")->required();
+    sub->add_flag("--allow-cpu0", args->allow_cpu0, "allow CPU 0 (left alone otherwise)");
+  }
+  auto run = [args](bool online) {
+    cpu::HotplugOptions options;
+    options.allow_cpu0 = args->allow_cpu0;
+    options.restore_on_exit = false;  // the user asked for this state; the journal keeps it
+    cpu::Hotplug hotplug(options);
+    int failed = 0;
+    for (int c : parse_cpus_or_die(args->cpus).cpus()) {
+      auto st = online ? hotplug.cpu_up(c) : hotplug.cpu_down(c);
+      if (!st) {
+        fmt::print(stderr, "pctx hotplug: {}\n", st.error().message);
+        ++failed;
+      } else {
+        fmt::print("cpu{} {}\n", c, online ? "online" : "offline");
+      }
+    }
+    if (failed != 0) throw CLI::RuntimeError(1);
+  };
+  down->callback([run] { run(false); });
+  up->callback([run] { run(true); });
+
+  auto* st =
+      cmd->add_subcommand("status", "online, offline and hotpluggable CPUs, and the journal");
+  st->add_flag("--json", args->json, "print one JSON object");
+  st->callback([args] { status(args->json); });
+
+  auto* restore = cmd->add_subcommand(
+      "restore", "bring back the CPUs pctx took offline (after a crash), or only those listed");
+  restore->add_option("cpus", args->cpus, "only these CPUs");
+  restore->callback([args] {
+    cpu::HotplugJournal journal;
+    auto restored =
+        journal.restore(args->cpus.empty() ? cpu::CpuSet{} : parse_cpus_or_die(args->cpus));
+    if (!restored) {
+      fmt::print(stderr, "pctx hotplug restore: {}\n", restored.error().message);
+      throw CLI::RuntimeError(1);
+    }
+    fmt::print("restored: {}\n", or_none(*restored));
+  });
+}
+
+}  // namespace pctx::tools

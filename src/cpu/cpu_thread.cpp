@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <mutex>
 
+#include "cpu/fence.hpp"
 #include "cpu/futex.hpp"
+#include "cpu/tsan.hpp"
 #include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/rcu.hpp"
 
@@ -83,7 +85,7 @@ CpuThread* CpuThread::current() {
 }
 
 CpuThread::CpuThread(int cpu, Options options) : cpu_(cpu), options_(std::move(options)) {
-  __cds_wfcq_init(&head_, &shared_.tail);
+  __cds_wfcq_init(&shared_.head, &shared_.tail);
 }
 
 CpuThread::~CpuThread() {
@@ -138,7 +140,7 @@ void CpuThread::wait_state_not(CpuState s) {
 }
 
 bool CpuThread::queue_empty() const {
-  return cds_wfcq_empty(__cds_wfcq_head_cast(const_cast<__cds_wfcq_head*>(&head_)),
+  return cds_wfcq_empty(__cds_wfcq_head_cast(const_cast<__cds_wfcq_head*>(&shared_.head)),
                         const_cast<cds_wfcq_tail*>(&shared_.tail));
 }
 
@@ -151,12 +153,12 @@ int CpuThread::enqueue(CallNode* node) {
     shared_.entering.fetch_sub(1, std::memory_order_release);
     return -ENXIO;
   }
-  cds_wfcq_enqueue(__cds_wfcq_head_cast(&head_), &shared_.tail, &node->link);
-  shared_.entering.fetch_sub(1, std::memory_order_release);
-  // Pairs with the fence in idle_wait and BusyScope: either the owner sees the node, or we
-  // see its new mode and deliver accordingly.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  wake_for(shared_.mode.load(std::memory_order_relaxed));
+  internal::tsan_release(node);
+  cds_wfcq_enqueue(__cds_wfcq_head_cast(&shared_.head), &shared_.tail, &node->link);
+  // A seq_cst read-modify-write is a full barrier: it pairs with the fence in idle_wait and
+  // BusyScope, so either the owner sees the node, or we see its new mode and deliver.
+  shared_.entering.fetch_sub(1, std::memory_order_seq_cst);
+  wake_for(shared_.mode.load(std::memory_order_seq_cst));
   return 0;
 }
 
@@ -174,7 +176,7 @@ void CpuThread::wake_for(uint32_t mode) {
 
 void CpuThread::kick() {
   kicked_.store(true, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  internal::full_fence();
   wake_for(shared_.mode.load(std::memory_order_relaxed));
 }
 
@@ -182,8 +184,9 @@ void CpuThread::drain_calls() {
   // Calls run with irqs off, so a signal that lands meanwhile cannot re-enter the queue.
   local_irq_disable();
   while (cds_wfcq_node* n =
-             __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&head_), &shared_.tail)) {
+             __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&shared_.head), &shared_.tail)) {
     CallNode* call = caa_container_of(n, CallNode, link);
+    internal::tsan_acquire(call);
     call->result = call->invoke(call);
     stats_.calls.fetch_add(1, std::memory_order_relaxed);
     // After this exchange the node belongs to its caller again; only its address is used.
@@ -208,7 +211,7 @@ void CpuThread::on_signal() {
 
 CpuThread::BusyScope::BusyScope(CpuThread& t) : t_(t) {
   t_.shared_.mode.store(kBusy, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  internal::full_fence();
   if (!t_.queue_empty()) t_.drain_calls();
 }
 
@@ -229,7 +232,7 @@ bool CpuThread::idle_wait() {
     if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) break;
   }
   shared_.mode.store(kSleeping, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  internal::full_fence();
   if (queue_empty() && !kicked_.load(std::memory_order_relaxed) &&
       shared_.state.load(std::memory_order_relaxed) == running) {
     stats_.sleeps.fetch_add(1, std::memory_order_relaxed);

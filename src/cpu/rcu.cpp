@@ -6,6 +6,8 @@
 
 #include <cstddef>
 
+#include "cpu/tsan.hpp"
+
 namespace pctx::cpu::rcu {
 
 static_assert(sizeof(rcu_head) <= sizeof(Head::storage), "Head::storage too small for rcu_head");
@@ -35,6 +37,7 @@ namespace {
 void run_reclaim(rcu_head* h) {
   Head* head =
       reinterpret_cast<Head*>(reinterpret_cast<unsigned char*>(h) - offsetof(Head, storage));
+  internal::tsan_acquire(head);
   head->reclaim(head);
 }
 
@@ -42,6 +45,7 @@ void run_reclaim(rcu_head* h) {
 
 void defer_free(Head* head, void (*reclaim)(Head*)) {
   head->reclaim = reclaim;
+  internal::tsan_release(head);
   call_rcu(reinterpret_cast<rcu_head*>(head->storage), run_reclaim);
 }
 

@@ -122,16 +122,18 @@ class CpuThread {
   pthread_t handle_{};
   std::atomic<pid_t> tid_{0};
 
-  // The line senders write: the queue tail, the in-flight count, the state and mode.
+  // Everything a call touches on the target's side, in one cache line: an enqueue into an
+  // empty queue writes the head's link as well as the tail, and the owner polls both, so
+  // one line moves per direction instead of two.
   struct alignas(64) Shared {
     cds_wfcq_tail tail;
+    __cds_wfcq_head head;
     std::atomic<int> entering{0};
     std::atomic<uint32_t> state{static_cast<uint32_t>(CpuState::kStopped)};
     std::atomic<uint32_t> mode{kPolling};  // a futex word while sleeping
     std::atomic<bool> signal_sent{false};
   } shared_;
-  // The line the owner reads and writes when it dequeues.
-  alignas(64) __cds_wfcq_head head_;
+  static_assert(sizeof(Shared) == 64, "the call line must be one cache line");
   alignas(64) CpuThreadStats stats_;
   std::atomic<bool> kicked_{false};
   bool reported_migration_ = false;

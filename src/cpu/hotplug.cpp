@@ -28,6 +28,7 @@ std::string or_none(const CpuSet& s) {
 
 Hotplug::Hotplug(HotplugOptions options)
     : options_(std::move(options)), journal_(options_.journal), up_(online_cpus()) {
+  reload_topology();
   if (options_.restore_on_exit) exit_guard::install();
   if (options_.watch) {
     uevent_fd_ = open_uevent_socket();  // < 0: sysfs polling alone
@@ -65,13 +66,25 @@ CpuSet Hotplug::online() const {
   return up_;
 }
 
+Topology Hotplug::topology() const {
+  std::lock_guard lock(mutex_);
+  return topology_;
+}
+
+void Hotplug::reload_topology() {
+  auto t = Topology::load();
+  if (t) topology_ = std::move(*t);
+}
+
 std::vector<HotplugEvent> Hotplug::history() const {
   std::lock_guard lock(mutex_);
   return history_;
 }
 
+// Every recorded change reloads the topology, so it is never older than the last change.
 void Hotplug::record(HotplugEvent::Kind kind, int cpu, Clock::time_point start) {
   history_.push_back({kind, cpu, Clock::now() - start});
+  reload_topology();
 }
 
 pmu::Status Hotplug::check_request(int cpu, bool online) const {
@@ -85,6 +98,12 @@ pmu::Status Hotplug::check_request(int cpu, bool online) const {
         -EPERM, fmt::format("CPU {} cannot be taken {}: the kernel does not "
                             "let user space hotplug it (hotpluggable: {})",
                             cpu, online ? "online" : "offline", or_none(hotpluggable_cpus())));
+  }
+  const std::string file = fmt::format("{}/cpu{}/online", kSysCpuDir, cpu);
+  if (access(file.c_str(), W_OK) != 0) {
+    return pmu::make_error(-EACCES, fmt::format("CPU hotplug needs root: cannot write {}; run "
+                                                "as root (sudo)",
+                                                file));
   }
   if (cpu == 0 && !options_.allow_cpu0) {
     return pmu::make_error(-EPERM, "CPU 0 is left alone unless asked (allow_cpu0)");

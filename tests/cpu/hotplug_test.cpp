@@ -73,6 +73,8 @@ TEST_F(Hotplug, DownAndUpParkAndRepinTheCpuThread) {
   EXPECT_EQ(cpu_function_call(cpu_, [] { return 0; }), -ENXIO);
   EXPECT_TRUE(hp.journal().cpus().test(cpu_)) << "the offline is journaled";
   EXPECT_FALSE(hp.online().test(cpu_));
+  EXPECT_FALSE(hp.topology().online.test(cpu_));
+  EXPECT_EQ(hp.topology().place(cpu_), nullptr) << "hwloc no longer sees the CPU";
 
   ASSERT_TRUE(hp.cpu_up(cpu_));
   EXPECT_TRUE(online_cpus().test(cpu_));
@@ -80,6 +82,8 @@ TEST_F(Hotplug, DownAndUpParkAndRepinTheCpuThread) {
   EXPECT_EQ(cpu_function_call(cpu_, [this] { return pinned_to(cpu_) ? sched_getcpu() : -1; }),
             cpu_);
   EXPECT_FALSE(hp.journal().cpus().test(cpu_));
+  EXPECT_TRUE(hp.topology().online.test(cpu_)) << "the topology is reloaded after a change";
+  EXPECT_NE(hp.topology().place(cpu_), nullptr);
   const auto& pin = rt->thread(cpu_)->stats().last_pin;
   EXPECT_EQ(pin.error, 0);
   const auto history = hp.history();
@@ -98,6 +102,21 @@ TEST_F(Hotplug, RefusesWhatWouldHurt) {
   ASSERT_FALSE(absent);
   EXPECT_NE(absent.error().message.find("does not exist"), std::string::npos);
   EXPECT_TRUE(hp.cpu_up(cpu_)) << "bringing up an online CPU is a no-op";
+}
+
+TEST_F(Hotplug, WithoutRootTheErrorSaysSo) {
+  const std::string cmd = "setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                          std::string(PCTX_BINARY) + " hotplug down " + std::to_string(cpu_) +
+                          " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = pclose(p);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(out.find("CPU hotplug needs root"), std::string::npos) << out;
+  EXPECT_TRUE(cpu_is_online(cpu_));
 }
 
 TEST_F(Hotplug, AnOfflineFromOutsideIsReconciledQuickly) {

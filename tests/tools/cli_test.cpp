@@ -118,6 +118,19 @@ TEST(PctxList, PatternAndAll) {
   EXPECT_NE(none.out.find("no events match"), std::string::npos);
 }
 
+TEST(PctxHotplug, StatusAndBadLists) {
+  auto r = run("hotplug status --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["online"], sysfs_line("/sys/devices/system/cpu/online"));
+  EXPECT_TRUE(j.contains("journaled"));
+  auto bad = run("hotplug down 1-x");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.out.find("bad CPU list '1-x'"), std::string::npos) << bad.out;
+  auto none = run("hotplug up ''");
+  EXPECT_EQ(none.status, 2) << none.out;
+}
+
 TEST(Pctx, BadUsageFails) {
   EXPECT_NE(run("").status, 0);
   EXPECT_NE(run("no-such-command").status, 0);

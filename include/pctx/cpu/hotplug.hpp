@@ -19,6 +19,7 @@
 
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/cpu/hotplug_journal.hpp"
+#include "pctx/cpu/topology.hpp"
 #include "pctx/pmu/result.hpp"
 
 namespace pctx::cpu {
@@ -64,7 +65,8 @@ class Hotplug {
   void reconcile();
   void notify();  // something may have changed: wake the watcher now
 
-  CpuSet online() const;  // the CPUs whose steps are all up
+  CpuSet online() const;      // the CPUs whose steps are all up
+  Topology topology() const;  // reloaded after every change, ours or someone else's
   std::vector<HotplugEvent> history() const;
   bool watching_uevents() const { return uevent_fd_ >= 0; }
   uint64_t cpu_uevents() const { return cpu_uevents_.load(); }  // CPU uevents received
@@ -76,6 +78,7 @@ class Hotplug {
   void run_teardown(int cpu, size_t from);
   void record(HotplugEvent::Kind kind, int cpu, std::chrono::steady_clock::time_point start);
   void watch_loop();
+  void reload_topology();
   bool managed(int cpu) const { return managed_.empty() || managed_.test(cpu); }
 
   HotplugOptions options_;
@@ -85,6 +88,7 @@ class Hotplug {
   CpuSet managed_;
   CpuSet up_;  // CPUs whose bringup steps have run
   std::vector<HotplugEvent> history_;
+  Topology topology_;
 
   int uevent_fd_ = -1;
   int wake_fd_ = -1;

@@ -53,7 +53,7 @@ constinit __attribute__((tls_model("initial-exec"))) thread_local IrqState tls_i
 
 void run_deferred_calls() {
   tls_irq_state.pending.store(false, std::memory_order_relaxed);
-  if (CpuThread* t = tls_current) t->drain_calls();
+  if (CpuThread* t = tls_current) t->on_signal();
 }
 
 int call_signal() {
@@ -205,44 +205,124 @@ void CpuThread::on_signal() {
     stats_.deferred.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  stats_.signal_calls.fetch_add(1, std::memory_order_relaxed);
-  drain_calls();
+  if (!queue_empty()) {
+    stats_.signal_calls.fetch_add(1, std::memory_order_relaxed);
+    drain_calls();
+  }
+  if (!timers_.empty() && next_expiry() <= std::chrono::steady_clock::now()) {
+    stats_.timer_signals.fetch_add(1, std::memory_order_relaxed);
+    run_timers();
+  }
+  if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
 }
 
 CpuThread::BusyScope::BusyScope(CpuThread& t) : t_(t) {
   t_.shared_.mode.store(kBusy, std::memory_order_relaxed);
   internal::full_fence();
   if (!t_.queue_empty()) t_.drain_calls();
+  t_.arm_busy_timer();
 }
 
 CpuThread::BusyScope::~BusyScope() {
   t_.shared_.mode.store(kPolling, std::memory_order_relaxed);
+  t_.disarm_busy_timer();
 }
 
-bool CpuThread::idle_wait() {
-  const auto deadline = std::chrono::steady_clock::now() + options_.spin;
+void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
+  IrqGuard irqs_off;  // the signal handler walks the same list
+  timer.period_ = period;
+  timer.deadline_ = std::chrono::steady_clock::now() + period;
+  if (!timer.is_linked()) timers_.push_back(timer);
+  if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
+}
+
+void CpuThread::cancel_timer(CpuTimer& timer) {
+  IrqGuard irqs_off;
+  if (timer.is_linked()) timers_.erase(timers_.iterator_to(timer));
+}
+
+std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const auto& t : timers_) next = std::min(next, t.deadline_);
+  return next;
+}
+
+// Fires due timers one at a time, rescanning after each: a callback may arm or cancel any
+// timer, so no iterator is held across it.
+void CpuThread::run_timers() {
+  IrqGuard irqs_off;
+  while (true) {
+    const auto now = std::chrono::steady_clock::now();
+    CpuTimer* due = nullptr;
+    for (auto& t : timers_) {
+      if (t.deadline_ <= now) {
+        due = &t;
+        break;
+      }
+    }
+    if (due == nullptr) return;
+    // Periodic without drift; a timer that fell behind skips the missed periods.
+    due->deadline_ += due->period_;
+    if (due->deadline_ <= now) due->deadline_ = now + due->period_;
+    ++due->fired_;
+    due->callback_();
+  }
+}
+
+void CpuThread::arm_busy_timer() {
+  if (timers_.empty() || !busy_timer_created_) return;
+  const auto next = next_expiry().time_since_epoch();
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(next.count() / 1'000'000'000);
+  spec.it_value.tv_nsec = static_cast<long>(next.count() % 1'000'000'000);
+  // steady_clock is CLOCK_MONOTONIC, so its deadlines serve as absolute times.
+  timer_settime(busy_timer_, TIMER_ABSTIME, &spec, nullptr);
+  busy_timer_armed_ = true;
+}
+
+void CpuThread::disarm_busy_timer() {
+  if (!busy_timer_armed_) return;
+  itimerspec none{};
+  timer_settime(busy_timer_, 0, &none, nullptr);
+  busy_timer_armed_ = false;
+}
+
+void CpuThread::idle_wait() {
+  using Clock = std::chrono::steady_clock;
+  const auto expiry = next_expiry();
+  const auto spin_until = std::min(Clock::now() + options_.spin, expiry);
   const auto running = static_cast<uint32_t>(CpuState::kRunning);
+  auto has_work = [&] {
+    return !queue_empty() || kicked_.load(std::memory_order_relaxed) ||
+           shared_.state.load(std::memory_order_relaxed) != running;
+  };
   for (int i = 0;; ++i) {
-    if (!queue_empty() || kicked_.load(std::memory_order_relaxed) ||
-        shared_.state.load(std::memory_order_relaxed) != running) {
+    if (has_work()) {
       kicked_.store(false, std::memory_order_relaxed);
-      return true;
+      return;
     }
     cpu_relax();
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) break;
+    if ((i & 63) == 63 && Clock::now() >= spin_until) break;
   }
+  const auto now = Clock::now();
+  if (expiry <= now) return;  // a timer is due: back to the loop
   shared_.mode.store(kSleeping, std::memory_order_relaxed);
   internal::full_fence();
-  if (queue_empty() && !kicked_.load(std::memory_order_relaxed) &&
-      shared_.state.load(std::memory_order_relaxed) == running) {
+  if (!has_work()) {
     stats_.sleeps.fetch_add(1, std::memory_order_relaxed);
+    timespec timeout{};
+    const bool timed = expiry != Clock::time_point::max();
+    if (timed) {
+      const auto wait = expiry - now;
+      timeout.tv_sec = static_cast<time_t>(wait.count() / 1'000'000'000);
+      timeout.tv_nsec = static_cast<long>(wait.count() % 1'000'000'000);
+    }
     rcu::thread_offline();
-    internal::futex_wait(&shared_.mode, kSleeping);
+    internal::futex_wait(&shared_.mode, kSleeping, timed ? &timeout : nullptr);
     rcu::thread_online();
   }
   shared_.mode.store(kPolling, std::memory_order_relaxed);
   kicked_.store(false, std::memory_order_relaxed);
-  return true;
 }
 
 // The kernel moves a thread off a CPU that goes offline (and widens its affinity); the
@@ -262,6 +342,11 @@ void CpuThread::main() {
   tls_current = this;
   tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
   rcu::register_thread();
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = call_signal();
+  sev._sigev_un._tid = tid_.load();
+  busy_timer_created_ = timer_create(CLOCK_MONOTONIC, &sev, &busy_timer_) == 0;
   if (state() == CpuState::kStarting) {
     stats_.last_pin = pin_current_thread(cpu_);
     set_state(stats_.last_pin.error == 0 ? CpuState::kRunning : CpuState::kParked);
@@ -294,10 +379,16 @@ void CpuThread::main() {
       worked = true;
     }
     if (options_.scheduler && options_.scheduler(*this)) worked = true;
+    if (!timers_.empty()) run_timers();
     check_placement();
     rcu::quiescent_state();
     if (!worked) idle_wait();
   }
+  {
+    IrqGuard irqs_off;
+    timers_.clear();
+  }
+  if (busy_timer_created_) timer_delete(busy_timer_);
   rcu::unregister_thread();
   tls_current = nullptr;
   set_state(CpuState::kStopped);

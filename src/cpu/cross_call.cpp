@@ -33,6 +33,8 @@ void wait_done(CallNode& node) {
     cpu_relax();
   }
   if (CpuThread* self = CpuThread::current()) {
+    // Irqs are on here (cpu_function_call refuses otherwise), so serving our own mailbox
+    // meanwhile runs no call inside a locked section.
     while (node.done.load(std::memory_order_acquire) == 0) {
       self->drain_calls();
       sched_yield();
@@ -61,6 +63,9 @@ int cpu_function_call(int cpu, FunctionRef<int()> fn) {
     IrqGuard irqs_off;
     return fn();
   }
+  // Waiting for another CPU with irqs off could deadlock: that CPU may be waiting for us,
+  // and our calls may not run until the section ends. The kernel forbids it; we refuse it.
+  if (CpuThread::current() != nullptr && irqs_disabled()) return -EDEADLK;
   SyncCall node(fn);
   if (int err = t->enqueue(&node)) return err;
   wait_done(node);

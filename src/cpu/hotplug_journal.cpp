@@ -196,10 +196,16 @@ void restore_marked() {
   }
 }
 
-void on_signal(int sig) {
+// Installed only over a default or handled disposition (never over SIG_IGN): restores,
+// then lets the application's own handler, or the default action, have the signal.
+void on_signal(int sig, siginfo_t* info, void* context) {
   restore_marked();
   const struct sigaction& old = sig == SIGINT ? g_old_int : g_old_term;
-  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != on_signal) {
+  if (old.sa_flags & SA_SIGINFO) {
+    old.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (old.sa_handler != SIG_DFL) {
     old.sa_handler(sig);
     return;
   }
@@ -214,10 +220,14 @@ void install() {
   std::call_once(once, [] {
     std::atexit(restore_marked);
     struct sigaction sa {};
-    sa.sa_handler = on_signal;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &g_old_int);
-    sigaction(SIGTERM, &sa, &g_old_term);
+    // A process that ignores a signal keeps ignoring it; its CPUs come back at exit.
+    for (auto [sig, old] : {std::pair{SIGINT, &g_old_int}, std::pair{SIGTERM, &g_old_term}}) {
+      sigaction(sig, nullptr, old);
+      if (old->sa_handler != SIG_IGN) sigaction(sig, &sa, nullptr);
+    }
   });
 }
 

@@ -75,16 +75,26 @@ PfmResult pfm_encode(const std::string& name, int privilege_mask, PfmEncoding* o
   return {};
 }
 
+namespace {
+
+// Calls fn(info) for every PMU libpfm4 knows. The caller holds pfm_mutex.
+template <class F>
+void for_each_pmu(F&& fn) {
+  for (int i = PFM_PMU_NONE; i < PFM_PMU_MAX; ++i) {
+    pfm_pmu_info_t info;
+    std::memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    if (pfm_get_pmu_info(static_cast<pfm_pmu_t>(i), &info) == PFM_SUCCESS && info.name) fn(info);
+  }
+}
+
+}  // namespace
+
 std::vector<PfmPmuInfo> pfm_pmus() {
   std::vector<PfmPmuInfo> out;
   if (!initialise()) return out;
   std::lock_guard lock(pfm_mutex());
-  for (int i = PFM_PMU_NONE; i < PFM_PMU_MAX; ++i) {
-    const auto pmu = static_cast<pfm_pmu_t>(i);
-    pfm_pmu_info_t info;
-    std::memset(&info, 0, sizeof info);
-    info.size = sizeof info;
-    if (pfm_get_pmu_info(pmu, &info) != PFM_SUCCESS || info.name == nullptr) continue;
+  for_each_pmu([&](const pfm_pmu_info_t& info) {
     PfmPmuInfo p;
     p.name = info.name;
     p.description = info.desc != nullptr ? info.desc : "";
@@ -95,7 +105,7 @@ std::vector<PfmPmuInfo> pfm_pmus() {
     p.uncore = info.type == PFM_PMU_TYPE_UNCORE;
     p.generic = info.type == PFM_PMU_TYPE_OS_GENERIC;
     out.push_back(std::move(p));
-  }
+  });
   return out;
 }
 
@@ -103,13 +113,8 @@ std::vector<PfmEventInfo> pfm_events(const std::string& pmu_name) {
   std::vector<PfmEventInfo> out;
   if (!initialise()) return out;
   std::lock_guard lock(pfm_mutex());
-  for (int i = PFM_PMU_NONE; i < PFM_PMU_MAX; ++i) {
-    const auto pmu = static_cast<pfm_pmu_t>(i);
-    pfm_pmu_info_t info;
-    std::memset(&info, 0, sizeof info);
-    info.size = sizeof info;
-    if (pfm_get_pmu_info(pmu, &info) != PFM_SUCCESS || info.name == nullptr) continue;
-    if (pmu_name != info.name) continue;
+  for_each_pmu([&](const pfm_pmu_info_t& info) {
+    if (pmu_name != info.name) return;
     for (int e = info.first_event; e != -1; e = pfm_get_event_next(e)) {
       pfm_event_info_t ev;
       std::memset(&ev, 0, sizeof ev);
@@ -118,7 +123,7 @@ std::vector<PfmEventInfo> pfm_events(const std::string& pmu_name) {
       out.push_back({ev.name != nullptr ? ev.name : "", info.name,
                      ev.desc != nullptr ? ev.desc : "", ev.equiv != nullptr ? ev.equiv : ""});
     }
-  }
+  });
   return out;
 }
 

@@ -8,7 +8,10 @@
 
 #include <pthread.h>
 #include <sys/types.h>
+#include <time.h>
 #include <urcu/wfcqueue.h>
+
+#include <boost/intrusive/list.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <functional>
 #include <thread>
 
+#include "pctx/cpu/cpu_timer.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/pinning.hpp"
 
@@ -40,12 +44,13 @@ enum class CpuState : uint32_t {
 const char* to_string(CpuState s);
 
 struct CpuThreadStats {
-  std::atomic<uint64_t> calls{0};         // cross-calls run
-  std::atomic<uint64_t> signal_calls{0};  // of which from the signal handler
-  std::atomic<uint64_t> deferred{0};      // signals that found irqs off
-  std::atomic<uint64_t> sleeps{0};        // futex sleeps when idle
-  std::atomic<uint64_t> migrations{0};    // times the thread found itself off its CPU
-  PinResult last_pin;                     // written by the thread, read after it reports
+  std::atomic<uint64_t> calls{0};          // cross-calls run
+  std::atomic<uint64_t> signal_calls{0};   // of which from the signal handler
+  std::atomic<uint64_t> deferred{0};       // signals that found irqs off
+  std::atomic<uint64_t> sleeps{0};         // futex sleeps when idle
+  std::atomic<uint64_t> migrations{0};     // times the thread found itself off its CPU
+  std::atomic<uint64_t> timer_signals{0};  // timers fired from the signal (busy thread)
+  PinResult last_pin;                      // written by the thread, read after it reports
 };
 
 class CpuThread {
@@ -86,6 +91,11 @@ class CpuThread {
   // Runs queued calls on this thread, with irqs off. Must be called by the owner.
   void drain_calls();
 
+  // Timers, on the owner thread only (from a call, the scheduler hook, or a callback).
+  // arm starts or restarts a periodic timer whose first expiry is one period from now.
+  void arm_timer(CpuTimer& timer, std::chrono::nanoseconds period);
+  void cancel_timer(CpuTimer& timer);
+
   // Marks the calling CPU thread busy with user work for its lifetime: calls then arrive
   // by signal. Only on the owner thread.
   class BusyScope {
@@ -109,7 +119,11 @@ class CpuThread {
   enum Mode : uint32_t { kPolling, kSleeping, kBusy };
 
   void main();
-  bool idle_wait();  // returns false when the state changed
+  void idle_wait();
+  void run_timers();
+  void arm_busy_timer();  // the POSIX timer that interrupts user work at the next expiry
+  void disarm_busy_timer();
+  std::chrono::steady_clock::time_point next_expiry() const;  // max() when none
   bool queue_empty() const;
   void wake_for(uint32_t mode);
   void check_placement();
@@ -137,6 +151,10 @@ class CpuThread {
   alignas(64) CpuThreadStats stats_;
   std::atomic<bool> kicked_{false};
   bool reported_migration_ = false;
+  boost::intrusive::list<CpuTimer> timers_;  // owner only, changed with irqs off
+  timer_t busy_timer_{};
+  bool busy_timer_created_ = false;
+  bool busy_timer_armed_ = false;
 };
 
 // The real-time signal that interrupts a busy CPU thread.

@@ -1,7 +1,9 @@
 // Cross-calls, the IPI analog: run a function on a CPU's thread.
 //
 // cpu_function_call(cpu, fn) runs fn on that CPU's thread and returns its result, or
-// -ENXIO when the CPU is offline or its thread parked or stopped. The caller prepares
+// -ENXIO when the CPU is offline or its thread parked or stopped, or -EDEADLK when a CPU
+// thread calls another CPU with irqs off (from a handler, or holding an irqs-off lock):
+// waiting there could deadlock, so use cpu_function_call_async. The caller prepares
 // everything; the handler may run inside a signal handler (when the target is busy with
 // user work), so it must not allocate, take a mutex, or switch tasks. Locks it shares
 // with interrupted code are taken with interrupts off (irq.hpp).

@@ -56,6 +56,11 @@ void Hotplug::add_step(HotplugStep step) {
   steps_.push_back(std::move(step));
 }
 
+void Hotplug::remove_step(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(steps_, [&](const HotplugStep& s) { return s.name == name; });
+}
+
 void Hotplug::set_managed(const CpuSet& managed) {
   std::lock_guard lock(mutex_);
   managed_ = managed;

@@ -56,6 +56,7 @@ class Hotplug {
 
   // Steps run for the CPUs in `managed` (all CPUs when empty).
   void add_step(HotplugStep step);
+  void remove_step(const std::string& name);  // for a layer that stops before the runtime
   void set_managed(const CpuSet& managed);
 
   pmu::Status cpu_down(int cpu);

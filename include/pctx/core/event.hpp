@@ -1,0 +1,89 @@
+// An event: one counter request, attached to a context as a group leader or a sibling.
+#pragma once
+
+#include <boost/intrusive/list_hook.hpp>
+#include <boost/intrusive/set_hook.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "pctx/core/pmu.hpp"
+
+namespace pctx::core {
+
+class Context;
+class PmuContext;
+
+// Ordered as the kernel's: everything above Off can count.
+enum class EventState : int8_t {
+  kDead = -4,
+  kExit = -3,
+  kError = -2,
+  kOff = -1,
+  kInactive = 0,
+  kActive = 1,
+};
+const char* to_string(EventState s);
+
+struct EventAttr {
+  Pmu* pmu = nullptr;
+  uint64_t config = 0;     // driver-specific
+  int cpu = -1;            // count only on this CPU; -1: any
+  bool pinned = false;     // leaders only: must always be on, or go to Error
+  bool exclusive = false;  // leaders only: nothing else on the PMU while it is on
+  bool disabled = false;   // start Off; enable() turns it on
+};
+
+namespace bi = boost::intrusive;
+using SafeHook = bi::link_mode<bi::safe_link>;
+
+class Event {
+ public:
+  EventAttr attr;
+  Event* leader = this;
+  int id = 0;
+
+  // Counts and times, changed with the context lock held.
+  EventState state = EventState::kOff;
+  uint64_t count = 0;
+  uint64_t time_enabled = 0;
+  uint64_t time_running = 0;
+  uint64_t tstamp = 0;       // context time of the last time update
+  uint64_t group_index = 0;  // insertion order in its tree; rotation renews it
+  int oncpu = -1;            // CPU where it is Active
+
+  Context* ctx = nullptr;
+  PmuContext* pmu_ctx = nullptr;
+
+  // Driver state, for the CPU it is Active on.
+  uint64_t hw_prev = 0;
+  int hw_slot = -1;
+
+  // A leader's siblings, in creation order. Filled when a sibling is created (process
+  // context); removing one only erases, so the sched paths never allocate.
+  std::vector<Event*> siblings;
+
+  bi::set_member_hook<SafeHook> tree_hook;     // a group tree (leaders)
+  bi::list_member_hook<SafeHook> ctx_hook;     // Context::events
+  bi::list_member_hook<SafeHook> active_hook;  // PmuContext active lists (leaders)
+
+  bool is_leader() const { return leader == this; }
+  // A sibling whose leader is Off or lower has its leader's state.
+  EventState effective_state() const;
+
+  // Reference counting, libperf style: created with one reference, the caller's.
+  void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void put();
+
+  // A new event with one reference (the caller's); a sibling when leader != nullptr.
+  static Event* create(const EventAttr& attr, Event* leader = nullptr);
+  static long alive();  // events not yet freed, for leak checks
+
+ private:
+  Event() = default;
+  ~Event();
+  std::atomic<int> refs_{1};
+};
+
+}  // namespace pctx::core

@@ -1,0 +1,113 @@
+// The perf core in user space: per-CPU and per-task contexts over the CPU runtime, with
+// the kernel's semantics for scheduling groups, multiplexing, time, install and removal.
+//
+// Threads: user-side operations (install, remove, enable, disable, reset, read) run in
+// any thread that is not a CPU thread holding irqs off; they reach the CPU where a context
+// is active through cross-calls. The switch hooks run on the CPU thread that switches.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pctx/core/context.hpp"
+#include "pctx/core/event.hpp"
+#include "pctx/core/pmu.hpp"
+#include "pctx/core/task.hpp"
+#include "pctx/cpu/runtime.hpp"
+#include "pctx/pmu/result.hpp"
+
+namespace pctx::core {
+
+struct CpuContext;
+
+struct CoreOptions {
+  std::chrono::nanoseconds rotation_interval{std::chrono::milliseconds(4)};
+};
+
+struct Reading {
+  uint64_t count = 0;
+  uint64_t time_enabled = 0;
+  uint64_t time_running = 0;
+  EventState state = EventState::kOff;
+};
+
+// Counters of what the slow and fast paths did, for tests and benchmarks.
+struct CoreStats {
+  std::atomic<uint64_t> install_fast{0};         // Off event added under the lock
+  std::atomic<uint64_t> install_cross_calls{0};  // handler calls sent
+  std::atomic<uint64_t> install_retries{0};      // the task moved or became current
+  std::atomic<uint64_t> install_locked{0};       // added under the lock, task not running
+  std::atomic<uint64_t> rotations{0};
+  std::atomic<uint64_t> remote_reads{0};
+};
+
+class PerfCore {
+ public:
+  static constexpr int kMaxPmus = 8;
+
+  // Plugs into the runtime's CPUs and hotplug steps. One core per runtime.
+  static pmu::Result<std::unique_ptr<PerfCore>> start(cpu::CpuRuntime& runtime,
+                                                      CoreOptions options = {});
+  ~PerfCore();
+  PerfCore(const PerfCore&) = delete;
+  PerfCore& operator=(const PerfCore&) = delete;
+  static PerfCore* current();
+
+  // Registers a driver; the PMU must outlive the core. -ENOSPC beyond kMaxPmus.
+  int register_pmu(Pmu& pmu);
+
+  // An event (and, with a leader, a sibling of its group), initialised by its PMU. A
+  // group may mix one counting PMU with software PMUs; pinned and exclusive are for
+  // leaders. The caller owns one reference.
+  pmu::Result<Event*> create_event(const EventAttr& attr, Event* leader = nullptr);
+
+  Context* cpu_context(int cpu) const;  // borrowed; nullptr for CPUs not managed
+  Context* task_context(Task& task);    // created on first use; the task holds it
+
+  // Installs a group (its leader, with siblings created before) into a context.
+  int install(Context* ctx, Event* leader);
+  int remove(Event* leader);  // the group leaves its context; the caller still owns it
+  int enable(Event* leader);  // also clears Error
+  int disable(Event* leader);
+  int reset(Event* event);     // clears the count, not the times
+  Reading read(Event* event);  // fresh: an event Active on another CPU is read there
+
+  // The switch hooks, called on the CPU thread that switches tasks.
+  void sched_out(Task* prev, Task* next);
+  void sched_in(Task* next);
+  // The task exits: its events go to Exit and its context is tombstoned.
+  void exit_task(Task& task);
+
+  void set_rotation_interval(std::chrono::nanoseconds interval);
+  int rotate(int cpu);  // one rotation pass on that CPU now, as the timer would
+
+  // Every invariant of the design, checked on every CPU and in the CPU contexts and the
+  // given task contexts; "" when all hold, else one line per violation. Not from a CPU
+  // thread. Debug builds run it after every user-side operation.
+  std::string check_invariants(const std::vector<Context*>& task_contexts = {});
+
+  CoreStats& stats() { return stats_; }
+  cpu::CpuRuntime& runtime() { return runtime_; }
+  CpuContext* cpu(int cpu) const;
+  const std::array<Pmu*, kMaxPmus>& pmus() const { return pmus_; }
+  std::chrono::nanoseconds rotation_interval() const { return rotation_interval_.load(); }
+
+ private:
+  explicit PerfCore(cpu::CpuRuntime& runtime);
+  int event_function_call(Context* ctx, const std::function<void(CpuContext*)>& fn);
+  void debug_check(Context* ctx);
+
+  cpu::CpuRuntime& runtime_;
+  std::vector<std::unique_ptr<CpuContext>> cpus_;
+  std::array<Pmu*, kMaxPmus> pmus_{};
+  std::atomic<int> nr_pmus_{0};
+  std::atomic<std::chrono::nanoseconds> rotation_interval_{};
+  std::mutex tasks_mutex_;  // creation of task contexts
+  CoreStats stats_;
+};
+
+}  // namespace pctx::core

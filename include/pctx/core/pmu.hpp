@@ -1,0 +1,40 @@
+// The driver interface, as the kernel's struct pmu: events are initialised once, then
+// added, started, read, stopped and deleted on the CPU where they count, with the
+// context's lock held and irqs off. Drivers must not allocate or block in add..del.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace pctx::core {
+
+class Event;
+
+class Pmu {
+ public:
+  static constexpr int kUnlimited = -1;
+
+  virtual ~Pmu() = default;
+  virtual std::string name() const = 0;
+  // Counters per CPU; kUnlimited for software PMUs, which never fail to schedule.
+  virtual int counters() const = 0;
+  bool software() const { return counters() == kUnlimited; }
+
+  // Validates an event's config for this PMU; -errno with nothing changed on failure.
+  virtual int init(Event& event) = 0;
+  // Claims a counter on this CPU and starts counting; -EBUSY (or another -errno) if not.
+  virtual int add(Event& event) = 0;
+  // Stops counting, folds the last delta into the count, and releases the counter.
+  virtual void del(Event& event) = 0;
+  // Folds the delta since the last start or read into the count.
+  virtual void read(Event& event) = 0;
+
+  // Set by the core when the PMU is registered; orders the group trees.
+  int index() const { return index_; }
+  void set_index(int index) { index_ = index; }
+
+ private:
+  int index_ = -1;
+};
+
+}  // namespace pctx::core

@@ -1,0 +1,49 @@
+#include "pctx/core/context.hpp"
+
+#include <time.h>
+
+namespace pctx::core {
+
+namespace {
+std::atomic<long> g_contexts{0};
+std::atomic<long> g_pmu_contexts{0};
+}  // namespace
+
+uint64_t clock_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+PmuContext::PmuContext() {
+  g_pmu_contexts.fetch_add(1);
+}
+PmuContext::~PmuContext() {
+  g_pmu_contexts.fetch_sub(1);
+}
+long PmuContext::alive() {
+  return g_pmu_contexts.load();
+}
+
+Context::Context() {
+  g_contexts.fetch_add(1);
+}
+Context::~Context() {
+  g_contexts.fetch_sub(1);
+}
+long Context::alive() {
+  return g_contexts.load();
+}
+
+Context* Context::create(Task* task, int cpu) {
+  auto* c = new Context();
+  c->task = task;
+  c->cpu = cpu;
+  return c;
+}
+
+void Context::put() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace pctx::core

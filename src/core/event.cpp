@@ -1,0 +1,72 @@
+#include "pctx/core/event.hpp"
+
+#include <atomic>
+
+namespace pctx::core {
+
+namespace {
+std::atomic<long> g_events{0};
+std::atomic<int> g_next_id{1};
+}  // namespace
+
+const char* to_string(EventState s) {
+  switch (s) {
+    case EventState::kDead:
+      return "dead";
+    case EventState::kExit:
+      return "exit";
+    case EventState::kError:
+      return "error";
+    case EventState::kOff:
+      return "off";
+    case EventState::kInactive:
+      return "inactive";
+    case EventState::kActive:
+      return "active";
+  }
+  return "?";
+}
+
+EventState Event::effective_state() const {
+  if (!is_leader() && leader->state <= EventState::kOff) return leader->state;
+  return state;
+}
+
+Event* Event::create(const EventAttr& attr, Event* leader) {
+  auto* e = new Event();
+  e->attr = attr;
+  e->id = g_next_id.fetch_add(1);
+  e->state = attr.disabled ? EventState::kOff : EventState::kInactive;
+  if (leader != nullptr) {
+    e->leader = leader;
+    leader->siblings.push_back(e);
+    leader->get();  // a sibling keeps its leader alive
+  }
+  g_events.fetch_add(1);
+  return e;
+}
+
+Event::~Event() {
+  g_events.fetch_sub(1);
+}
+
+void Event::put() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (!is_leader()) {
+    auto& sibs = leader->siblings;
+    for (auto it = sibs.begin(); it != sibs.end(); ++it) {
+      if (*it == this) {
+        sibs.erase(it);
+        break;
+      }
+    }
+    leader->put();
+  }
+  delete this;
+}
+
+long Event::alive() {
+  return g_events.load();
+}
+
+}  // namespace pctx::core

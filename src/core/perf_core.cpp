@@ -1,0 +1,497 @@
+#include "pctx/core/perf_core.hpp"
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "core/cpu_context.hpp"
+#include "core/schedule.hpp"
+#include "pctx/cpu/cross_call.hpp"
+#include "pctx/cpu/hotplug.hpp"
+
+namespace pctx::core {
+
+using namespace internal;
+
+namespace {
+
+std::atomic<PerfCore*> g_core{nullptr};
+constexpr const char* kHotplugStep = "perf-core";
+
+// Locks a CPU's own context, then the task context scheduled there: the kernel's
+// perf_ctx_lock order.
+class CpuLocks {
+ public:
+  explicit CpuLocks(CpuContext& cc, Context* extra = nullptr) : cc_(cc) {
+    cc_.ctx->lock.lock();
+    task_ = cc_.task_ctx;
+    if (extra != nullptr && extra != cc_.ctx && extra != task_) extra_ = extra;
+    if (task_ != nullptr) task_->lock.lock();
+    if (extra_ != nullptr) extra_->lock.lock();
+  }
+  ~CpuLocks() {
+    if (extra_ != nullptr) extra_->lock.unlock();
+    if (task_ != nullptr) task_->lock.unlock();
+    cc_.ctx->lock.unlock();
+  }
+
+ private:
+  CpuContext& cc_;
+  Context* task_ = nullptr;
+  Context* extra_ = nullptr;
+};
+
+bool task_curr(PerfCore& core, const Task* task) {
+  const int cpu = task->oncpu.load();
+  if (cpu < 0) return false;
+  auto* t = core.runtime().thread(cpu);
+  return t != nullptr && t->state() == cpu::CpuState::kRunning;
+}
+
+// The kernel's ctx_resched: make room for a change in `ctx`, then schedule everything in
+// again in order.
+void resched(PerfCore& core, CpuContext& cc, Context* ctx, bool pinned) {
+  const uint8_t kinds = pinned ? kEventAll : kEventFlexible;
+  ctx_sched_out(core, cc, cc.task_ctx, kinds);
+  if (ctx == cc.ctx) {
+    ctx_sched_out(core, cc, cc.ctx, kinds);
+  } else if (pinned) {
+    ctx_sched_out(core, cc, cc.ctx, kEventFlexible);
+  }
+}
+
+}  // namespace
+
+PerfCore::PerfCore(cpu::CpuRuntime& runtime) : runtime_(runtime) {}
+
+PerfCore* PerfCore::current() {
+  return g_core.load();
+}
+
+CpuContext* PerfCore::cpu(int cpu) const {
+  if (cpu < 0 || static_cast<size_t>(cpu) >= cpus_.size()) return nullptr;
+  return cpus_[static_cast<size_t>(cpu)].get();
+}
+
+Context* PerfCore::cpu_context(int cpu) const {
+  auto* cc = this->cpu(cpu);
+  return cc != nullptr ? cc->ctx : nullptr;
+}
+
+pmu::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime,
+                                                       CoreOptions options) {
+  std::unique_ptr<PerfCore> core(new PerfCore(runtime));
+  PerfCore* expected = nullptr;
+  if (!g_core.compare_exchange_strong(expected, core.get())) {
+    return pmu::make_error(-EBUSY, "a perf core is already running in this process");
+  }
+  core->rotation_interval_ = options.rotation_interval;
+  core->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
+  PerfCore* self = core.get();
+  for (int c : runtime.cpus().cpus()) {
+    auto cc = std::make_unique<CpuContext>();
+    cc->cpu = c;
+    cc->ctx = Context::create(nullptr, c);
+    cc->online = runtime.thread(c)->state() == cpu::CpuState::kRunning;
+    for (int i = 0; i < kMaxPmus; ++i) {
+      CpuContext* raw = cc.get();
+      cc->pmus[static_cast<size_t>(i)].rotation_timer =
+          std::make_unique<cpu::CpuTimer>([self, raw, i] {
+            CpuLocks locks(*raw);
+            rotate_pmu(*self, *raw, i);
+          });
+    }
+    core->cpus_[static_cast<size_t>(c)] = std::move(cc);
+  }
+  // Per-CPU contexts follow their CPU: scheduled out before it goes, back in when it
+  // returns, so CPU events survive hotplug (the kernel's must be re-opened).
+  runtime.hotplug().add_step({kHotplugStep,
+                              [self](int c) {
+                                return cpu::cpu_function_call(c, [self, c] {
+                                  CpuContext& cc = *self->cpu(c);
+                                  cc.online = true;
+                                  CpuLocks locks(cc);
+                                  sched_in_all(*self, cc);
+                                  return 0;
+                                });
+                              },
+                              [self](int c) {
+                                return cpu::cpu_function_call(c, [self, c] {
+                                  CpuContext& cc = *self->cpu(c);
+                                  {
+                                    CpuLocks locks(cc);
+                                    ctx_sched_out(*self, cc, cc.task_ctx, kEventAll);
+                                    ctx_sched_out(*self, cc, cc.ctx, kEventAll);
+                                    cc.online = false;
+                                  }
+                                  for (auto& p : cc.pmus)
+                                    self->runtime().thread(c)->cancel_timer(*p.rotation_timer);
+                                  return 0;
+                                });
+                              }});
+  return core;
+}
+
+PerfCore::~PerfCore() {
+  runtime_.hotplug().remove_step(kHotplugStep);
+  for (auto& cc : cpus_) {
+    if (!cc) continue;
+    auto* thread = runtime_.thread(cc->cpu);
+    auto cancel = [&] {
+      for (auto& p : cc->pmus) thread->cancel_timer(*p.rotation_timer);
+      return 0;
+    };
+    // A parked thread runs no timers, so its list may be changed from here.
+    if (cpu::cpu_function_call(cc->cpu, cancel) != 0) cancel();
+    cc->ctx->put();
+  }
+  cpu::rcu::barrier();
+  PerfCore* self = this;
+  g_core.compare_exchange_strong(self, nullptr);
+}
+
+int PerfCore::register_pmu(Pmu& pmu) {
+  const int i = nr_pmus_.load();
+  if (i >= kMaxPmus) return -ENOSPC;
+  pmu.set_index(i);
+  pmus_[static_cast<size_t>(i)] = &pmu;
+  nr_pmus_.store(i + 1);
+  return i;
+}
+
+void PerfCore::set_rotation_interval(std::chrono::nanoseconds interval) {
+  rotation_interval_.store(interval);
+}
+
+pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader) {
+  Pmu* pmu = attr.pmu;
+  if (pmu == nullptr || pmu->index() < 0 || pmus_[static_cast<size_t>(pmu->index())] != pmu) {
+    return pmu::make_error(-EINVAL, "the event's PMU is not registered with the core");
+  }
+  if (leader != nullptr) {
+    if (!leader->is_leader()) return pmu::make_error(-EINVAL, "a sibling's leader is a sibling");
+    if (leader->ctx != nullptr) {
+      return pmu::make_error(-EBUSY, "the group is installed: create siblings before install");
+    }
+    if (attr.pinned || attr.exclusive) {
+      return pmu::make_error(-EINVAL, "pinned and exclusive are for group leaders");
+    }
+    const Pmu* lp = leader->attr.pmu;
+    if (!pmu->software() && pmu != lp) {
+      return pmu::make_error(-EINVAL, fmt::format("a group counts on one PMU with counters: {} "
+                                                  "cannot join a {} group (software events can)",
+                                                  pmu->name(), lp->name()));
+    }
+    if (!pmu->software()) {
+      int members = 2;
+      for (const Event* s : leader->siblings) members += s->attr.pmu == pmu ? 1 : 0;
+      if (members > pmu->counters()) {
+        return pmu::make_error(-EINVAL, fmt::format("too many events in the group: the {} PMU "
+                                                    "has {} counters, the group would need {}",
+                                                    pmu->name(), pmu->counters(), members));
+      }
+    }
+  } else if (!pmu->software() && pmu->counters() < 1) {
+    return pmu::make_error(-EINVAL, fmt::format("the {} PMU has no counters", pmu->name()));
+  }
+  Event* e = Event::create(attr, leader);
+  if (int err = pmu->init(*e)) {
+    e->put();
+    return pmu::make_error(err, fmt::format("the {} PMU refused the event", pmu->name()));
+  }
+  return e;
+}
+
+Context* PerfCore::task_context(Task& task) {
+  std::lock_guard lock(tasks_mutex_);
+  Context* ctx = task.perf_ctx.load();
+  if (ctx == nullptr) {
+    ctx = Context::create(&task, -1);  // the task's reference
+    // Published before install looks at where the task runs (see install).
+    task.perf_ctx.store(ctx, std::memory_order_seq_cst);
+  }
+  return ctx;
+}
+
+// Runs fn with the context's lock held: on the CPU where the context is active (fn gets
+// that CPU), or, when it is not active anywhere, right here (fn gets nullptr). The kernel's
+// event_function_call, with its answers: the task moved (retry), it is not running (lock).
+int PerfCore::event_function_call(Context* ctx, const std::function<void(CpuContext*)>& fn) {
+  auto on_cpu = [&](CpuContext* cc) {
+    CpuLocks locks(*cc, ctx);
+    fn(cc);
+  };
+  if (ctx->task == nullptr) {
+    const int r = cpu::cpu_function_call(ctx->cpu, [&] {
+      on_cpu(cpu(ctx->cpu));
+      return 0;
+    });
+    if (r == -ENXIO) {  // the CPU is offline: its context is inactive
+      std::lock_guard l(ctx->lock);
+      fn(nullptr);
+    }
+    return 0;
+  }
+  Task* task = ctx->task;
+  while (true) {
+    if (!ctx->tombstone) {
+      const int cpu_now = task->oncpu.load();
+      if (cpu_now >= 0) {
+        stats_.install_cross_calls.fetch_add(1, std::memory_order_relaxed);
+        const int r = cpu::cpu_function_call(cpu_now, [&] {
+          CpuContext* cc = cpu(cpu::current_cpu());
+          if (cc->current != task) return task->oncpu.load() >= 0 ? -EAGAIN : -ESRCH;
+          // A context that had no events when its task came in was not adopted then.
+          if (cc->task_ctx == nullptr) cc->task_ctx = ctx;
+          on_cpu(cc);
+          return 0;
+        });
+        if (r == 0) return 0;
+        if (r == -EAGAIN) {
+          stats_.install_retries.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+      }
+    }
+    // Not running (or its CPU went away): the context is inactive, and sched_in takes the
+    // same lock, so it cannot slip between the check and fn.
+    ctx->lock.lock();
+    if (!ctx->tombstone && task_curr(*this, task)) {
+      ctx->lock.unlock();
+      stats_.install_retries.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    stats_.install_locked.fetch_add(1, std::memory_order_relaxed);
+    fn(nullptr);
+    ctx->lock.unlock();
+    return 0;
+  }
+}
+
+int PerfCore::install(Context* ctx, Event* leader) {
+  if (ctx == nullptr || leader == nullptr || !leader->is_leader()) return -EINVAL;
+  if (leader->ctx != nullptr) return -EBUSY;
+  {
+    std::lock_guard m(ctx->mutex);
+    if (ctx->tombstone) return -ESRCH;
+    if (ctx->task == nullptr) {  // a CPU context counts on its CPU
+      leader->attr.cpu = ctx->cpu;
+      for (Event* s : leader->siblings) s->attr.cpu = ctx->cpu;
+    }
+    // Everything is allocated here, in process context; the handler only links.
+    if (find_pmu_context(ctx, leader->attr.pmu) == nullptr) {
+      auto* pc = new PmuContext();
+      pc->pmu = leader->attr.pmu;
+      pc->ctx = ctx;
+      std::lock_guard l(ctx->lock);
+      ctx->pmu_contexts.push_back(*pc);
+    }
+    // An installed group holds its events and its context; remove drops both.
+    leader->get();
+    for (Event* s : leader->siblings) s->get();
+    ctx->get();
+    if (leader->state == EventState::kOff && ctx->nr_events > 0) {
+      // A disabled group in a context that already has events cannot change what runs:
+      // link it under the lock, no cross-call. (The first event needs the call, to make
+      // the context active.) Enable will reschedule.
+      std::lock_guard l(ctx->lock);
+      add_group_to_ctx(ctx, leader);
+      stats_.install_fast.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      // The context pointer is published (task_context) before this reads the task's
+      // CPU, so a call that misses the task means its next sched_in sees the context and
+      // this group.
+      event_function_call(ctx, [&](CpuContext* cc) {
+        if (cc == nullptr || !cc->online) {
+          add_group_to_ctx(ctx, leader);
+          return;
+        }
+        resched(*this, *cc, ctx, leader->attr.pinned);
+        add_group_to_ctx(ctx, leader);
+        sched_in_all(*this, *cc);
+      });
+    }
+  }
+  debug_check(ctx);
+  return 0;
+}
+
+int PerfCore::remove(Event* leader) {
+  if (leader == nullptr || !leader->is_leader()) return -EINVAL;
+  Context* ctx = leader->ctx;
+  if (ctx == nullptr) return -ENOENT;
+  {
+    std::lock_guard m(ctx->mutex);
+    PmuContext* pc = leader->pmu_ctx;
+    event_function_call(ctx, [&](CpuContext* cc) { remove_group_from_ctx(*this, cc, leader); });
+    if (pc->nr_events == 0) {
+      {
+        std::lock_guard l(ctx->lock);
+        ctx->pmu_contexts.erase(ctx->pmu_contexts.iterator_to(*pc));
+      }
+      cpu::rcu::defer_delete(pc);
+    }
+  }
+  for (Event* s : leader->siblings) s->put();
+  leader->put();
+  debug_check(ctx->task != nullptr ? ctx : nullptr);
+  ctx->put();  // after the mutex is released: this may free the context
+  return 0;
+}
+
+int PerfCore::enable(Event* leader) {
+  if (leader == nullptr || !leader->is_leader()) return -EINVAL;
+  Context* ctx = leader->ctx;
+  if (ctx == nullptr) {
+    if (leader->state == EventState::kOff || leader->state == EventState::kError) {
+      leader->state = EventState::kInactive;
+    }
+    return 0;
+  }
+  {
+    std::lock_guard m(ctx->mutex);
+    event_function_call(ctx, [&](CpuContext* cc) {
+      if (leader->state >= EventState::kInactive || leader->state < EventState::kError) return;
+      update_context_time(ctx);
+      set_state(leader, EventState::kInactive);  // Error clears here too
+      if (cc != nullptr && cc->online) {
+        resched(*this, *cc, ctx, leader->attr.pinned);
+        sched_in_all(*this, *cc);
+      }
+    });
+  }
+  debug_check(ctx->task != nullptr ? ctx : nullptr);
+  return 0;
+}
+
+int PerfCore::disable(Event* leader) {
+  if (leader == nullptr || !leader->is_leader()) return -EINVAL;
+  Context* ctx = leader->ctx;
+  if (ctx == nullptr) {
+    if (leader->state >= EventState::kInactive) leader->state = EventState::kOff;
+    return 0;
+  }
+  {
+    std::lock_guard m(ctx->mutex);
+    event_function_call(ctx, [&](CpuContext* cc) {
+      if (leader->state <= EventState::kOff) return;
+      update_context_time(ctx);
+      if (leader->state == EventState::kActive && cc != nullptr) {
+        resched(*this, *cc, ctx, leader->attr.pinned);
+        set_state(leader, EventState::kOff);
+        sched_in_all(*this, *cc);  // its counters may let another group on
+        return;
+      }
+      set_state(leader, EventState::kOff);
+    });
+  }
+  debug_check(ctx->task != nullptr ? ctx : nullptr);
+  return 0;
+}
+
+int PerfCore::reset(Event* event) {
+  Context* ctx = event->ctx;
+  if (ctx == nullptr) {
+    event->count = 0;
+    return 0;
+  }
+  std::lock_guard m(ctx->mutex);
+  return event_function_call(ctx, [&](CpuContext*) {
+    read_active(event);  // folds the running delta, so the count restarts from now
+    event->count = 0;
+  });
+}
+
+Reading PerfCore::read(Event* e) {
+  Reading r;
+  auto snapshot = [&] {
+    read_active(e);
+    update_context_time(e->ctx);
+    update_event_time(e);
+    r = {e->count, e->time_enabled, e->time_running, e->state};
+  };
+  Context* ctx = e->ctx;
+  if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
+  const int oncpu = e->oncpu;
+  if (e->state == EventState::kActive && oncpu >= 0 && oncpu != cpu::current_cpu()) {
+    bool done = false;
+    cpu::cpu_function_call(oncpu, [&] {
+      CpuLocks locks(*cpu(oncpu), ctx);
+      if (e->state == EventState::kActive && e->oncpu == oncpu) {
+        snapshot();
+        done = true;
+      }
+      return 0;
+    });
+    if (done) {
+      stats_.remote_reads.fetch_add(1, std::memory_order_relaxed);
+      return r;
+    }
+  }
+  // Not active elsewhere (or it stopped meanwhile): its count is whole under the lock.
+  std::lock_guard l(ctx->lock);
+  if (e->state == EventState::kActive && e->oncpu != cpu::current_cpu()) {
+    r = {e->count, e->time_enabled, e->time_running, e->state};  // raced a sched-in
+    return r;
+  }
+  snapshot();
+  return r;
+}
+
+void PerfCore::sched_out(Task* prev, Task*) {
+  CpuContext& cc = *cpu(cpu::current_cpu());
+  if (cc.task_ctx != nullptr) {
+    CpuLocks locks(cc);
+    ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
+    cc.task_ctx = nullptr;
+  }
+  cc.current = nullptr;
+  if (prev != nullptr) prev->oncpu.store(-1, std::memory_order_release);
+}
+
+void PerfCore::sched_in(Task* next) {
+  CpuContext& cc = *cpu(cpu::current_cpu());
+  cc.current = next;
+  if (next == nullptr) return;
+  // A seq_cst store is a full barrier: install publishes the context and then looks at
+  // oncpu; we publish oncpu and then look at the context. One of us sees the other.
+  next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
+  Context* ctx = next->perf_ctx.load(std::memory_order_seq_cst);
+  if (ctx == nullptr) return;
+  CpuLocks locks(cc, ctx);
+  if (ctx->tombstone || ctx->nr_events == 0) return;
+  cc.task_ctx = ctx;
+  // The task's pinned groups go before the CPU's flexible ones.
+  ctx_sched_out(*this, cc, cc.ctx, kEventFlexible);
+  sched_in_all(*this, cc);
+}
+
+void PerfCore::exit_task(Task& task) {
+  Context* ctx = task.perf_ctx.load();
+  if (ctx == nullptr) return;
+  {
+    std::lock_guard m(ctx->mutex);
+    event_function_call(ctx, [&](CpuContext* cc) {
+      if (cc != nullptr) {
+        ctx_sched_out(*this, *cc, ctx, kEventAll);
+        if (cc->task_ctx == ctx) cc->task_ctx = nullptr;
+      }
+      update_context_time(ctx);
+      ctx->tombstone = true;
+      for (Event& e : ctx->events) set_state(&e, EventState::kExit);
+    });
+  }
+  task.perf_ctx.store(nullptr);
+  ctx->put();  // the task's reference; groups still installed keep their own
+}
+
+int PerfCore::rotate(int cpu_number) {
+  return cpu::cpu_function_call(cpu_number, [&] {
+    CpuContext& cc = *cpu(cpu_number);
+    CpuLocks locks(cc);
+    for (int i = 0; i < nr_pmus_.load(); ++i) rotate_pmu(*this, cc, i);
+    return 0;
+  });
+}
+
+}  // namespace pctx::core

@@ -39,8 +39,7 @@ Event* Event::create(const EventAttr& attr, Event* leader) {
   e->state = attr.disabled ? EventState::kOff : EventState::kInactive;
   if (leader != nullptr) {
     e->leader = leader;
-    leader->siblings.push_back(e);
-    leader->get();  // a sibling keeps its leader alive
+    leader->siblings.push_back(e);  // the sibling's first reference is its leader's
   }
   g_events.fetch_add(1);
   return e;
@@ -52,15 +51,10 @@ Event::~Event() {
 
 void Event::put() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  if (!is_leader()) {
-    auto& sibs = leader->siblings;
-    for (auto it = sibs.begin(); it != sibs.end(); ++it) {
-      if (*it == this) {
-        sibs.erase(it);
-        break;
-      }
-    }
-    leader->put();
+  // A leader releases its siblings; one kept alive by another reference stands alone.
+  for (Event* s : siblings) {
+    s->leader = s;
+    s->put();
   }
   delete this;
 }

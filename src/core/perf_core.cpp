@@ -105,31 +105,41 @@ pmu::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime,
   }
   // Per-CPU contexts follow their CPU: scheduled out before it goes, back in when it
   // returns, so CPU events survive hotplug (the kernel's must be re-opened).
-  runtime.hotplug().add_step({kHotplugStep,
-                              [self](int c) {
-                                return cpu::cpu_function_call(c, [self, c] {
-                                  CpuContext& cc = *self->cpu(c);
-                                  cc.online = true;
-                                  CpuLocks locks(cc);
-                                  sched_in_all(*self, cc);
-                                  return 0;
-                                });
-                              },
-                              [self](int c) {
-                                return cpu::cpu_function_call(c, [self, c] {
-                                  CpuContext& cc = *self->cpu(c);
-                                  {
-                                    CpuLocks locks(cc);
-                                    ctx_sched_out(*self, cc, cc.task_ctx, kEventAll);
-                                    ctx_sched_out(*self, cc, cc.ctx, kEventAll);
-                                    cc.online = false;
-                                  }
-                                  for (auto& p : cc.pmus)
-                                    self->runtime().thread(c)->cancel_timer(*p.rotation_timer);
-                                  return 0;
-                                });
-                              }});
+  runtime.hotplug().add_step({kHotplugStep, [self](int c) { return self->cpu_bringup(c); },
+                              [self](int c) { return self->cpu_teardown(c); }});
   return core;
+}
+
+int PerfCore::cpu_bringup(int c) {
+  return cpu::cpu_function_call(c, [this, c] {
+    CpuContext& cc = *cpu(c);
+    cc.online = true;
+    CpuLocks locks(cc);
+    sched_in_all(*this, cc);
+    return 0;
+  });
+}
+
+int PerfCore::cpu_teardown(int c) {
+  return cpu::cpu_function_call(c, [this, c] {
+    CpuContext& cc = *cpu(c);
+    {
+      CpuLocks locks(cc);
+      ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
+      ctx_sched_out(*this, cc, cc.ctx, kEventAll);
+      cc.online = false;
+      // No task is current on an offline CPU: the scheduler places it elsewhere, and
+      // until then it runs nowhere, so installs take the locked path.
+      cc.task_ctx = nullptr;
+      if (cc.current != nullptr) {
+        int here = c;
+        cc.current->oncpu.compare_exchange_strong(here, -1);
+        cc.current = nullptr;
+      }
+    }
+    for (auto& p : cc.pmus) runtime_.thread(c)->cancel_timer(*p.rotation_timer);
+    return 0;
+  });
 }
 
 PerfCore::~PerfCore() {
@@ -344,7 +354,7 @@ int PerfCore::enable(Event* leader) {
   Context* ctx = leader->ctx;
   if (ctx == nullptr) {
     if (leader->state == EventState::kOff || leader->state == EventState::kError) {
-      leader->state = EventState::kInactive;
+      leader->set_state_only(EventState::kInactive);
     }
     return 0;
   }
@@ -368,7 +378,7 @@ int PerfCore::disable(Event* leader) {
   if (leader == nullptr || !leader->is_leader()) return -EINVAL;
   Context* ctx = leader->ctx;
   if (ctx == nullptr) {
-    if (leader->state >= EventState::kInactive) leader->state = EventState::kOff;
+    if (leader->state >= EventState::kInactive) leader->set_state_only(EventState::kOff);
     return 0;
   }
   {
@@ -412,8 +422,8 @@ Reading PerfCore::read(Event* e) {
   };
   Context* ctx = e->ctx;
   if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
-  const int oncpu = e->oncpu;
-  if (e->state == EventState::kActive && oncpu >= 0 && oncpu != cpu::current_cpu()) {
+  const int oncpu = e->peek_oncpu();
+  if (e->peek_state() == EventState::kActive && oncpu >= 0 && oncpu != cpu::current_cpu()) {
     bool done = false;
     cpu::cpu_function_call(oncpu, [&] {
       CpuLocks locks(*cpu(oncpu), ctx);

@@ -37,11 +37,9 @@ void visit_groups(GroupTree& tree, int cpu, int pmu, F&& fn) {
 void event_sched_in(CpuContext& cc, Event* e, const Pmu* group_pmu, int* err) {
   if (e->state != EventState::kInactive || *err != 0) return;
   update_event_time(e);
-  e->state = EventState::kActive;
-  e->oncpu = cc.cpu;
+  e->set_state_and_cpu(EventState::kActive, cc.cpu);
   if (int r = e->attr.pmu->add(*e)) {
-    e->state = EventState::kInactive;
-    e->oncpu = -1;
+    e->set_state_and_cpu(EventState::kInactive, -1);
     *err = r;
     return;
   }
@@ -52,8 +50,7 @@ void event_sched_out(CpuContext& cc, Event* e, const Pmu* group_pmu) {
   if (e->state != EventState::kActive) return;
   e->attr.pmu->del(*e);
   update_event_time(e);
-  e->state = EventState::kInactive;
-  e->oncpu = -1;
+  e->set_state_and_cpu(EventState::kInactive, -1);
   if (holds_counter(e, group_pmu)) --cpc_of(cc, group_pmu).active_counters;
 }
 
@@ -171,7 +168,7 @@ void set_state(Event* e, EventState s) {
   if (e->is_leader()) {
     for (Event* sib : e->siblings) update_event_time(sib);
   }
-  e->state = s;
+  e->set_state_only(s);
 }
 
 PmuContext* find_pmu_context(Context* ctx, Pmu* pmu) {

@@ -212,7 +212,7 @@ TEST_F(CoreTest, BadGroupsAreRefused) {
   auto fifth = core_->create_event(tsc, leader);
   ASSERT_FALSE(fifth);
   EXPECT_NE(fifth.error().message.find("too many events in the group"), std::string::npos);
-  TscPmu other_tsc(4);
+  static TscPmu other_tsc(4);  // registered PMUs outlive the core
   core_->register_pmu(other_tsc);
   EventAttr mixed;
   mixed.pmu = &other_tsc;

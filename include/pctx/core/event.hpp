@@ -69,14 +69,34 @@ class Event {
   bi::list_member_hook<SafeHook> active_hook;  // PmuContext active lists (leaders)
 
   bool is_leader() const { return leader == this; }
+
+  // state and oncpu are written with the context lock held, but read() peeks at them
+  // without it (as the kernel's READ_ONCE) to find the CPU to read on, then checks again
+  // there under the lock. So every write, and that peek, is a relaxed atomic access.
+  void set_state_and_cpu(EventState s, int cpu) {
+    std::atomic_ref<EventState>(state).store(s, std::memory_order_relaxed);
+    std::atomic_ref<int>(oncpu).store(cpu, std::memory_order_relaxed);
+  }
+  void set_state_only(EventState s) {
+    std::atomic_ref<EventState>(state).store(s, std::memory_order_relaxed);
+  }
+  EventState peek_state() const {
+    return std::atomic_ref<EventState>(const_cast<EventState&>(state))
+        .load(std::memory_order_relaxed);
+  }
+  int peek_oncpu() const {
+    return std::atomic_ref<int>(const_cast<int&>(oncpu)).load(std::memory_order_relaxed);
+  }
   // A sibling whose leader is Off or lower has its leader's state.
   EventState effective_state() const;
 
-  // Reference counting, libperf style: created with one reference, the caller's.
+  // Reference counting, libperf style: a leader is created with one reference, the
+  // caller's; a sibling's first reference is its leader's (callers only borrow it, or
+  // get() it to keep it longer).
   void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void put();
 
-  // A new event with one reference (the caller's); a sibling when leader != nullptr.
+  // A new event; a sibling of `leader` when it is not nullptr.
   static Event* create(const EventAttr& attr, Event* leader = nullptr);
   static long alive();  // events not yet freed, for leak checks
 

@@ -100,6 +100,8 @@ class PerfCore {
   explicit PerfCore(cpu::CpuRuntime& runtime);
   int event_function_call(Context* ctx, const std::function<void(CpuContext*)>& fn);
   void debug_check(Context* ctx);
+  int cpu_bringup(int cpu);  // hotplug steps
+  int cpu_teardown(int cpu);
 
   cpu::CpuRuntime& runtime_;
   std::vector<std::unique_ptr<CpuContext>> cpus_;

@@ -18,24 +18,32 @@ namespace {
 std::atomic<PerfCore*> g_core{nullptr};
 constexpr const char* kHotplugStep = "perf-core";
 
-// Locks a CPU's own context, then the task context scheduled there: the kernel's
-// perf_ctx_lock order.
+// A scheduling pass on this CPU: locks its own context, then the task context scheduled
+// there (the kernel's perf_ctx_lock order), and brackets the pass for every PMU (its
+// pmu_disable/pmu_enable).
 class CpuLocks {
  public:
-  explicit CpuLocks(CpuContext& cc, Context* extra = nullptr) : cc_(cc) {
+  CpuLocks(PerfCore& core, CpuContext& cc, Context* extra = nullptr) : core_(core), cc_(cc) {
     cc_.ctx->lock.lock();
     task_ = cc_.task_ctx;
     if (extra != nullptr && extra != cc_.ctx && extra != task_) extra_ = extra;
     if (task_ != nullptr) task_->lock.lock();
     if (extra_ != nullptr) extra_->lock.lock();
+    for (Pmu* p : core_.pmus()) {
+      if (p != nullptr) p->begin_pass(cc_.cpu);
+    }
   }
   ~CpuLocks() {
+    for (Pmu* p : core_.pmus()) {
+      if (p != nullptr) p->end_pass(cc_.cpu);
+    }
     if (extra_ != nullptr) extra_->lock.unlock();
     if (task_ != nullptr) task_->lock.unlock();
     cc_.ctx->lock.unlock();
   }
 
  private:
+  PerfCore& core_;
   CpuContext& cc_;
   Context* task_ = nullptr;
   Context* extra_ = nullptr;
@@ -97,7 +105,7 @@ pmu::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime,
       CpuContext* raw = cc.get();
       cc->pmus[static_cast<size_t>(i)].rotation_timer =
           std::make_unique<cpu::CpuTimer>([self, raw, i] {
-            CpuLocks locks(*raw);
+            CpuLocks locks(*self, *raw);
             rotate_pmu(*self, *raw, i);
           });
     }
@@ -114,7 +122,7 @@ int PerfCore::cpu_bringup(int c) {
   return cpu::cpu_function_call(c, [this, c] {
     CpuContext& cc = *cpu(c);
     cc.online = true;
-    CpuLocks locks(cc);
+    CpuLocks locks(*this, cc);
     sched_in_all(*this, cc);
     return 0;
   });
@@ -124,7 +132,7 @@ int PerfCore::cpu_teardown(int c) {
   return cpu::cpu_function_call(c, [this, c] {
     CpuContext& cc = *cpu(c);
     {
-      CpuLocks locks(cc);
+      CpuLocks locks(*this, cc);
       ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
       ctx_sched_out(*this, cc, cc.ctx, kEventAll);
       cc.online = false;
@@ -228,7 +236,7 @@ Context* PerfCore::task_context(Task& task) {
 // event_function_call, with its answers: the task moved (retry), it is not running (lock).
 int PerfCore::event_function_call(Context* ctx, const std::function<void(CpuContext*)>& fn) {
   auto on_cpu = [&](CpuContext* cc) {
-    CpuLocks locks(*cc, ctx);
+    CpuLocks locks(*this, *cc, ctx);
     fn(cc);
   };
   if (ctx->task == nullptr) {
@@ -422,11 +430,12 @@ Reading PerfCore::read(Event* e) {
   };
   Context* ctx = e->ctx;
   if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
+  // An Active event is read on its CPU, in a pass (a call to one's own CPU runs at once).
   const int oncpu = e->peek_oncpu();
-  if (e->peek_state() == EventState::kActive && oncpu >= 0 && oncpu != cpu::current_cpu()) {
+  if (e->peek_state() == EventState::kActive && oncpu >= 0) {
     bool done = false;
     cpu::cpu_function_call(oncpu, [&] {
-      CpuLocks locks(*cpu(oncpu), ctx);
+      CpuLocks locks(*this, *cpu(oncpu), ctx);
       if (e->state == EventState::kActive && e->oncpu == oncpu) {
         snapshot();
         done = true;
@@ -434,24 +443,24 @@ Reading PerfCore::read(Event* e) {
       return 0;
     });
     if (done) {
-      stats_.remote_reads.fetch_add(1, std::memory_order_relaxed);
+      if (oncpu != cpu::current_cpu()) stats_.remote_reads.fetch_add(1, std::memory_order_relaxed);
       return r;
     }
   }
-  // Not active elsewhere (or it stopped meanwhile): its count is whole under the lock.
+  // Not counting (or it stopped meanwhile): its count is whole under the lock.
   std::lock_guard l(ctx->lock);
-  if (e->state == EventState::kActive && e->oncpu != cpu::current_cpu()) {
-    r = {e->count, e->time_enabled, e->time_running, e->state};  // raced a sched-in
-    return r;
+  if (e->state == EventState::kActive) {
+    return {e->count, e->time_enabled, e->time_running, e->state};  // raced a sched-in
   }
-  snapshot();
-  return r;
+  update_context_time(ctx);
+  update_event_time(e);
+  return {e->count, e->time_enabled, e->time_running, e->state};
 }
 
 void PerfCore::sched_out(Task* prev, Task*) {
   CpuContext& cc = *cpu(cpu::current_cpu());
   if (cc.task_ctx != nullptr) {
-    CpuLocks locks(cc);
+    CpuLocks locks(*this, cc);
     ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
     cc.task_ctx = nullptr;
   }
@@ -468,7 +477,7 @@ void PerfCore::sched_in(Task* next) {
   next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
   Context* ctx = next->perf_ctx.load(std::memory_order_seq_cst);
   if (ctx == nullptr) return;
-  CpuLocks locks(cc, ctx);
+  CpuLocks locks(*this, cc, ctx);
   if (ctx->tombstone || ctx->nr_events == 0) return;
   cc.task_ctx = ctx;
   // The task's pinned groups go before the CPU's flexible ones.
@@ -498,7 +507,7 @@ void PerfCore::exit_task(Task& task) {
 int PerfCore::rotate(int cpu_number) {
   return cpu::cpu_function_call(cpu_number, [&] {
     CpuContext& cc = *cpu(cpu_number);
-    CpuLocks locks(cc);
+    CpuLocks locks(*this, cc);
     for (int i = 0; i < nr_pmus_.load(); ++i) rotate_pmu(*this, cc, i);
     return 0;
   });

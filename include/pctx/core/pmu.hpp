@@ -29,6 +29,12 @@ class Pmu {
   // Folds the delta since the last start or read into the count.
   virtual void read(Event& event) = 0;
 
+  // Brackets every scheduling pass on a CPU (a switch, a rotation, a handler, a read), as
+  // the kernel's pmu_disable/pmu_enable: a driver may take one snapshot of its hardware
+  // at the start and serve every add, del and read of the pass from it.
+  virtual void begin_pass(int /*cpu*/) {}
+  virtual void end_pass(int /*cpu*/) {}
+
   // Set by the core when the PMU is registered; orders the group trees.
   int index() const { return index_; }
   void set_index(int index) { index_ = index; }

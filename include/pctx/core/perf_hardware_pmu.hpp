@@ -1,0 +1,72 @@
+// The `perf hardware` PMU: hardware events counted by each CPU thread's own kernel
+// counters, one per slot, as many slots as the PMU has counters. add binds an event to a
+// free slot already programmed with its encoding, or re-programs one (the slow path: a
+// perf_event_open); start, read and stop are baseline reads and deltas, through rdpmc on
+// the slot's mapped page when the kernel allows it, else read().
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "pctx/core/pmu.hpp"
+#include "pctx/core/slot_allocator.hpp"
+#include "pctx/cpu/runtime.hpp"
+#include "pctx/pmu/encoding.hpp"
+
+namespace pctx::core {
+
+class PerfHardwarePmu : public Pmu {
+ public:
+  // -ENOENT with the counter layer's explanation when this machine has no hardware PMU.
+  static pmu::Result<std::unique_ptr<PerfHardwarePmu>> open(cpu::CpuRuntime& runtime, int counters);
+
+  static constexpr size_t kMaxEncodings = 256;
+
+  // The config to put in EventAttr for an encoded hardware event (from pmu::compile_spec),
+  // or 0 when kMaxEncodings distinct encodings are already in use.
+  uint64_t config_for(const pmu::EncodedEvent& event);
+
+  std::string name() const override { return "perf-hardware"; }
+  int counters() const override { return counters_; }
+  int init(Event& event) override;
+  int add(Event& event) override;
+  void del(Event& event) override;
+  void read(Event& event) override;
+
+  uint64_t reprograms() const { return reprograms_.load(); }
+
+ private:
+  // One kernel counter, opened by and for the CPU thread. Plain fd and page, so that
+  // re-programming in a handler (maybe inside a signal handler) allocates nothing.
+  struct Slot {
+    int fd = -1;
+    const perf_event_mmap_page* page = nullptr;
+  };
+  struct PerCpu {
+    SlotAllocator slots;
+    std::vector<Slot> counters;
+    explicit PerCpu(int n) : slots(n), counters(static_cast<size_t>(n)) {}
+  };
+  uint64_t value(int cpu, int slot) const;
+  int program(Slot& slot, const perf_event_attr& attr);
+  static void close_slot(Slot& slot);
+
+ public:
+  ~PerfHardwarePmu() override;
+
+ private:
+  int counters_ = 0;
+  // config - 1 indexes it. Written under the mutex and published by the count, so CPU
+  // threads read entries below the count without a lock.
+  std::mutex encodings_mutex_;
+  std::array<perf_event_attr, kMaxEncodings> encodings_{};
+  std::atomic<size_t> nr_encodings_{0};
+  std::vector<std::unique_ptr<PerCpu>> cpus_;
+  std::atomic<uint64_t> reprograms_{0};
+};
+
+}  // namespace pctx::core

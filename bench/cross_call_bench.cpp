@@ -15,6 +15,7 @@
 
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/pinning.hpp"
+#include "pctx/cpu/relax.hpp"
 #include "pctx/cpu/runtime.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "ratio_reporter.hpp"
@@ -26,10 +27,6 @@ using cpu::CpuRuntime;
 
 int g_caller_cpu = 0;
 int g_target_cpu = 1;
-
-inline void cpu_relax() {
-  __builtin_ia32_pause();
-}
 
 std::unique_ptr<CpuRuntime> start(cpu::RuntimeOptions options, benchmark::State& state) {
   options.cpus = cpu::CpuSet::of({g_target_cpu});
@@ -54,7 +51,7 @@ void cache_line_floor(benchmark::State& state) {
     while (!stop.load(std::memory_order_relaxed)) {
       const uint64_t v = line.load(std::memory_order_acquire);
       if (v & 1) line.store(v + 1, std::memory_order_release);
-      cpu_relax();
+      cpu::cpu_relax();
     }
     return 0;
   });
@@ -62,7 +59,7 @@ void cache_line_floor(benchmark::State& state) {
   uint64_t v = 1;
   for (auto _ : state) {
     line.store(v, std::memory_order_release);
-    while (line.load(std::memory_order_acquire) != v + 1) cpu_relax();
+    while (line.load(std::memory_order_acquire) != v + 1) cpu::cpu_relax();
     v += 2;
   }
   stop = true;
@@ -92,7 +89,7 @@ void call_sleeping(benchmark::State& state) {
   uint64_t sleeps = t->stats().sleeps.load();
   cpu::cpu_function_call(g_target_cpu, [] { return 0; });
   for (auto _ : state) {
-    while (t->stats().sleeps.load() == sleeps) cpu_relax();
+    while (t->stats().sleeps.load() == sleeps) cpu::cpu_relax();
     std::this_thread::sleep_for(std::chrono::microseconds(20));  // into the futex
     sleeps = t->stats().sleeps.load();
     const auto start = std::chrono::steady_clock::now();
@@ -110,7 +107,7 @@ void call_busy(benchmark::State& state) {
   options.thread.scheduler = [&stop](cpu::CpuThread& t) {
     if (stop.load()) return false;
     cpu::CpuThread::BusyScope busy(t);
-    while (!stop.load(std::memory_order_relaxed)) cpu_relax();
+    while (!stop.load(std::memory_order_relaxed)) cpu::cpu_relax();
     return true;
   };
   auto rt = start(std::move(options), state);
@@ -141,14 +138,14 @@ void signal_floor(benchmark::State& state) {
   std::thread spinner([&] {
     cpu::pin_current_thread(g_target_cpu);
     ready = true;
-    while (!stop.load(std::memory_order_relaxed)) cpu_relax();
+    while (!stop.load(std::memory_order_relaxed)) cpu::cpu_relax();
   });
-  while (!ready) cpu_relax();
+  while (!ready) cpu::cpu_relax();
   const pthread_t target = spinner.native_handle();
   for (auto _ : state) {
     const uint64_t before = g_signalled.load(std::memory_order_acquire);
     pthread_kill(target, SIGRTMIN + 5);
-    while (g_signalled.load(std::memory_order_acquire) == before) cpu_relax();
+    while (g_signalled.load(std::memory_order_acquire) == before) cpu::cpu_relax();
   }
   stop = true;
   spinner.join();

@@ -1,5 +1,7 @@
 #include "pctx/core/perf_core.hpp"
 
+#include <sched.h>
+
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -265,8 +267,9 @@ int PerfCore::event_function_call(Context* ctx, const std::function<void(CpuCont
           return 0;
         });
         if (r == 0) return 0;
-        if (r == -EAGAIN) {
+        if (r == -EAGAIN) {  // it moved meanwhile: let it arrive (the kernel's cond_resched)
           stats_.install_retries.fetch_add(1, std::memory_order_relaxed);
+          sched_yield();
           continue;
         }
       }

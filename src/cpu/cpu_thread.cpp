@@ -1,4 +1,5 @@
 #include "pctx/cpu/cpu_thread.hpp"
+#include "pctx/cpu/relax.hpp"
 
 #define _LGPL_SOURCE
 #include <urcu/wfcqueue.h>
@@ -22,12 +23,6 @@ namespace pctx::cpu {
 namespace {
 
 __attribute__((tls_model("initial-exec"))) thread_local CpuThread* tls_current = nullptr;
-
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#endif
-}
 
 void signal_handler(int) {
   const int saved = errno;

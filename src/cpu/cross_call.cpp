@@ -1,4 +1,5 @@
 #include "pctx/cpu/cross_call.hpp"
+#include "pctx/cpu/relax.hpp"
 
 #include <cerrno>
 
@@ -17,12 +18,6 @@ struct SyncCall : CallNode {
   }
   FunctionRef<int()> fn;
 };
-
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#endif
-}
 
 // Spins first (a polling target answers within a microsecond or two). A CPU thread keeps
 // serving its own mailbox while it waits, so two CPUs calling each other cannot deadlock;

@@ -128,6 +128,45 @@ TEST_F(CoreTest, InstallWhileTheTaskMigratesLandsExactlyOnce) {
               static_cast<unsigned long long>(core_->stats().install_locked.load()));
 }
 
+TEST_F(CoreTest, AnOffGroupJoinsAContextWithEventsWithoutACrossCall) {
+  Task& task = new_task();
+  Context* tctx = task_ctx(task);
+  switch_in(cpu_, &task);
+  ASSERT_EQ(core_->install(tctx, group(1)), 0);  // the first needs the call
+  const uint64_t calls = core_->stats().install_cross_calls.load();
+  const uint64_t fast = core_->stats().install_fast.load();
+  Event* off = group(2, false, nullptr, /*disabled=*/true);
+  ASSERT_EQ(core_->install(tctx, off), 0);
+  EXPECT_EQ(core_->stats().install_cross_calls.load(), calls) << "no call for an Off group";
+  EXPECT_EQ(core_->stats().install_fast.load(), fast + 1);
+  EXPECT_EQ(off->state, EventState::kOff);
+  ASSERT_EQ(core_->enable(off), 0);  // enable reschedules, on the task's CPU
+  EXPECT_TRUE(active(off));
+  switch_out(cpu_, &task);
+}
+
+// The task's CPU, as install reads it, is not where the task is current: it is moving. The
+// call there answers -EAGAIN, install retries, and lands exactly once where it arrives.
+TEST_F(CoreTest, InstallRetriesWhileTheTaskMoves) {
+  if (runtime_->running_cpus().count() < 2) GTEST_SKIP() << "needs two online CPUs";
+  Task& task = new_task();
+  Context* tctx = task_ctx(task);
+  task.oncpu.store(cpu_);  // leaving cpu_ (not current there), not yet on other_
+  std::thread arrives([&] {
+    std::this_thread::sleep_for(5ms);
+    switch_in(other_, &task);
+  });
+  Event* e = group(1);
+  const uint64_t retries = core_->stats().install_retries.load();
+  ASSERT_EQ(core_->install(tctx, e), 0);
+  arrives.join();
+  EXPECT_GT(core_->stats().install_retries.load(), retries) << "it retried while the task moved";
+  EXPECT_EQ(tctx->nr_events, 1) << "landed exactly once";
+  EXPECT_TRUE(active(e));
+  EXPECT_EQ(e->oncpu, other_);
+  switch_out(other_, &task);
+}
+
 TEST_F(CoreTest, ManyThreadsInstallingAtOnceAllLand) {
   Task& task = new_task();
   Context* tctx = task_ctx(task);

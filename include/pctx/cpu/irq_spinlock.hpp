@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "pctx/cpu/irq.hpp"
+#include "pctx/cpu/relax.hpp"
 
 namespace pctx::cpu {
 
@@ -14,20 +15,14 @@ class IrqSpinLock {
   void lock() {
     local_irq_disable();
     while (locked_.exchange(true, std::memory_order_acquire)) {
-      while (locked_.load(std::memory_order_relaxed)) {
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
-      }
+      while (locked_.load(std::memory_order_relaxed)) cpu_relax();
     }
   }
   void unlock() {
     locked_.store(false, std::memory_order_release);
     local_irq_enable();
   }
-  bool is_locked() const {
-    return locked_.load(std::memory_order_relaxed);
-  }
+  bool is_locked() const { return locked_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<bool> locked_{false};

@@ -15,8 +15,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override;
 
-  // Nanoseconds per iteration of the named benchmark (its name up to the first '/'), or
-  // a negative number when it did not run.
+  // Nanoseconds per iteration of the named benchmark (its name up to the first '/'), the
+  // fastest of its repetitions, or a negative number when it did not run.
   double ns(const std::string& name) const;
 
   // Prints "name: X ns = R x floor" lines for each (name, floor) pair.

@@ -19,8 +19,10 @@
 
 namespace pctx::cpu {
 
-// One call in a CPU's mailbox. Owned by the caller until `done` is set.
-struct CallNode {
+// One call in a CPU's mailbox. Owned by the caller until `done` is set. One cache line of
+// its own, so the target touches one line of the caller's (often its stack), and nothing
+// the caller writes meanwhile shares it.
+struct alignas(64) CallNode {
   cds_wfcq_node link;
   int (*invoke)(CallNode*) = nullptr;  // runs the call; its result goes to `result`
   int result = 0;

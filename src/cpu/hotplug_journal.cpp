@@ -29,13 +29,14 @@ std::string online_path(int cpu) {
   return fmt::format("{}/cpu{}/online", kSysCpuDir, cpu);
 }
 
-// Holds an exclusive flock on the journal for one read-modify-write.
+// Holds an exclusive flock for one read-modify-write of the journal. The lock is a file of
+// its own: the journal is replaced by rename, so a lock on it would be on an old inode.
 class JournalLock {
  public:
   explicit JournalLock(const std::string& path) {
     const auto slash = path.rfind('/');
     if (slash != std::string::npos && slash > 0) mkdir(path.substr(0, slash).c_str(), 0755);
-    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ >= 0) flock(fd_, LOCK_EX);
   }
   ~JournalLock() {

@@ -3,7 +3,10 @@
 //
 // Threads: user-side operations (install, remove, enable, disable, reset, read) run in
 // any thread that is not a CPU thread holding irqs off; they reach the CPU where a context
-// is active through cross-calls. The switch hooks run on the CPU thread that switches.
+// is active through cross-calls. Operations on different events may run concurrently;
+// the removal of an event must not race other operations on that same event (the kernel
+// has the same rule for a file descriptor and its close). The switch hooks run on the CPU
+// thread that switches.
 #pragma once
 
 #include <array>

@@ -11,7 +11,7 @@
 namespace pctx::cpu {
 
 // /run/pctx/hotplug.journal, or $PCTX_HOTPLUG_JOURNAL. Lines are "CPU PID"; writers hold
-// an flock, so several processes may share it.
+// an flock on PATH.lock and replace the file atomically, so several processes may share it.
 class HotplugJournal {
  public:
   explicit HotplugJournal(std::string path = default_path());

@@ -212,16 +212,24 @@ struct BusyWork {
   }
 };
 
-TEST(CrossCall, ABusyLoopThatNeverYieldsIsInterrupted) {
-  BusyWork work;
+// A runtime whose last CPU runs `work` once kicked.
+std::unique_ptr<CpuRuntime> start_busy(BusyWork& work, int* cpu) {
   RuntimeOptions options;
   options.thread.scheduler = work.hook();
   auto rt = start_runtime(options);
-  ASSERT_TRUE(rt);
-  const int cpu = rt->running_cpus().last();
-  auto* t = rt->thread(cpu);
+  if (!rt) return nullptr;
+  *cpu = rt->running_cpus().last();
   work.armed = true;
-  t->kick();
+  rt->thread(*cpu)->kick();
+  return rt;
+}
+
+TEST(CrossCall, ABusyLoopThatNeverYieldsIsInterrupted) {
+  BusyWork work;
+  int cpu = -1;
+  auto rt = start_busy(work, &cpu);
+  ASSERT_TRUE(rt);
+  auto* t = rt->thread(cpu);
   ASSERT_TRUE(eventually([&] { return work.spinning.load(); }));
   const uint64_t by_signal = t->stats().signal_calls.load();
   const int ran_on = cpu_function_call(cpu, [&] {
@@ -236,14 +244,10 @@ TEST(CrossCall, ABusyLoopThatNeverYieldsIsInterrupted) {
 TEST(CrossCall, ACallDuringIrqsOffRunsAfterTheSectionNeverInside) {
   BusyWork work;
   work.irqs_off_section = true;
-  RuntimeOptions options;
-  options.thread.scheduler = work.hook();
-  auto rt = start_runtime(options);
+  int cpu = -1;
+  auto rt = start_busy(work, &cpu);
   ASSERT_TRUE(rt);
-  const int cpu = rt->running_cpus().last();
   auto* t = rt->thread(cpu);
-  work.armed = true;
-  t->kick();
   ASSERT_TRUE(eventually([&] { return work.in_section.load(); }));
   std::atomic<int> ran_inside{-1};
   AsyncCall call([&] {

@@ -236,7 +236,7 @@ Context* PerfCore::task_context(Task& task) {
 // Runs fn with the context's lock held: on the CPU where the context is active (fn gets
 // that CPU), or, when it is not active anywhere, right here (fn gets nullptr). The kernel's
 // event_function_call, with its answers: the task moved (retry), it is not running (lock).
-int PerfCore::event_function_call(Context* ctx, const std::function<void(CpuContext*)>& fn) {
+int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
   auto on_cpu = [&](CpuContext* cc) {
     CpuLocks locks(*this, *cc, ctx);
     fn(cc);
@@ -257,7 +257,7 @@ int PerfCore::event_function_call(Context* ctx, const std::function<void(CpuCont
     if (!ctx->tombstone) {
       const int cpu_now = task->oncpu.load();
       if (cpu_now >= 0) {
-        stats_.install_cross_calls.fetch_add(1, std::memory_order_relaxed);
+        stats_.task_calls.fetch_add(1, std::memory_order_relaxed);
         const int r = cpu::cpu_function_call(cpu_now, [&] {
           CpuContext* cc = cpu(cpu::current_cpu());
           if (cc->current != task) return task->oncpu.load() >= 0 ? -EAGAIN : -ESRCH;
@@ -268,7 +268,7 @@ int PerfCore::event_function_call(Context* ctx, const std::function<void(CpuCont
         });
         if (r == 0) return 0;
         if (r == -EAGAIN) {  // it moved meanwhile: let it arrive (the kernel's cond_resched)
-          stats_.install_retries.fetch_add(1, std::memory_order_relaxed);
+          stats_.task_retries.fetch_add(1, std::memory_order_relaxed);
           sched_yield();
           continue;
         }
@@ -279,10 +279,10 @@ int PerfCore::event_function_call(Context* ctx, const std::function<void(CpuCont
     ctx->lock.lock();
     if (!ctx->tombstone && task_curr(*this, task)) {
       ctx->lock.unlock();
-      stats_.install_retries.fetch_add(1, std::memory_order_relaxed);
+      stats_.task_retries.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    stats_.install_locked.fetch_add(1, std::memory_order_relaxed);
+    stats_.locked_ops.fetch_add(1, std::memory_order_relaxed);
     fn(nullptr);
     ctx->lock.unlock();
     return 0;
@@ -455,9 +455,8 @@ Reading PerfCore::read(Event* e) {
   if (e->state == EventState::kActive) {
     return {e->count, e->time_enabled, e->time_running, e->state};  // raced a sched-in
   }
-  update_context_time(ctx);
-  update_event_time(e);
-  return {e->count, e->time_enabled, e->time_running, e->state};
+  snapshot();  // read_active does nothing for an event that is not counting
+  return r;
 }
 
 void PerfCore::sched_out(Task* prev, Task*) {

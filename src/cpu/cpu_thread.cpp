@@ -207,8 +207,9 @@ void CpuThread::on_signal() {
   if (!timers_.empty() && next_expiry() <= std::chrono::steady_clock::now()) {
     stats_.timer_signals.fetch_add(1, std::memory_order_relaxed);
     run_timers();
+    // Only an expiry moves the next deadline; a call's signal leaves the timer as it was.
+    if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
   }
-  if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
 }
 
 CpuThread::BusyScope::BusyScope(CpuThread& t) : t_(t) {

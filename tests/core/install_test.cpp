@@ -44,11 +44,11 @@ TEST_F(CoreTest, InstallIntoATaskNotRunningSendsNoCrossCall) {
   Task& task = new_task();
   Context* tctx = task_ctx(task);
   Event* e = group(1);
-  const uint64_t calls = core_->stats().install_cross_calls.load();
-  const uint64_t locked = core_->stats().install_locked.load();
+  const uint64_t calls = core_->stats().task_calls.load();
+  const uint64_t locked = core_->stats().locked_ops.load();
   ASSERT_EQ(core_->install(tctx, e), 0);
-  EXPECT_EQ(core_->stats().install_cross_calls.load(), calls) << "no call for a task not running";
-  EXPECT_EQ(core_->stats().install_locked.load(), locked + 1);
+  EXPECT_EQ(core_->stats().task_calls.load(), calls) << "no call for a task not running";
+  EXPECT_EQ(core_->stats().locked_ops.load(), locked + 1);
   EXPECT_EQ(e->state, EventState::kInactive);
   EXPECT_EQ(core_->read(e).count, 0u);
   // Its next sched-in programs it.
@@ -68,10 +68,10 @@ TEST_F(BusyCoreTest, InstallIntoATaskRunningOnAnotherCpuInterruptsIt) {
   switch_in(cpu_, &task);
   start_busy();  // the task now runs and never yields
   const uint64_t signals = runtime_->thread(cpu_)->stats().signal_calls.load();
-  const uint64_t calls = core_->stats().install_cross_calls.load();
+  const uint64_t calls = core_->stats().task_calls.load();
   Event* e = group(1);
   ASSERT_EQ(core_->install(tctx, e), 0);
-  EXPECT_GT(core_->stats().install_cross_calls.load(), calls);
+  EXPECT_GT(core_->stats().task_calls.load(), calls);
   EXPECT_GT(runtime_->thread(cpu_)->stats().signal_calls.load(), signals)
       << "the busy CPU was interrupted";
   EXPECT_TRUE(active(e)) << "programmed at install, not at the next switch";
@@ -123,9 +123,9 @@ TEST_F(CoreTest, InstallWhileTheTaskMigratesLandsExactlyOnce) {
   EXPECT_EQ(tctx->flexible_groups.size(), static_cast<size_t>(kGroups));
   EXPECT_EQ(core_->check_invariants({tctx}), "");
   std::printf("install while migrating: %llu cross-calls, %llu retries, %llu locked\n",
-              static_cast<unsigned long long>(core_->stats().install_cross_calls.load()),
-              static_cast<unsigned long long>(core_->stats().install_retries.load()),
-              static_cast<unsigned long long>(core_->stats().install_locked.load()));
+              static_cast<unsigned long long>(core_->stats().task_calls.load()),
+              static_cast<unsigned long long>(core_->stats().task_retries.load()),
+              static_cast<unsigned long long>(core_->stats().locked_ops.load()));
 }
 
 TEST_F(CoreTest, AnOffGroupJoinsAContextWithEventsWithoutACrossCall) {
@@ -133,11 +133,11 @@ TEST_F(CoreTest, AnOffGroupJoinsAContextWithEventsWithoutACrossCall) {
   Context* tctx = task_ctx(task);
   switch_in(cpu_, &task);
   ASSERT_EQ(core_->install(tctx, group(1)), 0);  // the first needs the call
-  const uint64_t calls = core_->stats().install_cross_calls.load();
+  const uint64_t calls = core_->stats().task_calls.load();
   const uint64_t fast = core_->stats().install_fast.load();
   Event* off = group(2, false, nullptr, /*disabled=*/true);
   ASSERT_EQ(core_->install(tctx, off), 0);
-  EXPECT_EQ(core_->stats().install_cross_calls.load(), calls) << "no call for an Off group";
+  EXPECT_EQ(core_->stats().task_calls.load(), calls) << "no call for an Off group";
   EXPECT_EQ(core_->stats().install_fast.load(), fast + 1);
   EXPECT_EQ(off->state, EventState::kOff);
   ASSERT_EQ(core_->enable(off), 0);  // enable reschedules, on the task's CPU
@@ -157,10 +157,10 @@ TEST_F(CoreTest, InstallRetriesWhileTheTaskMoves) {
     switch_in(other_, &task);
   });
   Event* e = group(1);
-  const uint64_t retries = core_->stats().install_retries.load();
+  const uint64_t retries = core_->stats().task_retries.load();
   ASSERT_EQ(core_->install(tctx, e), 0);
   arrives.join();
-  EXPECT_GT(core_->stats().install_retries.load(), retries) << "it retried while the task moved";
+  EXPECT_GT(core_->stats().task_retries.load(), retries) << "it retried while the task moved";
   EXPECT_EQ(tctx->nr_events, 1) << "landed exactly once";
   EXPECT_TRUE(active(e));
   EXPECT_EQ(e->oncpu, other_);

@@ -20,6 +20,7 @@
 #include "pctx/core/event.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/task.hpp"
+#include "pctx/cpu/function_ref.hpp"
 #include "pctx/cpu/runtime.hpp"
 #include "pctx/pmu/result.hpp"
 
@@ -40,10 +41,11 @@ struct Reading {
 
 // Counters of what the slow and fast paths did, for tests and benchmarks.
 struct CoreStats {
-  std::atomic<uint64_t> install_fast{0};         // Off event added under the lock
-  std::atomic<uint64_t> install_cross_calls{0};  // handler calls sent
-  std::atomic<uint64_t> install_retries{0};      // the task moved or became current
-  std::atomic<uint64_t> install_locked{0};       // added under the lock, task not running
+  std::atomic<uint64_t> install_fast{0};  // Off group added under the lock, no call
+  // User-side operations on task contexts (install, remove, enable, disable, reset, exit):
+  std::atomic<uint64_t> task_calls{0};    // calls sent to the task's CPU
+  std::atomic<uint64_t> task_retries{0};  // the task moved or became current meanwhile
+  std::atomic<uint64_t> locked_ops{0};    // done under the lock, the task not running
   std::atomic<uint64_t> rotations{0};
   std::atomic<uint64_t> remote_reads{0};
 };
@@ -101,7 +103,7 @@ class PerfCore {
 
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
-  int event_function_call(Context* ctx, const std::function<void(CpuContext*)>& fn);
+  int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
   int cpu_teardown(int cpu);

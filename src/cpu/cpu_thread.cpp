@@ -175,6 +175,12 @@ void CpuThread::kick() {
   wake_for(shared_.mode.load(std::memory_order_relaxed));
 }
 
+void CpuThread::notify() {
+  kicked_.store(true, std::memory_order_relaxed);
+  internal::full_fence();
+  if (shared_.mode.load(std::memory_order_relaxed) == kSleeping) wake_for(kSleeping);
+}
+
 void CpuThread::drain_calls() {
   // Calls run with irqs off, so a signal that lands meanwhile cannot re-enter the queue.
   local_irq_disable();

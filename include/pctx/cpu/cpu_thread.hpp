@@ -84,6 +84,9 @@ class CpuThread {
 
   // Wakes the thread if it sleeps, so its loop runs the scheduler hook again.
   void kick();
+  // Like kick, but leaves a busy thread alone: its loop sees the work when the user work
+  // returns (a task queued behind a running one needs no signal).
+  void notify();
 
   // Queues a call; -ENXIO when the thread does not take calls. Used by cross_call.cpp.
   int enqueue(CallNode* node);

@@ -1,0 +1,138 @@
+// The scheduler of user-level tasks: a run queue per CPU thread, placement across the CPUs
+// a task allows, cooperative time slices, wake-ups through lock-free per-CPU wake lists,
+// migration, and the hotplug step that moves tasks off a CPU before it goes offline.
+// Every switch calls the perf core's sched_out and sched_in.
+//
+// Set-up: start the runtime with `Scheduler::hook()` as its scheduler hook, then the perf
+// core, then the scheduler; stop them in the reverse order, after every task has exited.
+//
+//   cpu::RuntimeOptions ro;
+//   ro.thread.scheduler = sched::Scheduler::hook();
+//   auto runtime = cpu::CpuRuntime::start(ro);
+//   auto core = core::PerfCore::start(**runtime);
+//   auto scheduler = sched::Scheduler::start(**runtime, core->get());
+//   auto task = (*scheduler)->spawn([] { /* runs on a CPU thread */ });
+//   (*task)->join();
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pctx/core/perf_core.hpp"
+#include "pctx/cpu/cpu_set.hpp"
+#include "pctx/cpu/runtime.hpp"
+#include "pctx/pmu/result.hpp"
+#include "pctx/sched/task.hpp"
+
+namespace pctx::sched {
+
+struct SchedOptions {
+  // A task that runs this long while others wait is asked to yield at its next
+  // preemption point (this_task::cond_resched).
+  std::chrono::nanoseconds time_slice{std::chrono::milliseconds(2)};
+  // How long a CPU going offline waits for its tasks to reach a preemption point.
+  std::chrono::milliseconds drain_timeout{10'000};
+};
+
+struct SpawnOptions {
+  std::string name;           // default "task-<id>"
+  cpu::CpuSet affinity;       // empty: every CPU of the runtime
+  size_t stack_size = 256 * 1024;
+  // false: the task is placed only by Scheduler::wake, so counters can be installed
+  // before it first runs. It must be woken: the scheduler waits for every task to exit.
+  bool start = true;
+};
+
+// A CPU going offline left a task with no allowed CPU: like the kernel, the scheduler
+// widened its affinity to every CPU.
+struct AffinityWidened {
+  uint64_t task_id;
+  std::string task_name;
+  cpu::CpuSet old_affinity;
+  int from_cpu;
+  int to_cpu;
+};
+
+struct SchedStats {
+  std::atomic<uint64_t> switches{0};       // task resumptions
+  std::atomic<uint64_t> migrations{0};     // tasks moved between CPUs
+  std::atomic<uint64_t> remote_wakes{0};   // tasks queued on a CPU by another thread
+  std::atomic<uint64_t> hotplug_moves{0};  // tasks moved off a CPU going offline
+};
+
+class Scheduler {
+ public:
+  // -EBUSY if a scheduler already runs; -EINVAL without a core. The runtime's CPU threads
+  // must have been started with hook().
+  static pmu::Result<std::unique_ptr<Scheduler>> start(cpu::CpuRuntime& runtime,
+                                                      core::PerfCore* core,
+                                                      SchedOptions options = {});
+  ~Scheduler();  // waits for every task to exit
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // The CPU-thread hook that runs the current scheduler's tasks (none before start).
+  static cpu::SchedulerHook hook();
+  static Scheduler* current();
+
+  // A new task running `fn`. -EINVAL when the affinity has no CPU of the runtime; -EAGAIN
+  // when none of its CPUs is online; -ENOMEM when no stack could be mapped.
+  pmu::Result<TaskRef> spawn(std::function<void()> fn, SpawnOptions options = {});
+  // Places a task spawned with start = false. -EINVAL if it was already placed.
+  int wake(Task& task);
+
+  // Restricts a task to `cpus` (moving it now if it runs or waits elsewhere); clears a
+  // widening. -EINVAL when `cpus` has no CPU of the runtime.
+  int set_affinity(Task& task, const cpu::CpuSet& cpus);
+
+  size_t live_tasks() const;
+  int tasks_on(int cpu) const;  // running, runnable and sleeping there
+  std::vector<AffinityWidened> widenings() const;
+  void on_affinity_widened(std::function<void(const AffinityWidened&)> callback);
+  SchedStats& stats() { return stats_; }
+  core::PerfCore& core() { return core_; }
+  cpu::CpuRuntime& runtime() { return runtime_; }
+  const SchedOptions& options() const { return options_; }
+
+ private:
+  friend class Task;
+  friend class WaitQueue;
+  friend struct RunQueue;
+  friend struct TaskAccess;
+  Scheduler(cpu::CpuRuntime& runtime, core::PerfCore& core, SchedOptions options);
+  bool run(cpu::CpuThread& thread);  // the hook
+  void run_task(RunQueue& rq, Task& task);
+  void after_switch(RunQueue& rq, Task& task, SwitchReason reason);
+  void perf_in(RunQueue& rq, Task& task);
+  void perf_out(RunQueue& rq, Task* next);
+  void leave_cpu(RunQueue& rq, Task& task);  // off this CPU, onto another one
+  bool wake_sleepers(RunQueue& rq, std::chrono::steady_clock::time_point now);
+  void drain(RunQueue& rq);
+  void update_timers(RunQueue& rq, bool busy);
+  RunQueue* rq(int cpu) const;
+  int select_cpu(Task& task, int avoid);
+  int enqueue(Task& task, int avoid);  // onto some allowed CPU's wake list
+  void make_runnable(Task& task);      // a blocked task was woken
+  void widen(Task& task, int from_cpu);
+  int cpu_bringup(int cpu);
+  int cpu_teardown(int cpu);
+  void task_exited(Task& task);
+
+  cpu::CpuRuntime& runtime_;
+  core::PerfCore& core_;
+  SchedOptions options_;
+  std::vector<std::unique_ptr<RunQueue>> rqs_;  // indexed by CPU number
+  bool started_ = false;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<size_t> live_{0};
+  mutable std::mutex log_mutex_;
+  std::vector<AffinityWidened> widenings_;
+  std::function<void(const AffinityWidened&)> on_widened_;
+  SchedStats stats_;
+};
+
+}  // namespace pctx::sched

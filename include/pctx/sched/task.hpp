@@ -1,0 +1,153 @@
+// A user-level task: a fiber with its own stack, scheduled on the CPU threads. It embeds
+// the core's Task, so the perf core sees it at every switch like the kernel sees a thread.
+//
+// Lifetime: refcounted (get/put, or a TaskRef). The scheduler holds a reference until the
+// task has exited; spawn hands one to the caller.
+#pragma once
+
+#include <boost/context/fiber.hpp>
+#include <boost/intrusive/list_hook.hpp>
+#include <urcu/wfcqueue.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "pctx/core/task.hpp"
+#include "pctx/cpu/cpu_set.hpp"
+#include "pctx/sched/wait_queue.hpp"
+
+namespace pctx::sched {
+
+class Scheduler;
+struct RunQueue;
+
+enum class TaskState : uint32_t {
+  kNew,       // spawned, not placed yet (SpawnOptions::start = false)
+  kRunnable,  // on a run queue, or on its way to one
+  kRunning,   // its fiber runs on a CPU thread
+  kSleeping,  // until a deadline, on its CPU's sleep list
+  kBlocking,  // on a wait queue, still switching out
+  kBlocked,   // on a wait queue, switched out
+  kWoken,     // woken while still switching out: its CPU puts it back
+  kDead,      // returned; its context is tombstoned
+};
+
+const char* to_string(TaskState s);
+
+// What the task asked for when it gave its CPU back.
+enum class SwitchReason : uint8_t { kYield, kSleep, kBlock, kMigrate, kExit };
+
+class Task : public core::Task {
+ public:
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+
+  uint64_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+  TaskState state() const { return state_.load(std::memory_order_acquire); }
+  int cpu() const { return cpu_.load(std::memory_order_relaxed); }  // current or last CPU
+  cpu::CpuSet affinity() const;
+  bool affinity_widened() const { return widened_.load(); }  // by a CPU going offline
+
+  // The scheduler's own record, kept on the task's CPU thread: time during which the task
+  // was current (from its sched-in to its sched-out), in tsc ticks and in nanoseconds.
+  // Read it after the task exits, or accept a value from its last switch.
+  uint64_t on_cpu_ticks() const { return on_cpu_ticks_.load(std::memory_order_relaxed); }
+  std::chrono::nanoseconds on_cpu_time() const;
+  uint64_t switches() const { return switches_.load(std::memory_order_relaxed); }  // sched-ins
+  uint64_t migrations() const { return migrations_.load(std::memory_order_relaxed); }
+  // The message of an exception that escaped the task's function, if one did.
+  const std::string& failure() const { return failure_; }
+
+  // Waits until the task has exited. From a task it blocks that task; from any other
+  // thread it blocks the thread. A task may not join itself (-EDEADLK).
+  int join();
+  bool done() const { return done_.load(std::memory_order_acquire); }
+
+  void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void put();
+
+ private:
+  friend class Scheduler;
+  friend class WaitQueue;
+  friend struct RunQueue;
+  friend struct TaskAccess;
+  Task(Scheduler& scheduler, uint64_t id, std::string name, cpu::CpuSet affinity,
+       std::function<void()> fn);
+  ~Task();
+
+  Scheduler& scheduler_;
+  const uint64_t id_;
+  const std::string name_;
+  std::function<void()> fn_;
+  boost::context::fiber fiber_;  // the task while it is switched out
+  boost::context::fiber caller_;  // its CPU thread's scheduler while the task runs
+  std::atomic<TaskState> state_{TaskState::kNew};
+  std::atomic<int> cpu_{-1};
+  std::atomic<int> refs_{1};
+  std::atomic<bool> done_{false};
+
+  mutable std::mutex affinity_mutex_;
+  cpu::CpuSet affinity_;
+  std::atomic<bool> affinity_changed_{false};
+  std::atomic<bool> widened_{false};
+
+  // Owned by the CPU thread the task is on.
+  SwitchReason reason_ = SwitchReason::kYield;
+  std::chrono::steady_clock::time_point deadline_{};
+  RunQueue* rq_ = nullptr;
+  uint64_t in_ticks_ = 0;
+  std::chrono::steady_clock::time_point in_time_{};
+  std::atomic<uint64_t> on_cpu_ticks_{0};
+  std::atomic<int64_t> on_cpu_ns_{0};
+  std::atomic<uint64_t> switches_{0};
+  std::atomic<uint64_t> migrations_{0};
+  std::string failure_;
+
+  // Where the task is linked: a run queue or a sleep list (one at a time, owner only), or
+  // a CPU's wake list (lock-free, from any thread). A wait queue links a node on the
+  // blocked task's own stack.
+  boost::intrusive::list_member_hook<> run_hook_;
+  struct WakeLink {
+    cds_wfcq_node node{};
+    Task* task = nullptr;
+  } wake_link_;
+  WaitQueue exit_waiters_;  // tasks in join()
+
+  // Sanitizer bookkeeping for the fiber switch (see src/sched/fiber_switch.hpp).
+  void* asan_fake_stack_ = nullptr;
+  const void* stack_bottom_ = nullptr;
+  size_t stack_size_ = 0;
+  void* tsan_fiber_ = nullptr;
+};
+
+// A counted reference to a task, like a shared pointer.
+class TaskRef {
+ public:
+  TaskRef() = default;
+  explicit TaskRef(Task* t) : t_(t) {}  // adopts a reference
+  TaskRef(const TaskRef& o) : t_(o.t_) {
+    if (t_ != nullptr) t_->get();
+  }
+  TaskRef(TaskRef&& o) noexcept : t_(o.t_) { o.t_ = nullptr; }
+  TaskRef& operator=(TaskRef o) noexcept {
+    std::swap(t_, o.t_);
+    return *this;
+  }
+  ~TaskRef() {
+    if (t_ != nullptr) t_->put();
+  }
+  Task* get() const { return t_; }
+  Task* operator->() const { return t_; }
+  Task& operator*() const { return *t_; }
+  explicit operator bool() const { return t_ != nullptr; }
+
+ private:
+  Task* t_ = nullptr;
+};
+
+}  // namespace pctx::sched

@@ -1,0 +1,194 @@
+// The scheduler's part of a CPU thread's loop: take arriving tasks, wake sleepers, pick the
+// next task, call the perf core's switch hooks, run the task's fiber until it gives the CPU
+// back, and act on why it did.
+#include <cerrno>
+
+#include "pctx/cpu/irq.hpp"
+
+#include "pctx/core/tsc_pmu.hpp"
+#include "pctx/sched/scheduler.hpp"
+#include "sched/fiber_switch.hpp"
+#include "sched/run_queue.hpp"
+
+namespace pctx::sched {
+
+using Clock = std::chrono::steady_clock;
+
+bool Scheduler::run(cpu::CpuThread& thread) {
+  RunQueue* q = rq(thread.cpu());
+  if (q == nullptr) return false;
+  RunQueue& rq = *q;
+  if (!rq.thread_init) TaskAccess::init_thread(rq);
+  bool worked = rq.pull();
+  const auto now = Clock::now();
+  if (!rq.sleepers.empty()) worked |= wake_sleepers(rq, now);
+  if (rq.draining.load(std::memory_order_acquire)) {
+    if (!rq.drained.load(std::memory_order_relaxed)) drain(rq);
+    return worked;
+  }
+  if (rq.runnable.empty()) {
+    if (rq.perf_current != nullptr) perf_out(rq, nullptr);
+    update_timers(rq, false);
+    return worked;
+  }
+  Task& next = rq.runnable.front();
+  rq.runnable.pop_front();
+  rq.nr_runnable.fetch_sub(1, std::memory_order_relaxed);
+  // Its affinity changed while it waited here: it may have to go.
+  if (next.affinity_changed_.exchange(false) && !next.affinity().test(rq.cpu)) {
+    leave_cpu(rq, next);
+    return true;
+  }
+  run_task(rq, next);
+  return true;
+}
+
+void Scheduler::run_task(RunQueue& rq, Task& task) {
+  if (rq.perf_current != &task) {
+    if (rq.perf_current != nullptr) perf_out(rq, &task);
+    perf_in(rq, task);
+  }
+  TaskAccess::set_state(task, TaskState::kRunning);
+  rq.need_resched.store(false, std::memory_order_relaxed);
+  update_timers(rq, true);
+  stats_.switches.fetch_add(1, std::memory_order_relaxed);
+  SwitchReason reason;
+  {
+    // While the fiber runs, cross-calls and timers reach this thread by signal.
+    cpu::CpuThread::BusyScope busy(*rq.thread);
+    reason = TaskAccess::resume(rq, task);
+  }
+  after_switch(rq, task, reason);
+}
+
+void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
+  if (reason == SwitchReason::kYield || reason == SwitchReason::kMigrate) {
+    const bool moved = task.affinity_changed_.exchange(false) || reason == SwitchReason::kMigrate;
+    if (rq.draining.load() || (moved && !task.affinity().test(rq.cpu))) {
+      leave_cpu(rq, task);
+      return;
+    }
+    // Its perf context stays in: if it is picked again next, no switch happens at all.
+    TaskAccess::set_state(task, TaskState::kRunnable);
+    rq.runnable.push_back(task);
+    rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (rq.perf_current == &task) perf_out(rq, nullptr);  // an exit did it already
+  switch (reason) {
+    case SwitchReason::kSleep:
+      TaskAccess::set_state(task, TaskState::kSleeping);
+      rq.sleepers.push_back(task);
+      return;
+    case SwitchReason::kBlock:
+      // Uncounted first: once it is Blocked, a waker may queue it on another CPU at once.
+      rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
+      if (TaskAccess::cas_state(task, TaskState::kBlocking, TaskState::kBlocked)) return;
+      // Woken while it was switching out.
+      rq.nr_tasks.fetch_add(1, std::memory_order_relaxed);
+      TaskAccess::set_state(task, TaskState::kRunnable);
+      rq.runnable.push_back(task);
+      rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+      return;
+    case SwitchReason::kExit:
+      TaskAccess::set_state(task, TaskState::kDead);
+      rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
+      task_exited(task);
+      return;
+    default:
+      return;
+  }
+}
+
+// The scheduler's record of a task's time on CPU brackets the hooks, as the kernel's task
+// is current from before perf's sched-in to after its sched-out: the count can only fall
+// short of the record by the hooks' own cost.
+void Scheduler::perf_in(RunQueue& rq, Task& task) {
+  task.in_ticks_ = core::read_tsc();
+  task.in_time_ = Clock::now();
+  core_.sched_in(&task);
+  task.switches_.fetch_add(1, std::memory_order_relaxed);
+  rq.perf_current = &task;
+}
+
+void Scheduler::perf_out(RunQueue& rq, Task* next) {
+  Task& prev = *rq.perf_current;
+  core_.sched_out(&prev, next);
+  const auto now = Clock::now();
+  const uint64_t ticks = core::read_tsc();
+  prev.on_cpu_ticks_.fetch_add(ticks - prev.in_ticks_, std::memory_order_relaxed);
+  prev.on_cpu_ns_.fetch_add((now - prev.in_time_).count(), std::memory_order_relaxed);
+  rq.perf_current = nullptr;
+}
+
+void Scheduler::leave_cpu(RunQueue& rq, Task& task) {
+  if (rq.perf_current == &task) perf_out(rq, nullptr);
+  rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
+  TaskAccess::set_state(task, TaskState::kRunnable);
+  stats_.migrations.fetch_add(1, std::memory_order_relaxed);
+  enqueue(task, rq.cpu);
+}
+
+bool Scheduler::wake_sleepers(RunQueue& rq, Clock::time_point now) {
+  bool any = false;
+  for (auto it = rq.sleepers.begin(); it != rq.sleepers.end();) {
+    Task& t = *it;
+    if (t.deadline_ > now) {
+      ++it;
+      continue;
+    }
+    it = rq.sleepers.erase(it);
+    TaskAccess::set_state(t, TaskState::kRunnable);
+    rq.runnable.push_back(t);
+    rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+    any = true;
+  }
+  return any;
+}
+
+// The CPU is going offline: every task here moves to another CPU, sleepers still asleep.
+void Scheduler::drain(RunQueue& rq) {
+  if (rq.perf_current != nullptr) perf_out(rq, nullptr);
+  auto move_all = [&](RunQueue::List& list, TaskState state) {
+    while (!list.empty()) {
+      Task& t = list.front();
+      list.pop_front();
+      rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
+      TaskAccess::set_state(t, state);
+      stats_.hotplug_moves.fetch_add(1, std::memory_order_relaxed);
+      enqueue(t, rq.cpu);
+    }
+  };
+  rq.nr_runnable.store(0, std::memory_order_relaxed);
+  move_all(rq.runnable, TaskState::kRunnable);
+  move_all(rq.sleepers, TaskState::kSleeping);
+  rq.thread->cancel_timer(rq.tick);
+  rq.thread->cancel_timer(rq.wakeup);
+  rq.tick_armed = false;
+  rq.wakeup_at = Clock::time_point::max();
+  rq.drained.store(true, std::memory_order_release);
+}
+
+// The tick runs while a task runs and others wait; the wake-up timer follows the earliest
+// sleeper, so an idle CPU thread leaves its futex in time.
+void Scheduler::update_timers(RunQueue& rq, bool busy) {
+  cpu::IrqGuard irqs_off;  // the wake-up timer's callback resets wakeup_at
+  if (busy != rq.tick_armed) {
+    if (busy) rq.thread->arm_timer(rq.tick, options_.time_slice);
+    else rq.thread->cancel_timer(rq.tick);
+    rq.tick_armed = busy;
+  }
+  auto earliest = Clock::time_point::max();
+  for (const Task& t : rq.sleepers) earliest = std::min(earliest, t.deadline_);
+  if (earliest == rq.wakeup_at) return;
+  rq.wakeup_at = earliest;
+  if (earliest == Clock::time_point::max()) {
+    rq.thread->cancel_timer(rq.wakeup);
+    return;
+  }
+  // Not below 10 µs: a shorter wait costs more in signals than it gains in precision.
+  const auto wait = std::max<Clock::duration>(earliest - Clock::now(), std::chrono::microseconds(10));
+  rq.thread->arm_timer(rq.wakeup, wait);
+}
+
+}  // namespace pctx::sched

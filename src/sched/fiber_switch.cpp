@@ -1,0 +1,131 @@
+#include "sched/fiber_switch.hpp"
+
+#include <boost/context/fiber.hpp>
+
+#include <exception>
+#include <memory>
+
+#include "pctx/core/perf_core.hpp"
+#include "pctx/sched/scheduler.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace pctx::sched {
+
+namespace {
+
+thread_local Task* tls_task = nullptr;
+
+// Records where the fiber's stack lies, for AddressSanitizer's switch annotations.
+class RecordingStack {
+ public:
+  RecordingStack(size_t size, const void** bottom, size_t* stack_size)
+      : inner_(size), bottom_(bottom), size_(stack_size) {}
+  boost::context::stack_context allocate() {
+    boost::context::stack_context sc = inner_.allocate();
+    *bottom_ = static_cast<char*>(sc.sp) - sc.size;
+    *size_ = sc.size;
+    return sc;
+  }
+  void deallocate(boost::context::stack_context& sc) noexcept { inner_.deallocate(sc); }
+
+ private:
+  boost::context::protected_fixedsize_stack inner_;
+  const void** bottom_;
+  size_t* size_;
+};
+
+// The two halves of a stack switch, for the sanitizers. `save` is where the fiber being
+// left keeps its fake stack (nullptr when it will never run again).
+void start_switch([[maybe_unused]] void** save, [[maybe_unused]] const void* bottom,
+                  [[maybe_unused]] size_t size, [[maybe_unused]] void* tsan_target) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(save, bottom, size);
+#endif
+#if defined(__SANITIZE_THREAD__)
+  __tsan_switch_to_fiber(tsan_target, 0);
+#endif
+}
+
+void finish_switch([[maybe_unused]] void* saved, [[maybe_unused]] const void** from_bottom,
+                   [[maybe_unused]] size_t* from_size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(saved, from_bottom, from_size);
+#endif
+}
+
+}  // namespace
+
+__attribute__((noinline)) Task* current_task() {
+  return tls_task;
+}
+
+void TaskAccess::init_thread([[maybe_unused]] RunQueue& rq) {
+#if defined(__SANITIZE_THREAD__)
+  rq.tsan_fiber = __tsan_get_current_fiber();
+#endif
+  rq.thread_init = true;
+}
+
+void TaskAccess::make_fiber(Task& task, size_t stack_size) {
+#if defined(__SANITIZE_THREAD__)
+  task.tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+  Task* t = &task;
+  task.fiber_ = boost::context::fiber(
+      std::allocator_arg, RecordingStack(stack_size, &task.stack_bottom_, &task.stack_size_),
+      [t](boost::context::fiber&& caller) {
+        t->caller_ = std::move(caller);
+        // First entry: learn the stack of the scheduler that resumed us.
+        finish_switch(nullptr, &t->rq_->stack_bottom, &t->rq_->stack_size);
+        try {
+          t->fn_();
+        } catch (const std::exception& e) {
+          t->failure_ = e.what();
+        } catch (...) {
+          t->failure_ = "unknown exception";
+        }
+        t->fn_ = nullptr;  // release what the function captured, in the task's context
+        // The task stops being current here, and exits in its own context, as in the
+        // kernel: its events go to Exit and its context is tombstoned before it switches
+        // out for the last time.
+        t->scheduler_.perf_out(*t->rq_, nullptr);
+        t->scheduler_.core().exit_task(*t);
+        t->reason_ = SwitchReason::kExit;
+        RunQueue* rq = t->rq_;
+        start_switch(nullptr, rq->stack_bottom, rq->stack_size, rq->tsan_fiber);
+        return std::move(t->caller_);
+      });
+}
+
+SwitchReason TaskAccess::resume(RunQueue& rq, Task& task) {
+  task.rq_ = &rq;
+  tls_task = &task;
+  start_switch(&rq.asan_fake_stack, task.stack_bottom_, task.stack_size_, task.tsan_fiber_);
+  task.fiber_ = std::move(task.fiber_).resume();
+  finish_switch(rq.asan_fake_stack, nullptr, nullptr);
+  tls_task = nullptr;
+#if defined(__SANITIZE_THREAD__)
+  if (!task.fiber_) {
+    __tsan_destroy_fiber(task.tsan_fiber_);
+    task.tsan_fiber_ = nullptr;
+  }
+#endif
+  return task.reason_;
+}
+
+void TaskAccess::suspend(Task& task, SwitchReason reason) {
+  task.reason_ = reason;
+  RunQueue* rq = task.rq_;
+  start_switch(&task.asan_fake_stack_, rq->stack_bottom, rq->stack_size, rq->tsan_fiber);
+  task.caller_ = std::move(task.caller_).resume();
+  // Resumed, perhaps by another CPU thread: rq_ is the run queue that resumed us.
+  finish_switch(task.asan_fake_stack_, &task.rq_->stack_bottom, &task.rq_->stack_size);
+}
+
+}  // namespace pctx::sched

@@ -1,0 +1,45 @@
+// Switching between a CPU thread's scheduler and a task's fiber, with the annotations that
+// AddressSanitizer and ThreadSanitizer need to follow a stack switch (Boost.Context's fcontext
+// backend makes none). A task may be resumed by a different CPU thread each time.
+#pragma once
+
+#include <boost/context/protected_fixedsize_stack.hpp>
+
+#include "pctx/sched/scheduler.hpp"
+#include "pctx/sched/task.hpp"
+#include "sched/run_queue.hpp"
+
+namespace pctx::sched {
+
+// Private access to Task for the scheduler's internals.
+struct TaskAccess {
+  // Once per CPU thread, on it, before it resumes a task.
+  static void init_thread(RunQueue& rq);
+  // Builds the task's fiber; throws std::bad_alloc when no stack can be mapped.
+  static void make_fiber(Task& task, size_t stack_size);
+  // Scheduler side: runs the task until it switches out; returns why it did.
+  static SwitchReason resume(RunQueue& rq, Task& task);
+  // Task side: gives the CPU back to the scheduler; returns when resumed, maybe elsewhere.
+  static void suspend(Task& task, SwitchReason reason);
+  static bool need_resched(Task& task) {
+    return task.rq_->need_resched.load(std::memory_order_relaxed);
+  }
+  static void sleep(Task& task, std::chrono::steady_clock::time_point deadline) {
+    task.deadline_ = deadline;
+    suspend(task, SwitchReason::kSleep);
+  }
+  static bool accepting(const Scheduler& s, int cpu) {
+    RunQueue* q = s.rq(cpu);
+    return q != nullptr && q->accepting.load();
+  }
+  static void set_state(Task& task, TaskState s) { task.state_.store(s, std::memory_order_release); }
+  static bool cas_state(Task& task, TaskState from, TaskState to) {
+    return task.state_.compare_exchange_strong(from, to, std::memory_order_acq_rel);
+  }
+};
+
+// The task whose fiber runs on the calling thread, or nullptr. Never inlined: a task's
+// code may resume on another thread, and an inlined thread_local address could be stale.
+Task* current_task();
+
+}  // namespace pctx::sched

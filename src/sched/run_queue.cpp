@@ -1,0 +1,75 @@
+#include "sched/run_queue.hpp"
+
+#include <cerrno>
+
+#include "cpu/tsan.hpp"
+#include "sched/fiber_switch.hpp"
+
+namespace pctx::sched {
+
+RunQueue::RunQueue(int cpu_number, cpu::CpuThread* cpu_thread)
+    : cpu(cpu_number),
+      thread(cpu_thread),
+      // Both callbacks may run in the call signal's handler: they only set a flag.
+      tick([this] {
+        // Tasks still on the wake list wait too: the loop has not pulled them yet.
+        if (nr_runnable.load(std::memory_order_relaxed) > 0 ||
+            !cds_wfcq_empty(__cds_wfcq_head_cast(&wake_head), &wake_tail)) {
+          need_resched.store(true, std::memory_order_relaxed);
+        }
+      }),
+      // One-shot: a periodic timer with a short period left armed would keep firing.
+      wakeup([this] {
+        need_resched.store(true, std::memory_order_relaxed);
+        thread->cancel_timer(wakeup);
+        wakeup_at = std::chrono::steady_clock::time_point::max();
+      }) {
+  __cds_wfcq_init(&wake_head, &wake_tail);
+}
+
+RunQueue::~RunQueue() {
+  runnable.clear();
+  sleepers.clear();
+}
+
+int RunQueue::push(Task& task) {
+  // Announcing ourselves before reading `accepting` pairs with the hotplug teardown, which
+  // clears it and then waits for `entering` to drain: a task is refused, or it is counted
+  // here before the drain starts waiting.
+  entering.fetch_add(1, std::memory_order_seq_cst);
+  if (!accepting.load(std::memory_order_seq_cst)) {
+    entering.fetch_sub(1, std::memory_order_release);
+    return -EAGAIN;
+  }
+  nr_tasks.fetch_add(1, std::memory_order_relaxed);
+  cds_wfcq_node_init(&task.wake_link_.node);
+  task.wake_link_.task = &task;
+  cpu::internal::tsan_release(&task);
+  cds_wfcq_enqueue(__cds_wfcq_head_cast(&wake_head), &wake_tail, &task.wake_link_.node);
+  entering.fetch_sub(1, std::memory_order_seq_cst);
+  thread->notify();
+  return 0;
+}
+
+bool RunQueue::pull() {
+  bool any = false;
+  while (cds_wfcq_node* n =
+             __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&wake_head), &wake_tail)) {
+    Task& task = *caa_container_of(n, Task::WakeLink, node)->task;
+    cpu::internal::tsan_acquire(&task);
+    const int was = task.cpu_.load(std::memory_order_relaxed);
+    if (was >= 0 && was != cpu) task.migrations_.fetch_add(1, std::memory_order_relaxed);
+    task.cpu_.store(cpu, std::memory_order_relaxed);
+    if (task.state() == TaskState::kSleeping) {
+      sleepers.push_back(task);
+    } else {
+      TaskAccess::set_state(task, TaskState::kRunnable);
+      runnable.push_back(task);
+      nr_runnable.fetch_add(1, std::memory_order_relaxed);
+    }
+    any = true;
+  }
+  return any;
+}
+
+}  // namespace pctx::sched

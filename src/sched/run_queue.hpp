@@ -1,0 +1,66 @@
+// One CPU's share of the scheduler. The lists and the current task belong to the CPU
+// thread; other threads reach the CPU only through its wake list (lock-free, liburcu's
+// wfcqueue) and a few flags.
+#pragma once
+
+#include <urcu/wfcqueue.h>
+
+#include <boost/intrusive/list.hpp>
+
+#include <atomic>
+#include <chrono>
+
+#include "pctx/cpu/cpu_thread.hpp"
+#include "pctx/cpu/cpu_timer.hpp"
+#include "pctx/sched/task.hpp"
+
+namespace pctx::sched {
+
+struct RunQueue {
+  using List = boost::intrusive::list<
+      Task, boost::intrusive::member_hook<Task, boost::intrusive::list_member_hook<>,
+                                          &Task::run_hook_>>;
+
+  RunQueue(int cpu_number, cpu::CpuThread* cpu_thread);
+  ~RunQueue();
+  RunQueue(const RunQueue&) = delete;
+  RunQueue& operator=(const RunQueue&) = delete;
+
+  // Queues a task here from any thread; -EAGAIN when the CPU takes no tasks (going or
+  // gone offline). Counts the task as this CPU's at once, so a drain waits for it.
+  int push(Task& task);
+  // Owner: moves what arrived on the wake list to the run queue or the sleep list.
+  bool pull();
+
+  const int cpu;
+  cpu::CpuThread* const thread;
+
+  // Shared with other threads.
+  alignas(64) cds_wfcq_tail wake_tail;
+  __cds_wfcq_head wake_head;
+  std::atomic<int> entering{0};
+  std::atomic<bool> accepting{false};
+  std::atomic<bool> need_resched{false};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> drained{false};
+  std::atomic<int> nr_tasks{0};     // running, runnable, sleeping and arriving here
+  std::atomic<int> nr_runnable{0};  // the run queue's length, for the tick
+
+  // Owner only.
+  alignas(64) List runnable;
+  List sleepers;
+  Task* perf_current = nullptr;  // the task whose perf context is scheduled in
+  cpu::CpuTimer tick;            // ends time slices
+  cpu::CpuTimer wakeup;          // the earliest sleeper's deadline
+  bool tick_armed = false;
+  std::chrono::steady_clock::time_point wakeup_at = std::chrono::steady_clock::time_point::max();
+  bool thread_init = false;
+
+  // The scheduler's own stack and fiber, for the sanitizers' fiber switch annotations.
+  void* asan_fake_stack = nullptr;
+  const void* stack_bottom = nullptr;
+  size_t stack_size = 0;
+  void* tsan_fiber = nullptr;
+};
+
+}  // namespace pctx::sched

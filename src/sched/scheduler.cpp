@@ -1,0 +1,268 @@
+#include "pctx/sched/scheduler.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <new>
+#include <thread>
+
+#include "pctx/core/tsc_pmu.hpp"
+#include "pctx/cpu/cross_call.hpp"
+#include "pctx/cpu/hotplug.hpp"
+#include "pctx/cpu/rcu.hpp"
+#include "pctx/cpu/relax.hpp"
+#include "sched/fiber_switch.hpp"
+#include "sched/run_queue.hpp"
+
+namespace pctx::sched {
+
+namespace {
+
+constexpr const char* kHotplugStep = "sched";
+std::atomic<Scheduler*> g_scheduler{nullptr};
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+Scheduler* Scheduler::current() {
+  return g_scheduler.load(std::memory_order_acquire);
+}
+
+cpu::SchedulerHook Scheduler::hook() {
+  return [](cpu::CpuThread& thread) {
+    Scheduler* s = g_scheduler.load(std::memory_order_acquire);
+    return s != nullptr && s->run(thread);
+  };
+}
+
+Scheduler::Scheduler(cpu::CpuRuntime& runtime, core::PerfCore& core, SchedOptions options)
+    : runtime_(runtime), core_(core), options_(options) {}
+
+pmu::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runtime,
+                                                        core::PerfCore* core,
+                                                        SchedOptions options) {
+  if (core == nullptr) return pmu::make_error(-EINVAL, "the scheduler needs a perf core");
+  std::unique_ptr<Scheduler> s(new Scheduler(runtime, *core, options));
+  const int max_cpu = runtime.cpus().empty() ? 0 : runtime.cpus().last() + 1;
+  s->rqs_.resize(static_cast<size_t>(max_cpu));
+  for (int c : runtime.cpus().cpus()) {
+    auto rq = std::make_unique<RunQueue>(c, runtime.thread(c));
+    rq->accepting.store(runtime.thread(c)->state() == cpu::CpuState::kRunning);
+    s->rqs_[static_cast<size_t>(c)] = std::move(rq);
+  }
+  Scheduler* expected = nullptr;
+  if (!g_scheduler.compare_exchange_strong(expected, s.get())) {
+    return pmu::make_error(-EBUSY, "a scheduler already runs in this process; stop it first");
+  }
+  s->started_ = true;
+  // Registered after the perf core's step, so a CPU going down moves its tasks away before
+  // its contexts are scheduled out, and gets them only after the contexts are back.
+  Scheduler* self = s.get();
+  runtime.hotplug().add_step({kHotplugStep, [self](int c) { return self->cpu_bringup(c); },
+                              [self](int c) { return self->cpu_teardown(c); }});
+  return s;
+}
+
+Scheduler::~Scheduler() {
+  if (!started_) return;  // lost the race to another scheduler: nothing of ours runs
+  while (live_.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  runtime_.hotplug().remove_step(kHotplugStep);
+  for (auto& rq : rqs_) {
+    if (!rq) continue;
+    // Timers are cancelled on their own CPU; a parked CPU cancelled them when it drained.
+    cpu::cpu_function_call(rq->cpu, [&] {
+      rq->thread->cancel_timer(rq->tick);
+      rq->thread->cancel_timer(rq->wakeup);
+      return 0;
+    });
+  }
+  g_scheduler.store(nullptr);
+  // Every CPU thread passes a quiescent state outside its hook, so after this no hook
+  // still runs on this scheduler.
+  cpu::rcu::synchronize();
+}
+
+RunQueue* Scheduler::rq(int c) const {
+  if (c < 0 || static_cast<size_t>(c) >= rqs_.size()) return nullptr;
+  return rqs_[static_cast<size_t>(c)].get();
+}
+
+pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions options) {
+  cpu::CpuSet affinity = options.affinity.empty() ? runtime_.cpus()
+                                                  : (options.affinity & runtime_.cpus());
+  if (affinity.empty()) {
+    return pmu::make_error(-EINVAL, fmt::format("affinity {} has no CPU of this runtime ({})",
+                                                options.affinity.to_string(),
+                                                runtime_.cpus().to_string()));
+  }
+  const uint64_t id = next_id_.fetch_add(1);
+  std::string name = options.name.empty() ? fmt::format("task-{}", id) : options.name;
+  Task* task = new Task(*this, id, std::move(name), std::move(affinity), std::move(fn));
+  try {
+    TaskAccess::make_fiber(*task, options.stack_size);
+  } catch (const std::bad_alloc&) {
+    task->put();
+    return pmu::make_error(-ENOMEM, fmt::format("cannot map a {} KiB stack for a task; lower "
+                                                "the stack size or the number of tasks",
+                                                options.stack_size / 1024));
+  }
+  live_.fetch_add(1);
+  task->get();  // the scheduler's reference, dropped when the task has exited
+  TaskRef ref(task);
+  if (options.start) {
+    if (int err = wake(*task); err != 0) {
+      return pmu::make_error(err, "no CPU of the task's affinity is online");
+    }
+  }
+  return ref;
+}
+
+int Scheduler::wake(Task& task) {
+  if (!TaskAccess::cas_state(task, TaskState::kNew, TaskState::kRunnable)) return -EINVAL;
+  return enqueue(task, -1);
+}
+
+int Scheduler::select_cpu(Task& task, int avoid) {
+  std::lock_guard lock(task.affinity_mutex_);
+  const int last = task.cpu();
+  // A woken task goes back to its last CPU when that one is idle and allowed (warm caches).
+  if (last >= 0 && last != avoid && task.affinity_.test(last)) {
+    RunQueue* q = rq(last);
+    if (q != nullptr && q->accepting.load() && q->nr_tasks.load() == 0) return last;
+  }
+  int best = -1;
+  int best_load = 0;
+  for (int c : task.affinity_.cpus()) {
+    RunQueue* q = rq(c);
+    if (c == avoid || q == nullptr || !q->accepting.load()) continue;
+    const int load = q->nr_tasks.load(std::memory_order_relaxed);
+    if (best < 0 || load < best_load) {
+      best = c;
+      best_load = load;
+    }
+  }
+  return best;
+}
+
+int Scheduler::enqueue(Task& task, int avoid) {
+  for (int attempt = 0;; ++attempt) {
+    const int c = select_cpu(task, avoid);
+    if (c < 0) {
+      if (attempt > 1000) return -EAGAIN;  // no CPU takes tasks at all
+      if (!(task.affinity() == runtime_.cpus())) widen(task, avoid);
+      else std::this_thread::yield();  // a CPU of ours is coming up or going down
+      continue;
+    }
+    if (rq(c)->push(task) == 0) {
+      if (cpu::current_cpu() != c) stats_.remote_wakes.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+  }
+}
+
+void Scheduler::widen(Task& task, int from_cpu) {
+  AffinityWidened w{task.id(), task.name(), {}, from_cpu, -1};
+  {
+    std::lock_guard lock(task.affinity_mutex_);
+    w.old_affinity = task.affinity_;
+    task.affinity_ = runtime_.cpus();
+  }
+  task.widened_.store(true);
+  std::function<void(const AffinityWidened&)> callback;
+  {
+    std::lock_guard lock(log_mutex_);
+    widenings_.push_back(w);
+    callback = on_widened_;
+  }
+  if (callback) callback(w);
+}
+
+void Scheduler::make_runnable(Task& task) {
+  // Still switching out: its own CPU requeues it once the switch is complete.
+  if (TaskAccess::cas_state(task, TaskState::kBlocking, TaskState::kWoken)) return;
+  if (TaskAccess::cas_state(task, TaskState::kBlocked, TaskState::kRunnable)) enqueue(task, -1);
+}
+
+int Scheduler::set_affinity(Task& task, const cpu::CpuSet& cpus) {
+  const cpu::CpuSet allowed = cpus & runtime_.cpus();
+  if (allowed.empty()) return -EINVAL;
+  {
+    std::lock_guard lock(task.affinity_mutex_);
+    task.affinity_ = allowed;
+  }
+  task.widened_.store(false);
+  task.affinity_changed_.store(true);
+  if (current_task() == &task) {
+    if (!allowed.test(task.cpu())) TaskAccess::suspend(task, SwitchReason::kMigrate);
+    return 0;
+  }
+  // Wherever it waits, its CPU looks at it again at its next switch; ask for one.
+  if (RunQueue* q = rq(task.cpu())) {
+    q->need_resched.store(true);
+    q->thread->notify();
+  }
+  return 0;
+}
+
+size_t Scheduler::live_tasks() const {
+  return live_.load();
+}
+
+int Scheduler::tasks_on(int c) const {
+  RunQueue* q = rq(c);
+  return q != nullptr ? q->nr_tasks.load() : 0;
+}
+
+std::vector<AffinityWidened> Scheduler::widenings() const {
+  std::lock_guard lock(log_mutex_);
+  return widenings_;
+}
+
+void Scheduler::on_affinity_widened(std::function<void(const AffinityWidened&)> callback) {
+  std::lock_guard lock(log_mutex_);
+  on_widened_ = std::move(callback);
+}
+
+void Scheduler::task_exited(Task& task) {
+  task.done_.store(true, std::memory_order_release);
+  task.done_.notify_all();
+  task.exit_waiters_.wake_all();
+  live_.fetch_sub(1);
+  task.put();  // the scheduler's reference
+}
+
+int Scheduler::cpu_bringup(int c) {
+  RunQueue* q = rq(c);
+  if (q == nullptr) return 0;
+  q->drained.store(false);
+  q->draining.store(false);
+  q->accepting.store(true);
+  return 0;
+}
+
+int Scheduler::cpu_teardown(int c) {
+  RunQueue* q = rq(c);
+  if (q == nullptr) return 0;
+  q->accepting.store(false, std::memory_order_seq_cst);
+  while (q->entering.load(std::memory_order_seq_cst) != 0) cpu::cpu_relax();
+  q->drained.store(false);
+  q->draining.store(true);
+  q->need_resched.store(true);
+  q->thread->notify();
+  const auto deadline = Clock::now() + options_.drain_timeout;
+  while (!q->drained.load() || q->nr_tasks.load() != 0) {
+    if (Clock::now() > deadline) {
+      fmt::print(stderr,
+                 "pctx: cpu{}: {} task(s) did not reach a preemption point within {} ms; they "
+                 "stay on the CPU until it returns (call this_task::cond_resched in long "
+                 "loops)\n",
+                 c, q->nr_tasks.load(), options_.drain_timeout.count());
+      return -EBUSY;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return 0;
+}
+
+}  // namespace pctx::sched

@@ -1,0 +1,67 @@
+#include "pctx/sched/task.hpp"
+
+#include <cerrno>
+
+#include "pctx/sched/scheduler.hpp"
+#include "sched/fiber_switch.hpp"
+
+namespace pctx::sched {
+
+const char* to_string(TaskState s) {
+  switch (s) {
+    case TaskState::kNew:
+      return "new";
+    case TaskState::kRunnable:
+      return "runnable";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kSleeping:
+      return "sleeping";
+    case TaskState::kBlocking:
+      return "blocking";
+    case TaskState::kBlocked:
+      return "blocked";
+    case TaskState::kWoken:
+      return "woken";
+    case TaskState::kDead:
+      return "dead";
+  }
+  return "?";
+}
+
+Task::Task(Scheduler& scheduler, uint64_t id, std::string name, cpu::CpuSet affinity,
+           std::function<void()> fn)
+    : scheduler_(scheduler),
+      id_(id),
+      name_(std::move(name)),
+      fn_(std::move(fn)),
+      affinity_(std::move(affinity)) {}
+
+Task::~Task() = default;
+
+void Task::put() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    // A task that never ran still owns a fiber: its stack is unmapped here (Boost unwinds
+    // a fiber that has not started without entering it).
+    delete this;
+  }
+}
+
+cpu::CpuSet Task::affinity() const {
+  std::lock_guard lock(affinity_mutex_);
+  return affinity_;
+}
+
+std::chrono::nanoseconds Task::on_cpu_time() const {
+  return std::chrono::nanoseconds(on_cpu_ns_.load(std::memory_order_relaxed));
+}
+
+int Task::join() {
+  Task* self = current_task();
+  if (self == this) return -EDEADLK;
+  if (self != nullptr) return exit_waiters_.wait([this] { return done(); });
+  while (!done()) done_.wait(false, std::memory_order_acquire);
+  return 0;
+}
+
+}  // namespace pctx::sched

@@ -1,0 +1,160 @@
+// Tasks under real CPU hotplug (root and a hotpluggable CPU, else skipped): they leave a CPU
+// that goes offline, a task allowed only there has its affinity widened and reported, and
+// nothing comes back unless its affinity asks for it. Counting holds throughout.
+#include <sched.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "cpu/runtime_fixture.hpp"
+#include "pctx/cpu/hotplug.hpp"
+#include "pctx/cpu/sysfs.hpp"
+#include "sched/sched_fixture.hpp"
+
+namespace pctx::sched {
+namespace {
+
+using namespace std::chrono_literals;
+using cpu::testing::eventually;
+
+class SchedHotplugTest : public testing::SchedTest {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "CPU hotplug needs root";
+    const cpu::CpuSet candidates = cpu::hotpluggable_cpus() - cpu::CpuSet::of({0});
+    if (candidates.empty()) GTEST_SKIP() << "no hotpluggable CPU other than CPU 0";
+    SchedTest::SetUp();
+    victim_ = candidates.last();
+    survivor_ = (runtime_->running_cpus() - cpu::CpuSet::of({victim_})).first();
+    ASSERT_GE(survivor_, 0);
+    sched_->on_affinity_widened([this](const AffinityWidened& w) { widened_ids_.push_back(w.task_id); });
+  }
+  void TearDown() override {
+    stop_ = true;
+    if (runtime_ && !cpu::cpu_is_online(victim_)) (void)runtime_->hotplug().cpu_up(victim_);
+    SchedTest::TearDown();
+    for (int c : cpu::hotpluggable_cpus().cpus()) {
+      if (!cpu::cpu_is_online(c)) (void)cpu::write_cpu_online(c, true);
+    }
+  }
+
+  struct Probe {
+    std::atomic<int> where{-1};
+    std::atomic<uint64_t> runs{0};
+  };
+  // A task that spins or sleeps in a loop, reporting where it runs.
+  TaskRef start_probe(Probe& p, bool sleeper, const cpu::CpuSet& affinity) {
+    std::vector<core::Event*> events;
+    SpawnOptions o;
+    o.affinity = affinity;
+    TaskRef t = spawn_counted(
+        [this, &p, sleeper] {
+          while (!stop_.load()) {
+            p.where = sched_getcpu();
+            ++p.runs;
+            if (sleeper) {
+              // Runs long enough between sleeps that the hooks' own cost per switch
+              // (a few hundred ns) stays far below the 1% the check allows.
+              testing::spin_for(200us);
+              this_task::sleep_for(500us);
+            } else {
+              this_task::cond_resched();
+            }
+          }
+        },
+        1, &events, o);
+    counted_.push_back(events.front());
+    return t;
+  }
+  // Runs at least `n` more times, and was last seen on `cpu`.
+  static bool runs_on(Probe& p, int cpu) {
+    const uint64_t base = p.runs.load();
+    return eventually([&] { return p.runs.load() > base + 3 && p.where.load() == cpu; }, 5s);
+  }
+
+  int victim_ = -1, survivor_ = -1;
+  std::atomic<bool> stop_{false};
+  std::vector<uint64_t> widened_ids_;
+  std::vector<core::Event*> counted_;
+};
+
+TEST_F(SchedHotplugTest, TasksLeaveACpuGoingOfflineAndComeBackOnlyWhenAsked) {
+  Probe only, both, sleeper;
+  TaskRef t_only = start_probe(only, false, cpu::CpuSet::of({victim_}));
+  TaskRef t_both = start_probe(both, false, cpu::CpuSet::of({victim_}));
+  TaskRef t_sleep = start_probe(sleeper, true, cpu::CpuSet::of({victim_}));
+  ASSERT_TRUE(runs_on(only, victim_));
+  ASSERT_TRUE(runs_on(both, victim_));
+  ASSERT_TRUE(runs_on(sleeper, victim_));
+  // Two of them may run anywhere, but are on the victim now.
+  const cpu::CpuSet all = runtime_->cpus();
+  ASSERT_EQ(sched_->set_affinity(*t_both, all), 0);
+  ASSERT_EQ(sched_->set_affinity(*t_sleep, all), 0);
+
+  ASSERT_TRUE(runtime_->hotplug().cpu_down(victim_));
+  EXPECT_EQ(sched_->tasks_on(victim_), 0) << "cpu_down returned with tasks still there";
+  EXPECT_TRUE(runs_on(only, survivor_));
+  EXPECT_TRUE(runs_on(both, survivor_));
+  EXPECT_TRUE(runs_on(sleeper, survivor_));
+  EXPECT_TRUE(t_only->affinity_widened());
+  EXPECT_EQ(t_only->affinity(), all) << "widened to every CPU, as the kernel does";
+  EXPECT_FALSE(t_both->affinity_widened());
+  EXPECT_FALSE(t_sleep->affinity_widened());
+  ASSERT_EQ(widened_ids_.size(), 1u);
+  EXPECT_EQ(widened_ids_[0], t_only->id());
+  const auto log = sched_->widenings();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].old_affinity, cpu::CpuSet::of({victim_}));
+  EXPECT_EQ(log[0].from_cpu, victim_);
+
+  ASSERT_TRUE(runtime_->hotplug().cpu_up(victim_));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(runs_on(only, survivor_)) << "a widened task stays where it is";
+  EXPECT_TRUE(runs_on(both, survivor_));
+  ASSERT_EQ(sched_->set_affinity(*t_only, cpu::CpuSet::of({victim_})), 0);
+  EXPECT_TRUE(runs_on(only, victim_)) << "its affinity asked for the CPU: it goes back";
+  EXPECT_FALSE(t_only->affinity_widened());
+
+  stop_ = true;
+  for (auto& t : tasks_) t->join();
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    const double record = static_cast<double>(tasks_[i]->on_cpu_ticks());
+    EXPECT_NEAR(static_cast<double>(core_->read(counted_[i]).count) / record, 1.0, 0.01)
+        << tasks_[i]->name() << " did not count while current across hotplug: enabled "
+        << core_->read(counted_[i]).time_enabled << " ns vs " << tasks_[i]->on_cpu_time().count()
+        << " ns on CPU, " << tasks_[i]->switches() << " switches";
+  }
+}
+
+TEST_F(SchedHotplugTest, AnOfflineDoneBySomeoneElseMovesTasksToo) {
+  Probe p;
+  start_probe(p, false, cpu::CpuSet::of({victim_}));
+  ASSERT_TRUE(runs_on(p, victim_));
+  ASSERT_TRUE(cpu::write_cpu_online(victim_, false));  // behind pctx's back
+  runtime_->hotplug().reconcile();
+  EXPECT_EQ(sched_->tasks_on(victim_), 0);
+  EXPECT_TRUE(runs_on(p, survivor_));
+  EXPECT_TRUE(tasks_.back()->affinity_widened());
+  ASSERT_TRUE(cpu::write_cpu_online(victim_, true));
+  runtime_->hotplug().reconcile();
+  EXPECT_TRUE(runs_on(p, survivor_));
+}
+
+TEST_F(SchedHotplugTest, NewTasksAvoidAnOfflineCpu) {
+  ASSERT_TRUE(runtime_->hotplug().cpu_down(victim_));
+  Probe p;
+  start_probe(p, true, runtime_->cpus());
+  EXPECT_TRUE(runs_on(p, survivor_));
+  SpawnOptions o;
+  o.affinity = cpu::CpuSet::of({victim_});
+  auto t = sched_->spawn([] {}, o);
+  ASSERT_TRUE(t) << t.error().message;
+  tasks_.push_back(*t);
+  (*t)->join();
+  EXPECT_TRUE((*t)->affinity_widened()) << "allowed only on an offline CPU: widened";
+}
+
+}  // namespace
+}  // namespace pctx::sched

@@ -1,0 +1,95 @@
+// A runtime whose CPU threads run the scheduler, a perf core with a tsc PMU of 4 counters,
+// and the scheduler itself; every task spawned through the fixture is joined at the end.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "pctx/core/perf_core.hpp"
+#include "pctx/core/tsc_pmu.hpp"
+#include "pctx/cpu/runtime.hpp"
+#include "pctx/sched/scheduler.hpp"
+#include "pctx/sched/this_task.hpp"
+
+namespace pctx::sched::testing {
+
+class SchedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cpu::RuntimeOptions ro;
+    ro.watch_hotplug = false;
+    ro.thread.scheduler = Scheduler::hook();
+    auto rt = cpu::CpuRuntime::start(ro);
+    ASSERT_TRUE(rt) << rt.error().message;
+    runtime_ = std::move(*rt);
+    auto core = core::PerfCore::start(*runtime_);
+    ASSERT_TRUE(core) << core.error().message;
+    core_ = std::move(*core);
+    core_->register_pmu(tsc_);
+    auto s = Scheduler::start(*runtime_, core_.get(), options_);
+    ASSERT_TRUE(s) << s.error().message;
+    sched_ = std::move(*s);
+    cpus_ = runtime_->running_cpus().cpus();
+  }
+
+  void TearDown() override {
+    for (auto& t : tasks_) t->join();
+    for (auto* e : events_) {
+      if (e->ctx != nullptr) {
+        EXPECT_EQ(core_->remove(e), 0);
+      }
+      e->put();
+    }
+    tasks_.clear();
+    events_.clear();
+    sched_.reset();
+    core_.reset();
+    runtime_.reset();
+  }
+
+  TaskRef spawn(std::function<void()> fn, SpawnOptions options = {}) {
+    auto t = sched_->spawn(std::move(fn), std::move(options));
+    EXPECT_TRUE(t) << t.error().message;
+    if (!t) return {};
+    tasks_.push_back(*t);
+    return *t;
+  }
+
+  // A task that does not start until its `n` tsc events (one group each) are installed.
+  TaskRef spawn_counted(std::function<void()> fn, int n, std::vector<core::Event*>* events,
+                        SpawnOptions options = {}) {
+    options.start = false;
+    TaskRef t = spawn(std::move(fn), options);
+    core::Context* ctx = core_->task_context(*t);
+    for (int i = 0; i < n; ++i) {
+      core::EventAttr attr;
+      attr.pmu = &tsc_;
+      auto e = core_->create_event(attr);
+      EXPECT_TRUE(e);
+      EXPECT_EQ(core_->install(ctx, *e), 0);
+      events_.push_back(*e);
+      events->push_back(*e);
+    }
+    EXPECT_EQ(sched_->wake(*t), 0);
+    return t;
+  }
+
+  SchedOptions options_;
+  core::TscPmu tsc_{4};
+  std::unique_ptr<cpu::CpuRuntime> runtime_;
+  std::unique_ptr<core::PerfCore> core_;
+  std::unique_ptr<Scheduler> sched_;
+  std::vector<int> cpus_;
+  std::vector<TaskRef> tasks_;
+  std::vector<core::Event*> events_;
+};
+
+// Spins for about `d` of the task's own CPU time, at preemption points every few µs.
+inline void spin_for(std::chrono::nanoseconds d) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) this_task::cond_resched();
+}
+
+}  // namespace pctx::sched::testing

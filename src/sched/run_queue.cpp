@@ -18,11 +18,14 @@ RunQueue::RunQueue(int cpu_number, cpu::CpuThread* cpu_thread)
           need_resched.store(true, std::memory_order_relaxed);
         }
       }),
-      // One-shot: a periodic timer with a short period left armed would keep firing.
+      // One-shot: a periodic timer with a short period left armed would keep firing. The
+      // loop may have run the scheduler just before the timer: notify makes it run the
+      // scheduler again before it goes idle, so the sleeper is woken.
       wakeup([this] {
         need_resched.store(true, std::memory_order_relaxed);
         thread->cancel_timer(wakeup);
         wakeup_at = std::chrono::steady_clock::time_point::max();
+        thread->notify();
       }) {
   __cds_wfcq_init(&wake_head, &wake_tail);
 }

@@ -17,5 +17,6 @@ struct OutputOptions {
 void add_info_command(CLI::App& app);
 void add_list_command(CLI::App& app);
 void add_hotplug_command(CLI::App& app);
+void add_run_command(CLI::App& app);
 
 }  // namespace pctx::tools

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "pctx 0.1.0");
   pctx::tools::add_info_command(app);
   pctx::tools::add_list_command(app);
+  pctx::tools::add_run_command(app);
   pctx::tools::add_hotplug_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

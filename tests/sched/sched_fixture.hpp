@@ -34,8 +34,13 @@ class SchedTest : public ::testing::Test {
     cpus_ = runtime_->running_cpus().cpus();
   }
 
-  void TearDown() override {
+  // Tests whose tasks use the test's locals join before they return.
+  void join_all() {
     for (auto& t : tasks_) t->join();
+  }
+
+  void TearDown() override {
+    join_all();
     for (auto* e : events_) {
       if (e->ctx != nullptr) {
         EXPECT_EQ(core_->remove(e), 0);

@@ -185,6 +185,7 @@ TEST_F(SchedulerTest, SetAffinityMovesARunningTask) {
       << "the task kept running on cpu" << where.load();
   EXPECT_EQ(t->affinity(), cpu::CpuSet::of({cpus_[1]}));
   stop = true;
+  join_all();
 }
 
 TEST_F(SchedulerTest, NewTasksSpreadOverAllowedCpus) {
@@ -204,6 +205,7 @@ TEST_F(SchedulerTest, NewTasksSpreadOverAllowedCpus) {
   }));
   for (int c : cpus_) EXPECT_EQ(per_cpu[static_cast<size_t>(c)].load(), 8 / static_cast<int>(cpus_.size()));
   stop = true;
+  join_all();
 }
 
 TEST_F(SchedulerTest, TimeSlicesShareACpuBetweenSpinners) {

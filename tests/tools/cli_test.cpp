@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "pctx/cpu/sysfs.hpp"
@@ -19,9 +20,11 @@ struct Run {
   std::string out;
 };
 
-Run run(const std::string& args) {
+// Runs pctx; stderr is captured too unless `stdout_only` (for JSON).
+Run run(const std::string& args, bool stdout_only = false) {
   Run r;
-  const std::string cmd = std::string(PCTX_BINARY) + " " + args + " 2>&1";
+  const std::string cmd =
+      std::string(PCTX_BINARY) + " " + args + (stdout_only ? " 2>/dev/null" : " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 4096> buf{};
@@ -135,6 +138,115 @@ TEST(Pctx, BadUsageFails) {
   EXPECT_NE(run("").status, 0);
   EXPECT_NE(run("no-such-command").status, 0);
   EXPECT_NE(run("info --json -x,").status, 0) << "--json and -x exclude each other";
+}
+
+}  // namespace
+
+namespace {
+
+// Each task's events from `pctx run --json`, by event label.
+struct TaskResult {
+  std::string workload;
+  double on_cpu_ticks = 0;
+  std::map<std::string, nlohmann::json> events;
+};
+
+std::vector<TaskResult> tasks_of(const nlohmann::json& j) {
+  std::vector<TaskResult> out;
+  for (const auto& t : j["tasks"]) {
+    TaskResult r;
+    r.workload = t["workload"];
+    r.on_cpu_ticks = t["on_cpu_ticks"].get<double>();
+    for (const auto& e : t["events"]) r.events[e["event"]] = e;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+TEST(PctxRun, DefaultsCountEveryTaskAndWorkloadsDiffer) {
+  auto r = run("run --duration 0.4 --json", true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("tasks") && j.contains("cpus"));
+  const bool hw = j["spec"] == "cycles,instructions";
+  if (!hw) {
+    EXPECT_EQ(j["spec"], "tsc,task-clock,page-faults,context-switches");
+  }
+  const auto tasks = tasks_of(j);
+  ASSERT_GE(tasks.size(), 4u) << "two tasks per CPU by default, workloads in turn";
+  std::map<std::string, const TaskResult*> by_workload;
+  for (const auto& t : tasks) {
+    by_workload[t.workload] = &t;
+    for (const auto& [name, e] : t.events) {
+      for (const char* key : {"count", "time_enabled", "time_running", "scaled", "percent_running"}) {
+        EXPECT_TRUE(e.contains(key)) << name << " lacks " << key;
+      }
+      EXPECT_GT(e["time_enabled"].get<uint64_t>(), 0u) << t.workload << " " << name;
+    }
+  }
+  for (const auto& c : j["cpus"]) EXPECT_FALSE(c["events"].empty());
+  if (hw) return;
+  ASSERT_TRUE(by_workload.count("spin") && by_workload.count("chase") && by_workload.count("syscall"));
+  auto value = [&](const char* w, const char* e) {
+    return by_workload[w]->events.at(e)["count"].get<double>();
+  };
+  // What each workload is made of shows in what it counts.
+  EXPECT_GT(value("chase", "page-faults"), 100 * (value("spin", "page-faults") + 1))
+      << "the chase faults its buffer in";
+  // Involuntary switches of a loaded machine land on any task: a margin, not a ratio.
+  EXPECT_GT(value("syscall", "context-switches"), 2 * (value("spin", "context-switches") + 1))
+      << "the syscall workload sleeps in the kernel";
+  EXPECT_LT(value("syscall", "task-clock") / value("syscall", "tsc"),
+            0.95 * value("spin", "task-clock") / value("spin", "tsc"))
+      << "time asleep runs the tsc, not task-clock";
+}
+
+TEST(PctxRun, CappedCountersMultiplexAndScaleToTheTaskTime) {
+  auto r = run("run --duration 0.5 --tasks 1 --counters tsc=2 -e tsc,tsc,tsc,tsc --json", true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_FALSE(j["tasks"].empty());
+  for (const auto& t : j["tasks"]) {
+    const double ticks = t["on_cpu_ticks"].get<double>();
+    ASSERT_EQ(t["events"].size(), 4u);
+    for (const auto& e : t["events"]) {
+      EXPECT_LT(e["percent_running"].get<double>(), 90.0) << "4 events on 2 counters";
+      EXPECT_GT(e["percent_running"].get<double>(), 10.0) << "every group gets its turn";
+      ASSERT_FALSE(e["scaled"].is_null());
+      EXPECT_NEAR(e["scaled"].get<double>() / ticks, 1.0, 0.05) << t["name"];
+    }
+  }
+}
+
+TEST(PctxRun, TableAndCsv) {
+  auto table = run("run --duration 0.2 --tasks 1 -w spin");
+  ASSERT_EQ(table.status, 0) << table.out;
+  EXPECT_NE(table.out.find("scaled"), std::string::npos);
+  EXPECT_NE(table.out.find("spin-"), std::string::npos);
+  auto csv = run("run --duration 0.2 --tasks 1 -w spin -x,", true);
+  ASSERT_EQ(csv.status, 0) << csv.out;
+  EXPECT_EQ(csv.out.rfind("scope,workload,event,count,enabled ns,running ns,scaled,running", 0), 0u)
+      << csv.out;
+}
+
+TEST(PctxRun, BadInputSaysWhatToDo) {
+  auto e = run("run --duration 0.1 -e nosuchevent");
+  EXPECT_NE(e.status, 0);
+  EXPECT_NE(e.out.find("nosuchevent"), std::string::npos) << e.out;
+  auto c = run("run --duration 0.1 --cpus 4000");
+  EXPECT_EQ(c.status, 2);
+  EXPECT_NE(c.out.find("offline"), std::string::npos) << c.out;
+  auto p = run("run --duration 0.1 --counters bogus=2");
+  EXPECT_NE(p.status, 0);
+  EXPECT_NE(p.out.find("tsc=N"), std::string::npos) << p.out;
+  auto w = run("run --duration 0.1 -w nope");
+  EXPECT_EQ(w.status, 2);
+  EXPECT_NE(w.out.find("spin, chase, syscall, mixed"), std::string::npos) << w.out;
+  if (!pctx::pmu::kernel_has_core_pmu()) {
+    auto hw = run("run --duration 0.1 -e cycles");
+    EXPECT_NE(hw.status, 0);
+    EXPECT_NE(hw.out.find("hardware PMU"), std::string::npos) << hw.out;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,307 @@
+// `pctx run`: built-in workloads as pctx tasks on the CPU threads, counted per task and per
+// CPU with the perf core's semantics, multiplexing and scaling shown.
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "pctx/cpu/sysfs.hpp"
+#include "pctx/pmu/capabilities.hpp"
+#include "pctx/pmu/scale.hpp"
+#include "pctx/sched/scheduler.hpp"
+#include "tools/commands.hpp"
+#include "tools/event_set.hpp"
+#include "tools/table.hpp"
+#include "tools/workloads.hpp"
+
+namespace pctx::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct RunOptions {
+  std::string cpus;
+  int tasks = 2;
+  double duration = 1.0;
+  std::string spec;
+  std::vector<std::string> counters;
+  std::vector<std::string> workloads = {"spin", "chase", "syscall", "mixed"};
+  OutputOptions out;
+};
+
+[[noreturn]] void die(const std::string& message, int code = 1) {
+  fmt::print(stderr, "pctx run: {}\n", message);
+  throw CLI::RuntimeError(code);
+}
+
+template <class T>
+T or_die(pmu::Result<T> r) {
+  if (!r) die(r.error().message);
+  return std::move(*r);
+}
+
+std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
+  std::map<std::string, int> caps;
+  for (const auto& item : items) {
+    const auto eq = item.find('=');
+    int n = 0;
+    if (eq == std::string::npos || eq == 0 ||
+        std::sscanf(item.c_str() + eq + 1, "%d", &n) != 1) {
+      die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2", item), 2);
+    }
+    caps[item.substr(0, eq)] = n;
+  }
+  return caps;
+}
+
+cpu::CpuSet pick_cpus(const std::string& text) {
+  const cpu::CpuSet online = cpu::online_cpus();
+  if (text.empty()) return online;
+  auto set = cpu::CpuSet::parse(text);
+  if (!set) die(set.error().message, 2);
+  if (set->empty()) die("--cpus: give at least one CPU, e.g. 0 or 0-1", 2);
+  const cpu::CpuSet offline = *set - online;
+  if (!offline.empty()) {
+    die(fmt::format("--cpus {}: CPU {} is offline (online: {}); bring it up with `pctx hotplug "
+                    "up {}` or choose online CPUs",
+                    text, offline.to_string(), online.to_string(), offline.to_string()),
+        2);
+  }
+  return *set;
+}
+
+struct Counted {
+  std::vector<EventSetMember> events;
+};
+
+struct TaskInfo {
+  sched::TaskRef task;
+  Workload workload;
+  int home_cpu;
+  std::atomic<uint64_t> work{0};
+  Counted counted;
+};
+
+nlohmann::json event_json(const EventSetMember& m, const core::Reading& r) {
+  const auto s = pmu::scale(r.count, r.time_enabled, r.time_running);
+  nlohmann::json j;
+  j["event"] = m.label;
+  j["count"] = r.count;
+  j["time_enabled"] = r.time_enabled;
+  j["time_running"] = r.time_running;
+  if (s.counted) {
+    j["scaled"] = s.value;
+  } else {
+    j["scaled"] = nullptr;
+  }
+  j["percent_running"] = 100.0 * s.running_fraction;
+  return j;
+}
+
+std::vector<std::string> event_row(const std::string& scope, const std::string& workload,
+                                   const EventSetMember& m, const core::Reading& r) {
+  const auto s = pmu::scale(r.count, r.time_enabled, r.time_running);
+  return {scope,
+          workload,
+          m.label,
+          fmt::format("{}", r.count),
+          fmt::format("{}", r.time_enabled),
+          fmt::format("{}", r.time_running),
+          s.counted ? fmt::format("{}", s.value) : "not counted",
+          fmt::format("{:.1f}%", 100.0 * s.running_fraction)};
+}
+
+void run(const RunOptions& o) {
+  if (o.tasks < 1) die("--tasks must be at least 1", 2);
+  if (o.duration <= 0) die("--duration must be positive, in seconds", 2);
+  std::vector<Workload> workloads;
+  for (const auto& w : o.workloads) {
+    auto parsed = parse_workload(w);
+    if (!parsed) {
+      die(fmt::format("unknown workload '{}'; choose from {}", w,
+                      fmt::join(workload_names(), ", ")),
+          2);
+    }
+    workloads.push_back(*parsed);
+  }
+  const cpu::CpuSet cpus = pick_cpus(o.cpus);
+  auto pmus = or_die(PmuSet::create(parse_caps(o.counters)));
+  const std::string spec = !o.spec.empty()                          ? o.spec
+                           : pmu::probe_capabilities().hardware_pmu ? "cycles,instructions"
+                                                                    : "tsc,task-clock,page-faults,context-switches";
+
+  cpu::RuntimeOptions ro;
+  ro.cpus = cpus;
+  ro.thread.scheduler = sched::Scheduler::hook();
+  auto runtime = or_die(cpu::CpuRuntime::start(ro));
+  auto core = or_die(core::PerfCore::start(*runtime));
+  if (auto st = pmus->prepare(*core, spec); !st) die(st.error().message);
+  auto scheduler = or_die(sched::Scheduler::start(*runtime, core.get()));
+  scheduler->on_affinity_widened([](const sched::AffinityWidened& w) {
+    fmt::print(stderr, "pctx run: cpu{} went offline: {} may now run on any CPU (was {})\n",
+               w.from_cpu, w.task_name, w.old_affinity.to_string());
+  });
+
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<TaskInfo>> tasks;
+  size_t next_workload = 0;
+  for (int c : cpus.cpus()) {
+    for (int i = 0; i < o.tasks; ++i) {
+      auto info = std::make_unique<TaskInfo>();
+      info->workload = workloads[next_workload++ % workloads.size()];
+      info->home_cpu = c;
+      TaskInfo* raw = info.get();
+      sched::SpawnOptions so;
+      so.name = fmt::format("{}-{}.{}", to_string(info->workload), c, i);
+      so.affinity = cpu::CpuSet::of({c});
+      so.start = false;
+      const uint64_t seed = static_cast<uint64_t>(c) * 1000 + static_cast<uint64_t>(i) + 1;
+      info->task = or_die(scheduler->spawn(
+          [raw, &stop, seed] { raw->work = run_workload(raw->workload, stop, seed); }, so));
+      info->counted.events = or_die(pmus->create_groups(*core, spec));
+      core::Context* ctx = core->task_context(*info->task);
+      for (auto& m : info->counted.events) {
+        if (m.leader && core->install(ctx, m.event) != 0) {
+          die(fmt::format("cannot install '{}' in task {}", m.label, so.name));
+        }
+      }
+      tasks.push_back(std::move(info));
+    }
+  }
+  for (auto& t : tasks) scheduler->wake(*t->task);
+
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(o.duration));
+  const bool progress = isatty(STDERR_FILENO) != 0 && o.duration >= 1.0;
+  while (Clock::now() < end) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(end - Clock::now(),
+                                                          std::chrono::milliseconds(200)));
+    if (progress) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      fmt::print(stderr, "\r  pctx run: {:.1f} / {:.1f} s, {} tasks on CPUs {}, {} switches ",
+                 elapsed, o.duration, tasks.size(), cpus.to_string(),
+                 scheduler->stats().switches.load());
+    }
+  }
+  stop = true;
+  for (auto& t : tasks) t->task->join();
+  if (progress) fmt::print(stderr, "\r\033[K");
+
+  // Results: tasks (their events are in Exit, frozen at exit), then CPUs (read live).
+  nlohmann::json j;
+  j["spec"] = spec;
+  j["duration_s"] = o.duration;
+  j["tasks"] = nlohmann::json::array();
+  j["cpus"] = nlohmann::json::array();
+  Table table({"scope", "workload", "event", "count", "enabled ns", "running ns", "scaled",
+               "running"});
+  Table summary({"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations",
+                 "work"});
+  for (auto& t : tasks) {
+    sched::Task& task = *t->task;
+    nlohmann::json tj;
+    tj["id"] = task.id();
+    tj["name"] = task.name();
+    tj["workload"] = to_string(t->workload);
+    tj["cpu"] = task.cpu();
+    tj["on_cpu_ns"] = task.on_cpu_time().count();
+    tj["on_cpu_ticks"] = task.on_cpu_ticks();
+    tj["switches"] = task.switches();
+    tj["migrations"] = task.migrations();
+    tj["work"] = t->work.load();
+    tj["affinity_widened"] = task.affinity_widened();
+    tj["events"] = nlohmann::json::array();
+    for (auto& m : t->counted.events) {
+      const core::Reading r = core->read(m.event);
+      tj["events"].push_back(event_json(m, r));
+      table.add(event_row(task.name(), to_string(t->workload), m, r));
+    }
+    summary.add({task.name(), fmt::format("{}", task.cpu()), to_string(t->workload),
+                 fmt::format("{:.1f}", static_cast<double>(task.on_cpu_time().count()) / 1e6),
+                 fmt::format("{}", task.on_cpu_ticks()), fmt::format("{}", task.switches()),
+                 fmt::format("{}", task.migrations()), fmt::format("{}", t->work.load())});
+    j["tasks"].push_back(std::move(tj));
+  }
+  // Per CPU: the sum over the tasks that ran there (each is pinned to its CPU), event by
+  // event. CPU contexts would count the idle loop too, but their flexible groups go on
+  // before the tasks' and would take every counter of a capped PMU.
+  std::map<int, std::vector<core::Reading>> sums;
+  for (auto& t : tasks) {
+    auto& sum = sums[t->task->cpu()];
+    sum.resize(t->counted.events.size());
+    for (size_t i = 0; i < t->counted.events.size(); ++i) {
+      const core::Reading r = core->read(t->counted.events[i].event);
+      sum[i].count += r.count;
+      sum[i].time_enabled += r.time_enabled;
+      sum[i].time_running += r.time_running;
+    }
+  }
+  for (auto& [c, sum] : sums) {
+    nlohmann::json cj;
+    cj["cpu"] = c;
+    cj["events"] = nlohmann::json::array();
+    const auto& members = tasks.front()->counted.events;
+    for (size_t i = 0; i < sum.size(); ++i) {
+      cj["events"].push_back(event_json(members[i], sum[i]));
+      table.add(event_row(fmt::format("cpu{}", c), "(tasks)", members[i], sum[i]));
+    }
+    j["cpus"].push_back(std::move(cj));
+  }
+
+  if (o.out.json) {
+    fmt::print("{}\n", j.dump(2));
+  } else if (!o.out.csv_separator.empty()) {
+    table.print_csv(stdout, o.out.csv_separator);
+  } else {
+    fmt::print("{} tasks on CPUs {} for {:.2f} s, events {}\n\n", tasks.size(), cpus.to_string(),
+               o.duration, spec);
+    summary.print(stdout);
+    fmt::print("\n");
+    table.print(stdout);
+    fmt::print("\nscaled = count * enabled / running; running < 100% means the events were "
+               "multiplexed (--counters PMU=N caps a PMU)\n");
+  }
+
+  // Tear down in order: events out of their contexts, then the scheduler, core and runtime.
+  auto release = [&](Counted& counted) {
+    for (auto& m : counted.events) {
+      if (!m.leader) continue;
+      if (m.event->ctx != nullptr) core->remove(m.event);
+      m.event->put();
+    }
+  };
+  for (auto& t : tasks) release(t->counted);
+  tasks.clear();
+  scheduler.reset();
+  core.reset();
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "run built-in workloads as pctx tasks and count them");
+  auto o = std::make_shared<RunOptions>();
+  cmd->add_option("-w,--workload", o->workloads,
+                  "workloads, given to the tasks in turn: spin, chase, syscall, mixed")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--tasks", o->tasks, "tasks per CPU")->capture_default_str();
+  cmd->add_option("--cpus", o->cpus, "CPU list, e.g. 0-1 (default: every online CPU)");
+  cmd->add_option("--duration", o->duration, "seconds")->capture_default_str();
+  cmd->add_option("-e,--events", o->spec,
+                  "event spec (default: cycles,instructions with a hardware PMU, else "
+                  "tsc,task-clock,page-faults,context-switches)");
+  cmd->add_option("--counters", o->counters,
+                  "cap a PMU's counters to show multiplexing, e.g. tsc=2 (PMUs: tsc, hardware)");
+  o->out.add_to(cmd);
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace pctx::tools

@@ -158,14 +158,15 @@ int main(int argc, char** argv) {
 
   // 5. Per-task counts, scaled, against the scheduler's own record.
   int bad = 0;
-  fmt::print("{:<8} {:>14} {:>14} {:>9} {:>14}\n", "task", "record ticks", "tsc scaled",
-             "running", "task-clock ns");
+  fmt::print("{:<8} {:>14} {:>14} {:>9} {:>14}\n", "task", "record ticks", "tsc scaled", "running",
+             "task-clock ns");
   for (size_t i = 0; i < storage.size(); ++i) {
     MyTask& t = storage[i];
     for (int k = 0; k < 3; ++k) {
       const auto r = (*core)->read(events[i][static_cast<size_t>(k)]);
       const auto s = pctx::pmu::scale(r.count, r.time_enabled, r.time_running);
-      const double error = std::fabs(static_cast<double>(s.value) / static_cast<double>(t.my_ticks) - 1.0);
+      const double error =
+          std::fabs(static_cast<double>(s.value) / static_cast<double>(t.my_ticks) - 1.0);
       if (!s.counted || error > 0.05) ++bad;
       const auto clock = (*core)->read(events[i][3]);
       fmt::print("{:<8} {:>14} {:>14} {:>8.1f}% {:>14}\n", k == 0 ? t.name : "", t.my_ticks,

@@ -66,8 +66,8 @@ class BenchmarkCounters {
         const auto s = pmu::scale(end.values[i] - begin.values[i], end.enabled - begin.enabled,
                                   end.running - begin.running);
         const std::string& name = groups_[g].event(i).text;
-        state_.counters[name] = benchmark::Counter(static_cast<double>(s.value),
-                                                   benchmark::Counter::kAvgIterations);
+        state_.counters[name] =
+            benchmark::Counter(static_cast<double>(s.value), benchmark::Counter::kAvgIterations);
         if (!s.counted) state_.counters[name + ".not_counted"] = 1;
       }
     }

@@ -50,6 +50,7 @@ void Scheduler::run_task(RunQueue& rq, Task& task) {
   }
   TaskAccess::set_state(task, TaskState::kRunning);
   rq.need_resched.store(false, std::memory_order_relaxed);
+  rq.slice_end = Clock::now() + options_.time_slice;
   update_timers(rq, true);
   stats_.switches.fetch_add(1, std::memory_order_relaxed);
   SwitchReason reason;
@@ -107,16 +108,19 @@ void Scheduler::perf_in(RunQueue& rq, Task& task) {
   task.in_ticks_ = core::read_tsc();
   task.in_time_ = Clock::now();
   core_.sched_in(&task);
+  task.in_ready_ticks_ = core::read_tsc();
   task.switches_.fetch_add(1, std::memory_order_relaxed);
   rq.perf_current = &task;
 }
 
 void Scheduler::perf_out(RunQueue& rq, Task* next) {
   Task& prev = *rq.perf_current;
+  const uint64_t leaving = core::read_tsc();
   core_.sched_out(&prev, next);
   const auto now = Clock::now();
   const uint64_t ticks = core::read_tsc();
   prev.on_cpu_ticks_.fetch_add(ticks - prev.in_ticks_, std::memory_order_relaxed);
+  prev.between_hooks_ticks_.fetch_add(leaving - prev.in_ready_ticks_, std::memory_order_relaxed);
   prev.on_cpu_ns_.fetch_add((now - prev.in_time_).count(), std::memory_order_relaxed);
   rq.perf_current = nullptr;
 }
@@ -174,8 +178,10 @@ void Scheduler::drain(RunQueue& rq) {
 void Scheduler::update_timers(RunQueue& rq, bool busy) {
   cpu::IrqGuard irqs_off;  // the wake-up timer's callback resets wakeup_at
   if (busy != rq.tick_armed) {
-    if (busy) rq.thread->arm_timer(rq.tick, options_.time_slice);
-    else rq.thread->cancel_timer(rq.tick);
+    if (busy)
+      rq.thread->arm_timer(rq.tick, options_.time_slice);
+    else
+      rq.thread->cancel_timer(rq.tick);
     rq.tick_armed = busy;
   }
   auto earliest = Clock::time_point::max();
@@ -187,7 +193,8 @@ void Scheduler::update_timers(RunQueue& rq, bool busy) {
     return;
   }
   // Not below 10 µs: a shorter wait costs more in signals than it gains in precision.
-  const auto wait = std::max<Clock::duration>(earliest - Clock::now(), std::chrono::microseconds(10));
+  const auto wait =
+      std::max<Clock::duration>(earliest - Clock::now(), std::chrono::microseconds(10));
   rq.thread->arm_timer(rq.wakeup, wait);
 }
 

@@ -22,7 +22,11 @@ struct TaskAccess {
   // Task side: gives the CPU back to the scheduler; returns when resumed, maybe elsewhere.
   static void suspend(Task& task, SwitchReason reason);
   static bool need_resched(Task& task) {
-    return task.rq_->need_resched.load(std::memory_order_relaxed);
+    RunQueue& rq = *task.rq_;
+    if (rq.need_resched.load(std::memory_order_relaxed)) return true;
+    if ((++rq.resched_polls & 255) != 0) return false;
+    return rq.nr_runnable.load(std::memory_order_relaxed) > 0 &&
+           std::chrono::steady_clock::now() >= rq.slice_end;
   }
   static void sleep(Task& task, std::chrono::steady_clock::time_point deadline) {
     task.deadline_ = deadline;
@@ -32,7 +36,9 @@ struct TaskAccess {
     RunQueue* q = s.rq(cpu);
     return q != nullptr && q->accepting.load();
   }
-  static void set_state(Task& task, TaskState s) { task.state_.store(s, std::memory_order_release); }
+  static void set_state(Task& task, TaskState s) {
+    task.state_.store(s, std::memory_order_release);
+  }
   static bool cas_state(Task& task, TaskState from, TaskState to) {
     return task.state_.compare_exchange_strong(from, to, std::memory_order_acq_rel);
   }

@@ -18,8 +18,8 @@ namespace pctx::sched {
 
 struct RunQueue {
   using List = boost::intrusive::list<
-      Task, boost::intrusive::member_hook<Task, boost::intrusive::list_member_hook<>,
-                                          &Task::run_hook_>>;
+      Task,
+      boost::intrusive::member_hook<Task, boost::intrusive::list_member_hook<>, &Task::run_hook_>>;
 
   RunQueue(int cpu_number, cpu::CpuThread* cpu_thread);
   ~RunQueue();
@@ -53,6 +53,10 @@ struct RunQueue {
   cpu::CpuTimer tick;            // ends time slices
   cpu::CpuTimer wakeup;          // the earliest sleeper's deadline
   bool tick_armed = false;
+  // The running task's slice ends here; cond_resched also checks it every few hundred
+  // calls, so slices end even where the tick's signal is late (sanitizers defer signals).
+  std::chrono::steady_clock::time_point slice_end{};
+  uint32_t resched_polls = 0;
   std::chrono::steady_clock::time_point wakeup_at = std::chrono::steady_clock::time_point::max();
   bool thread_init = false;
 

@@ -6,6 +6,7 @@
 #include <new>
 #include <thread>
 
+#include "cpu/tsan.hpp"
 #include "pctx/core/tsc_pmu.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/hotplug.hpp"
@@ -32,7 +33,10 @@ Scheduler* Scheduler::current() {
 cpu::SchedulerHook Scheduler::hook() {
   return [](cpu::CpuThread& thread) {
     Scheduler* s = g_scheduler.load(std::memory_order_acquire);
-    return s != nullptr && s->run(thread);
+    if (s == nullptr) return false;
+    const bool worked = s->run(thread);
+    cpu::internal::tsan_release(s);  // pairs with the destructor's acquire, after the grace period
+    return worked;
   };
 }
 
@@ -40,8 +44,8 @@ Scheduler::Scheduler(cpu::CpuRuntime& runtime, core::PerfCore& core, SchedOption
     : runtime_(runtime), core_(core), options_(options) {}
 
 pmu::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runtime,
-                                                        core::PerfCore* core,
-                                                        SchedOptions options) {
+                                                         core::PerfCore* core,
+                                                         SchedOptions options) {
   if (core == nullptr) return pmu::make_error(-EINVAL, "the scheduler needs a perf core");
   std::unique_ptr<Scheduler> s(new Scheduler(runtime, *core, options));
   const int max_cpu = runtime.cpus().empty() ? 0 : runtime.cpus().last() + 1;
@@ -81,6 +85,7 @@ Scheduler::~Scheduler() {
   // Every CPU thread passes a quiescent state outside its hook, so after this no hook
   // still runs on this scheduler.
   cpu::rcu::synchronize();
+  cpu::internal::tsan_acquire(this);
 }
 
 RunQueue* Scheduler::rq(int c) const {
@@ -89,12 +94,12 @@ RunQueue* Scheduler::rq(int c) const {
 }
 
 pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions options) {
-  cpu::CpuSet affinity = options.affinity.empty() ? runtime_.cpus()
-                                                  : (options.affinity & runtime_.cpus());
+  cpu::CpuSet affinity =
+      options.affinity.empty() ? runtime_.cpus() : (options.affinity & runtime_.cpus());
   if (affinity.empty()) {
-    return pmu::make_error(-EINVAL, fmt::format("affinity {} has no CPU of this runtime ({})",
-                                                options.affinity.to_string(),
-                                                runtime_.cpus().to_string()));
+    return pmu::make_error(-EINVAL,
+                           fmt::format("affinity {} has no CPU of this runtime ({})",
+                                       options.affinity.to_string(), runtime_.cpus().to_string()));
   }
   const uint64_t id = next_id_.fetch_add(1);
   std::string name = options.name.empty() ? fmt::format("task-{}", id) : options.name;
@@ -150,8 +155,10 @@ int Scheduler::enqueue(Task& task, int avoid) {
     const int c = select_cpu(task, avoid);
     if (c < 0) {
       if (attempt > 1000) return -EAGAIN;  // no CPU takes tasks at all
-      if (!(task.affinity() == runtime_.cpus())) widen(task, avoid);
-      else std::this_thread::yield();  // a CPU of ours is coming up or going down
+      if (!(task.affinity() == runtime_.cpus()))
+        widen(task, avoid);
+      else
+        std::this_thread::yield();  // a CPU of ours is coming up or going down
       continue;
     }
     if (rq(c)->push(task) == 0) {

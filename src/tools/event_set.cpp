@@ -37,8 +37,8 @@ pmu::Result<std::unique_ptr<PmuSet>> PmuSet::create(const std::map<std::string, 
                                                   name, n, name));
     }
     if (n < 1) {
-      return pmu::make_error(-EINVAL,
-                             fmt::format("--counters {}={}: a PMU needs at least 1 counter", name, n));
+      return pmu::make_error(
+          -EINVAL, fmt::format("--counters {}={}: a PMU needs at least 1 counter", name, n));
     }
   }
   auto set = std::make_unique<PmuSet>();
@@ -120,12 +120,13 @@ pmu::Result<std::vector<EventSetMember>> PmuSet::create_groups(core::PerfCore& c
         }
       }
       if (attr.pmu == nullptr) {
-        return fail(pmu::make_error(-EINVAL, fmt::format("'{}': its PMU was not prepared", term.text)));
+        return fail(
+            pmu::make_error(-EINVAL, fmt::format("'{}': its PMU was not prepared", term.text)));
       }
       auto e = core.create_event(attr, leader);
       if (!e) {
-        return fail(pmu::make_error(e.error().code, fmt::format("'{}': {}", term.text,
-                                                                e.error().message)));
+        return fail(
+            pmu::make_error(e.error().code, fmt::format("'{}': {}", term.text, e.error().message)));
       }
       out.push_back({*e, term.text, leader == nullptr});
       if (leader == nullptr) leader = *e;

@@ -51,8 +51,7 @@ std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
   for (const auto& item : items) {
     const auto eq = item.find('=');
     int n = 0;
-    if (eq == std::string::npos || eq == 0 ||
-        std::sscanf(item.c_str() + eq + 1, "%d", &n) != 1) {
+    if (eq == std::string::npos || eq == 0 || std::sscanf(item.c_str() + eq + 1, "%d", &n) != 1) {
       die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2", item), 2);
     }
     caps[item.substr(0, eq)] = n;
@@ -132,9 +131,10 @@ void run(const RunOptions& o) {
   }
   const cpu::CpuSet cpus = pick_cpus(o.cpus);
   auto pmus = or_die(PmuSet::create(parse_caps(o.counters)));
-  const std::string spec = !o.spec.empty()                          ? o.spec
-                           : pmu::probe_capabilities().hardware_pmu ? "cycles,instructions"
-                                                                    : "tsc,task-clock,page-faults,context-switches";
+  const std::string spec = !o.spec.empty() ? o.spec
+                           : pmu::probe_capabilities().hardware_pmu
+                               ? "cycles,instructions"
+                               : "tsc,task-clock,page-faults,context-switches";
 
   cpu::RuntimeOptions ro;
   ro.cpus = cpus;
@@ -181,8 +181,8 @@ void run(const RunOptions& o) {
                                std::chrono::duration<double>(o.duration));
   const bool progress = isatty(STDERR_FILENO) != 0 && o.duration >= 1.0;
   while (Clock::now() < end) {
-    std::this_thread::sleep_for(std::min<Clock::duration>(end - Clock::now(),
-                                                          std::chrono::milliseconds(200)));
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(end - Clock::now(), std::chrono::milliseconds(200)));
     if (progress) {
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       fmt::print(stderr, "\r  pctx run: {:.1f} / {:.1f} s, {} tasks on CPUs {}, {} switches ",
@@ -200,10 +200,10 @@ void run(const RunOptions& o) {
   j["duration_s"] = o.duration;
   j["tasks"] = nlohmann::json::array();
   j["cpus"] = nlohmann::json::array();
-  Table table({"scope", "workload", "event", "count", "enabled ns", "running ns", "scaled",
-               "running"});
-  Table summary({"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations",
-                 "work"});
+  Table table(
+      {"scope", "workload", "event", "count", "enabled ns", "running ns", "scaled", "running"});
+  Table summary(
+      {"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations", "work"});
   for (auto& t : tasks) {
     sched::Task& task = *t->task;
     nlohmann::json tj;
@@ -265,8 +265,9 @@ void run(const RunOptions& o) {
     summary.print(stdout);
     fmt::print("\n");
     table.print(stdout);
-    fmt::print("\nscaled = count * enabled / running; running < 100% means the events were "
-               "multiplexed (--counters PMU=N caps a PMU)\n");
+    fmt::print(
+        "\nscaled = count * enabled / running; running < 100% means the events were "
+        "multiplexed (--counters PMU=N caps a PMU)\n");
   }
 
   // Tear down in order: events out of their contexts, then the scheduler, core and runtime.

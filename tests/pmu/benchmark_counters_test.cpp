@@ -20,8 +20,8 @@ void fault_four_pages(benchmark::State& state) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   pctx::BenchmarkCounters counters(state, "task-clock,page-faults");
   for (auto _ : state) {
-    void* p = mmap(nullptr, kPages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void* p =
+        mmap(nullptr, kPages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     for (int i = 0; i < kPages; ++i) static_cast<volatile char*>(p)[i * page] = 1;
     munmap(p, kPages * page);
   }

@@ -91,6 +91,25 @@ class SchedTest : public ::testing::Test {
   std::vector<core::Event*> events_;
 };
 
+// Invariant 8 for one task and its tsc event: the count covers every moment between the
+// switch hooks and nothing outside them; and, where the hooks are cheap (not under a
+// sanitizer), it is within 1% of the scheduler's record.
+inline void expect_counted_while_current(const Task& t, uint64_t count) {
+  const double inner = static_cast<double>(t.between_hooks_ticks());
+  const double outer = static_cast<double>(t.on_cpu_ticks());
+  ASSERT_GT(inner, 0) << t.name() << " never ran";
+  // 0.1% of slack for rdtsc's own skew across CPUs and out-of-order reads.
+  EXPECT_GE(static_cast<double>(count), inner * 0.999)
+      << t.name() << ": the task was current but its event did not count";
+  EXPECT_LE(static_cast<double>(count), outer * 1.001)
+      << t.name() << ": the event counted while the task was not current";
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  EXPECT_NEAR(static_cast<double>(count) / outer, 1.0, 0.01)
+      << t.name() << ": count " << count << " vs " << t.on_cpu_ticks() << " ticks on CPU, "
+      << t.switches() << " switches";
+#endif
+}
+
 // Spins for about `d` of the task's own CPU time, at preemption points every few µs.
 inline void spin_for(std::chrono::nanoseconds d) {
   const auto end = std::chrono::steady_clock::now() + d;

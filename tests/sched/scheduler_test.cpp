@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "pctx/sched/wait_queue.hpp"
 #include "cpu/runtime_fixture.hpp"
+#include "pctx/sched/wait_queue.hpp"
 #include "sched/sched_fixture.hpp"
 
 namespace pctx::sched {
@@ -203,7 +203,8 @@ TEST_F(SchedulerTest, NewTasksSpreadOverAllowedCpus) {
     for (auto& c : per_cpu) n += c.load();
     return n == 8;
   }));
-  for (int c : cpus_) EXPECT_EQ(per_cpu[static_cast<size_t>(c)].load(), 8 / static_cast<int>(cpus_.size()));
+  for (int c : cpus_)
+    EXPECT_EQ(per_cpu[static_cast<size_t>(c)].load(), 8 / static_cast<int>(cpus_.size()));
   stop = true;
   join_all();
 }

@@ -178,7 +178,8 @@ TEST(PctxRun, DefaultsCountEveryTaskAndWorkloadsDiffer) {
   for (const auto& t : tasks) {
     by_workload[t.workload] = &t;
     for (const auto& [name, e] : t.events) {
-      for (const char* key : {"count", "time_enabled", "time_running", "scaled", "percent_running"}) {
+      for (const char* key :
+           {"count", "time_enabled", "time_running", "scaled", "percent_running"}) {
         EXPECT_TRUE(e.contains(key)) << name << " lacks " << key;
       }
       EXPECT_GT(e["time_enabled"].get<uint64_t>(), 0u) << t.workload << " " << name;
@@ -186,7 +187,8 @@ TEST(PctxRun, DefaultsCountEveryTaskAndWorkloadsDiffer) {
   }
   for (const auto& c : j["cpus"]) EXPECT_FALSE(c["events"].empty());
   if (hw) return;
-  ASSERT_TRUE(by_workload.count("spin") && by_workload.count("chase") && by_workload.count("syscall"));
+  ASSERT_TRUE(by_workload.count("spin") && by_workload.count("chase") &&
+              by_workload.count("syscall"));
   auto value = [&](const char* w, const char* e) {
     return by_workload[w]->events.at(e)["count"].get<double>();
   };

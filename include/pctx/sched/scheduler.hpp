@@ -39,8 +39,8 @@ struct SchedOptions {
 };
 
 struct SpawnOptions {
-  std::string name;           // default "task-<id>"
-  cpu::CpuSet affinity;       // empty: every CPU of the runtime
+  std::string name;      // default "task-<id>"
+  cpu::CpuSet affinity;  // empty: every CPU of the runtime
   size_t stack_size = 256 * 1024;
   // false: the task is placed only by Scheduler::wake, so counters can be installed
   // before it first runs. It must be woken: the scheduler waits for every task to exit.
@@ -69,8 +69,8 @@ class Scheduler {
   // -EBUSY if a scheduler already runs; -EINVAL without a core. The runtime's CPU threads
   // must have been started with hook().
   static pmu::Result<std::unique_ptr<Scheduler>> start(cpu::CpuRuntime& runtime,
-                                                      core::PerfCore* core,
-                                                      SchedOptions options = {});
+                                                       core::PerfCore* core,
+                                                       SchedOptions options = {});
   ~Scheduler();  // waits for every task to exit
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;

@@ -5,9 +5,9 @@
 // task has exited; spawn hands one to the caller.
 #pragma once
 
+#include <urcu/wfcqueue.h>
 #include <boost/context/fiber.hpp>
 #include <boost/intrusive/list_hook.hpp>
-#include <urcu/wfcqueue.h>
 
 #include <atomic>
 #include <chrono>
@@ -57,6 +57,12 @@ class Task : public core::Task {
   // was current (from its sched-in to its sched-out), in tsc ticks and in nanoseconds.
   // Read it after the task exits, or accept a value from its last switch.
   uint64_t on_cpu_ticks() const { return on_cpu_ticks_.load(std::memory_order_relaxed); }
+  // The same, less the switch hooks' own time: from the end of each sched-in to the start
+  // of the next sched-out. A tsc event of the task counts at least this and at most
+  // on_cpu_ticks (invariant 8, checked exactly by the tests).
+  uint64_t between_hooks_ticks() const {
+    return between_hooks_ticks_.load(std::memory_order_relaxed);
+  }
   std::chrono::nanoseconds on_cpu_time() const;
   uint64_t switches() const { return switches_.load(std::memory_order_relaxed); }  // sched-ins
   uint64_t migrations() const { return migrations_.load(std::memory_order_relaxed); }
@@ -84,7 +90,7 @@ class Task : public core::Task {
   const uint64_t id_;
   const std::string name_;
   std::function<void()> fn_;
-  boost::context::fiber fiber_;  // the task while it is switched out
+  boost::context::fiber fiber_;   // the task while it is switched out
   boost::context::fiber caller_;  // its CPU thread's scheduler while the task runs
   std::atomic<TaskState> state_{TaskState::kNew};
   std::atomic<int> cpu_{-1};
@@ -100,9 +106,11 @@ class Task : public core::Task {
   SwitchReason reason_ = SwitchReason::kYield;
   std::chrono::steady_clock::time_point deadline_{};
   RunQueue* rq_ = nullptr;
-  uint64_t in_ticks_ = 0;
+  uint64_t in_ticks_ = 0;        // before its sched-in
+  uint64_t in_ready_ticks_ = 0;  // after it
   std::chrono::steady_clock::time_point in_time_{};
   std::atomic<uint64_t> on_cpu_ticks_{0};
+  std::atomic<uint64_t> between_hooks_ticks_{0};
   std::atomic<int64_t> on_cpu_ns_{0};
   std::atomic<uint64_t> switches_{0};
   std::atomic<uint64_t> migrations_{0};

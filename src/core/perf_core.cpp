@@ -1,4 +1,5 @@
 #include "pctx/core/perf_core.hpp"
+#include "pctx/cpu/irq.hpp"
 
 #include <sched.h>
 
@@ -433,8 +434,21 @@ Reading PerfCore::read(Event* e) {
   };
   Context* ctx = e->ctx;
   if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
-  // An Active event is read on its CPU, in a pass (a call to one's own CPU runs at once).
   const int oncpu = e->peek_oncpu();
+  // Active here: read in place, with irqs off so that no handler interleaves, under the
+  // context's lock, in a pass of the event's PMU only (a local read needs nothing else).
+  if (oncpu >= 0 && oncpu == cpu::current_cpu() && e->peek_state() == EventState::kActive) {
+    cpu::IrqGuard irqs_off;
+    std::lock_guard l(ctx->lock);
+    if (e->state == EventState::kActive && e->oncpu == oncpu) {
+      Pmu* pmu = e->attr.pmu;
+      pmu->begin_pass(oncpu);
+      snapshot();
+      pmu->end_pass(oncpu);
+      return r;
+    }
+  }
+  // An Active event elsewhere is read on its CPU, in a pass.
   if (e->peek_state() == EventState::kActive && oncpu >= 0) {
     bool done = false;
     cpu::cpu_function_call(oncpu, [&] {

@@ -118,12 +118,14 @@ void sched_in_groups(PerfCore& core, CpuContext& cc, PmuContext* pc, bool pinned
     // After the first group that does not fit, no later one of this PMU goes on.
     can_add_hw = false;
     if (pinned) {
-      set_state(&leader, EventState::kError);
-    } else {
-      pc->rotate_necessary = true;
-      arm_rotation(core, cc, pc->pmu);
+      set_state(&leader, EventState::kError);  // every pinned misfit goes to Error
+      return true;
     }
-    return true;
+    pc->rotate_necessary = true;
+    arm_rotation(core, cc, pc->pmu);
+    // So the walk can stop: the switch costs what the active groups cost, however many
+    // flexible groups are installed (the scale suite of pctx bench measures it).
+    return false;
   });
 }
 

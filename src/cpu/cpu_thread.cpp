@@ -210,7 +210,10 @@ void CpuThread::on_signal() {
     stats_.signal_calls.fetch_add(1, std::memory_order_relaxed);
     drain_calls();
   }
-  if (!timers_.empty() && next_expiry() <= std::chrono::steady_clock::now()) {
+  const auto now = std::chrono::steady_clock::now();
+  // The POSIX timer is one-shot: once its deadline has passed it is no longer armed.
+  if (busy_timer_armed_ && busy_deadline_ <= now) busy_timer_armed_ = false;
+  if (!timers_.empty() && next_expiry() <= now) {
     stats_.timer_signals.fetch_add(1, std::memory_order_relaxed);
     run_timers();
     // Only an expiry moves the next deadline; a call's signal leaves the timer as it was.
@@ -225,9 +228,12 @@ CpuThread::BusyScope::BusyScope(CpuThread& t) : t_(t) {
   t_.arm_busy_timer();
 }
 
+// The POSIX timer stays armed after the scope: re-arming it for every stretch of user work
+// cost two timer_settime calls per task switch (each a VM exit on a virtual machine). If
+// it fires while the thread is not busy, the handler runs the due timers, which the loop
+// would have done anyway.
 CpuThread::BusyScope::~BusyScope() {
   t_.shared_.mode.store(kPolling, std::memory_order_relaxed);
-  t_.disarm_busy_timer();
 }
 
 void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
@@ -273,20 +279,16 @@ void CpuThread::run_timers() {
 
 void CpuThread::arm_busy_timer() {
   if (timers_.empty() || !busy_timer_created_) return;
-  const auto next = next_expiry().time_since_epoch();
+  const auto deadline = next_expiry();
+  if (busy_timer_armed_ && busy_deadline_ == deadline) return;  // armed for it already
+  const auto next = deadline.time_since_epoch();
   itimerspec spec{};
   spec.it_value.tv_sec = static_cast<time_t>(next.count() / 1'000'000'000);
   spec.it_value.tv_nsec = static_cast<long>(next.count() % 1'000'000'000);
   // steady_clock is CLOCK_MONOTONIC, so its deadlines serve as absolute times.
   timer_settime(busy_timer_, TIMER_ABSTIME, &spec, nullptr);
   busy_timer_armed_ = true;
-}
-
-void CpuThread::disarm_busy_timer() {
-  if (!busy_timer_armed_) return;
-  itimerspec none{};
-  timer_settime(busy_timer_, 0, &none, nullptr);
-  busy_timer_armed_ = false;
+  busy_deadline_ = deadline;
 }
 
 void CpuThread::idle_wait() {
@@ -304,7 +306,11 @@ void CpuThread::idle_wait() {
       return;
     }
     cpu_relax();
-    if ((i & 63) == 63 && Clock::now() >= spin_until) break;
+    if ((i & 63) == 63) {
+      if (Clock::now() >= spin_until) break;
+      // A thread that polls for long (a large spin) must not hold up RCU grace periods.
+      if ((i & 4095) == 4095) rcu::quiescent_state();
+    }
   }
   const auto now = Clock::now();
   if (expiry <= now) return;  // a timer is due: back to the loop

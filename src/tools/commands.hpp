@@ -18,5 +18,6 @@ void add_info_command(CLI::App& app);
 void add_list_command(CLI::App& app);
 void add_hotplug_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace pctx::tools

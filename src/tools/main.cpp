@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   pctx::tools::add_info_command(app);
   pctx::tools::add_list_command(app);
   pctx::tools::add_run_command(app);
+  pctx::tools::add_bench_command(app);
   pctx::tools::add_hotplug_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

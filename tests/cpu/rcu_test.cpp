@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "cpu/runtime_fixture.hpp"
 #include "pctx/cpu/cross_call.hpp"
@@ -55,6 +56,26 @@ TEST(Rcu, SynchronizeReturnsWithIdleAndBusyCpuThreads) {
   for (int i = 0; i < 100; ++i) rcu::defer_delete(new Counted);
   rcu::barrier();
   EXPECT_EQ(g_freed.load(), freed_before + 100);
+}
+
+// A CPU thread that polls for long (pctx bench's polling CPUs spin for an hour) still lets
+// grace periods end: it reports quiescent states while it spins.
+TEST(Rcu, SynchronizeReturnsWhileACpuThreadPollsForLong) {
+  RuntimeOptions options;
+  options.thread.spin = std::chrono::hours(1);
+  auto rt = testing::start_runtime(options);
+  ASSERT_TRUE(rt);
+  for (int c : rt->running_cpus().cpus()) {
+    ASSERT_EQ(cpu_function_call(c, [] { return 0; }), 0);  // each one polling now
+  }
+  std::atomic<bool> done{false};
+  std::thread sync([&] {
+    rcu::synchronize();
+    done = true;
+  });
+  EXPECT_TRUE(testing::eventually([&] { return done.load(); }, std::chrono::seconds(5)))
+      << "a polling CPU thread held up the grace period";
+  sync.join();  // the test would hang here without the fix; ctest's timeout reports it
 }
 
 }  // namespace

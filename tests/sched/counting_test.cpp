@@ -121,8 +121,6 @@ TEST_F(CountingTest, MultiplexedCountsScaleToTheTimeOnCpu) {
 TEST_F(CountingTest, ExitTombstonesTheContext) {
   std::vector<core::Event*> events;
   TaskRef t = spawn_counted([] { spin_for(2ms); }, 2, &events);
-  core::Context* ctx = core_->task_context(*t);  // before exit: the task's context
-  (void)ctx;
   t->join();
   EXPECT_EQ(t->perf_ctx.load(), nullptr) << "exit detaches the context from the task";
   for (core::Event* e : events) {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -249,6 +250,61 @@ TEST(PctxRun, BadInputSaysWhatToDo) {
     EXPECT_NE(hw.status, 0);
     EXPECT_NE(hw.out.find("hardware PMU"), std::string::npos) << hw.out;
   }
+}
+
+}  // namespace
+
+namespace {
+
+// pctx bench --quick end to end: the table, the JSON (Google Benchmark's report plus the
+// summary) and the plot. Speed is not asserted: the machine is shared.
+TEST(PctxBench, QuickPrintsTheTableAndWritesJsonAndPlot) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the timing suites run in the release build, not under a sanitizer";
+#endif
+  const std::string json = ::testing::TempDir() + "pctx-bench.json";
+  const std::string png = ::testing::TempDir() + "pctx-bench.png";
+  std::remove(json.c_str());
+  std::remove(png.c_str());
+  const bool matplotlib = std::system("/usr/bin/python3 -c 'import matplotlib' 2>/dev/null") == 0;
+  auto r = run("bench --quick --json " + json + (matplotlib ? " --plot " + png : ""));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const char* names[] = {"install_remote_running",
+                         "install_not_running",
+                         "install_cpu_polling",
+                         "switch_4_events",
+                         "switch_4_sw_events",
+                         "switch_64_installed_4_counters",
+                         "read_local",
+                         "read_remote",
+                         "rotate_16_on_4"};
+  for (const char* name : names) EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  EXPECT_NE(r.out.find("kernel/pctx"), std::string::npos);
+
+  std::ifstream in(json);
+  ASSERT_TRUE(in) << "no " << json;
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_TRUE(j.contains("benchmarks") && j.contains("context")) << "Google Benchmark's report";
+  std::map<std::string, nlohmann::json> summary;
+  for (const auto& s : j["summary"]) summary[s["name"]] = s;
+  for (const char* name : names) {
+    ASSERT_TRUE(summary.count(name)) << name;
+    const auto& s = summary[name];
+    for (const char* key : {"name", "pctx_ns", "kernel_ns", "floor_ns", "speedup"}) {
+      EXPECT_TRUE(s.contains(key)) << name << " lacks " << key;
+    }
+    EXPECT_GT(s["pctx_ns"].get<double>(), 0) << name;
+    EXPECT_EQ(s["kernel_ns"].is_null(), s["speedup"].is_null()) << name;
+  }
+  EXPECT_FALSE(summary["install_not_running"]["kernel_ns"].is_null());
+  EXPECT_TRUE(summary["rotate_16_on_4"]["kernel_ns"].is_null());
+  EXPECT_FALSE(summary["install_cpu_polling"]["floor_ns"].is_null());
+
+  if (!matplotlib) GTEST_SKIP() << "no python3-matplotlib: the plot was not tried";
+  std::ifstream plot(png, std::ios::binary);
+  char magic[4] = {};
+  plot.read(magic, 4);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG") << "no PNG written at " << png;
 }
 
 }  // namespace

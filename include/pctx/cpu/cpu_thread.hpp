@@ -125,7 +125,6 @@ class CpuThread {
   void idle_wait();
   void run_timers();
   void arm_busy_timer();  // the POSIX timer that interrupts user work at the next expiry
-  void disarm_busy_timer();
   std::chrono::steady_clock::time_point next_expiry() const;  // max() when none
   bool queue_empty() const;
   void wake_for(uint32_t mode);
@@ -158,6 +157,7 @@ class CpuThread {
   timer_t busy_timer_{};
   bool busy_timer_created_ = false;
   bool busy_timer_armed_ = false;
+  std::chrono::steady_clock::time_point busy_deadline_{};
 };
 
 // The real-time signal that interrupts a busy CPU thread.

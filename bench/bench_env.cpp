@@ -1,0 +1,116 @@
+#include "bench_env.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+
+#include "pctx/cpu/pinning.hpp"
+#include "pctx/cpu/sysfs.hpp"
+
+namespace pctx::bench {
+
+namespace {
+Cpus g_cpus;
+}
+
+const Cpus& cpus() {
+  return g_cpus;
+}
+
+pmu::Status init_cpus() {
+  const cpu::CpuSet online = cpu::online_cpus();
+  if (online.count() < 2) {
+    return pmu::make_error(-ENODEV, fmt::format("the benchmarks need two online CPUs (online: "
+                                                "{}); bring one up with `pctx hotplug up`",
+                                                online.to_string()));
+  }
+  g_cpus.caller = online.first();
+  g_cpus.target = online.last();
+  if (int err = cpu::pin_current_thread(g_cpus.caller).error; err != 0) {
+    return pmu::make_error(err,
+                           fmt::format("cannot pin the benchmark thread to cpu{}", g_cpus.caller));
+  }
+  return pmu::Ok{};
+}
+
+std::unique_ptr<BenchEnv> BenchEnv::start(benchmark::State& state, Options options) {
+  std::unique_ptr<BenchEnv> env(new BenchEnv());
+  auto fail = [&](const std::string& what) {
+    state.SkipWithError(what.c_str());
+    return nullptr;
+  };
+  cpu::RuntimeOptions ro;
+  ro.cpus = cpu::CpuSet::of({cpus().target});
+  ro.watch_hotplug = false;
+  ro.thread.spin = options.spin;
+  ro.thread.scheduler = sched::Scheduler::hook();
+  auto rt = cpu::CpuRuntime::start(ro);
+  if (!rt) return fail(rt.error().message);
+  env->runtime_ = std::move(*rt);
+  auto core = core::PerfCore::start(*env->runtime_);
+  if (!core) return fail(core.error().message);
+  env->core_ = std::move(*core);
+  env->tsc_ = std::make_unique<core::TscPmu>(options.tsc_counters);
+  auto sw = core::PerfSoftwarePmu::open(*env->runtime_);
+  if (!sw) return fail(sw.error().message);
+  env->software_ = std::move(*sw);
+  env->core_->register_pmu(*env->tsc_);
+  env->core_->register_pmu(*env->software_);
+  auto s = sched::Scheduler::start(*env->runtime_, env->core_.get());
+  if (!s) return fail(s.error().message);
+  env->sched_ = std::move(*s);
+  return env;
+}
+
+BenchEnv::~BenchEnv() {
+  if (core_) {
+    for (core::Event* e : owned_) {
+      if (e->ctx != nullptr) core_->remove(e);
+      e->put();
+    }
+  }
+  sched_.reset();
+  core_.reset();
+  software_.reset();
+  tsc_.reset();
+  runtime_.reset();
+}
+
+std::vector<core::Event*> BenchEnv::events(core::Pmu& pmu, int n, uint64_t config) {
+  std::vector<core::Event*> out;
+  for (int i = 0; i < n; ++i) {
+    core::EventAttr attr;
+    attr.pmu = &pmu;
+    attr.config = config;
+    auto e = core_->create_event(attr);
+    if (!e) break;
+    owned_.push_back(*e);
+    out.push_back(*e);
+  }
+  return out;
+}
+
+bool BenchEnv::install_all(benchmark::State& state, core::Context* ctx,
+                           const std::vector<core::Event*>& groups) {
+  for (core::Event* e : groups) {
+    if (int err = core_->install(ctx, e); err != 0) {
+      state.SkipWithError(fmt::format("install failed: {}", err).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+void BenchEnv::remove_all(const std::vector<core::Event*>& groups) {
+  for (core::Event* e : groups) core_->remove(e);
+}
+
+sched::TaskRef BenchEnv::task(std::function<void()> fn) {
+  sched::SpawnOptions o;
+  o.affinity = cpu::CpuSet::of({cpus().target});
+  o.start = false;
+  auto t = sched_->spawn(std::move(fn), o);
+  return t ? std::move(*t) : sched::TaskRef();
+}
+
+}  // namespace pctx::bench

@@ -1,0 +1,109 @@
+// Reads and rotation. read_local: a task reads its own Active tsc event (the core's read,
+// on the CPU where the event counts: no cross-call); the kernel reads a software event of
+// its own thread with read(). read_remote: the benchmark thread reads an event Active on
+// the target CPU, whose thread is idle and polling (a cross-call). rotate: one rotation
+// pass on a CPU whose current task has 16 flexible groups on a PMU of 4 counters.
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "bench_env.hpp"
+#include "pctx/cpu/relax.hpp"
+#include "suites.hpp"
+
+namespace pctx::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kLoop = 10'000;
+
+// Runs `body` kLoop times in a task on the target CPU whose context holds `groups`
+// groups of one tsc event; returns the seconds the kLoop runs took.
+template <class F>
+double time_in_task(BenchEnv& env, benchmark::State& state, int groups, F&& body) {
+  std::vector<core::Event*> events = env.events(env.tsc(), groups);
+  double per_op = 0;
+  sched::TaskRef t = env.task([&] {
+    const auto start = Clock::now();
+    for (int i = 0; i < kLoop; ++i) body(events);
+    per_op = seconds_since(start);
+  });
+  if (!env.install_all(state, env.core().task_context(*t), events)) {
+    env.sched().wake(*t);
+    t->join();
+    return 0;
+  }
+  env.sched().wake(*t);
+  t->join();
+  return per_op;
+}
+
+void read_local(benchmark::State& state) {
+  auto env = BenchEnv::start(state);
+  if (!env) return;
+  for (auto _ : state) {
+    const double t = time_in_task(*env, state, 1, [&](std::vector<core::Event*>& events) {
+      benchmark::DoNotOptimize(env->core().read(events[0]));
+    });
+    if (t <= 0) return;
+    state.SetIterationTime(t);
+  }
+  state.counters["ops"] = kLoop;
+}
+
+void kernel_read(benchmark::State& state) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_TASK_CLOCK;
+  const int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+  if (fd < 0) {
+    state.SkipWithError("perf_event_open failed: see `pctx info` for permissions");
+    return;
+  }
+  uint64_t value = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(read(fd, &value, sizeof(value)));
+  }
+  close(fd);
+}
+
+void read_remote(benchmark::State& state) {
+  BenchEnv::Options o;
+  o.spin = std::chrono::hours(1);
+  auto env = BenchEnv::start(state, o);
+  if (!env) return;
+  auto events = env->events(env->tsc(), 1);
+  if (!env->install_all(state, env->core().cpu_context(env->target()), events)) return;
+  for (auto _ : state) benchmark::DoNotOptimize(env->core().read(events[0]));
+  env->remove_all(events);
+}
+
+void rotate_16_on_4(benchmark::State& state) {
+  BenchEnv::Options o;
+  o.tsc_counters = 4;
+  auto env = BenchEnv::start(state, o);
+  if (!env) return;
+  const int cpu = env->target();
+  for (auto _ : state) {
+    // A rotation called on its own CPU runs at once, as the timer's would.
+    const double t =
+        time_in_task(*env, state, 16, [&](std::vector<core::Event*>&) { env->core().rotate(cpu); });
+    if (t <= 0) return;
+    state.SetIterationTime(t);
+  }
+  state.counters["ops"] = kLoop;
+}
+
+}  // namespace
+
+void register_read_suite() {
+  benchmark::RegisterBenchmark("read_local", read_local)->UseManualTime();
+  benchmark::RegisterBenchmark("kernel_read", kernel_read)->UseRealTime();
+  benchmark::RegisterBenchmark("read_remote", read_remote)->UseRealTime();
+  benchmark::RegisterBenchmark("rotate_16_on_4", rotate_16_on_4)->UseManualTime();
+}
+
+}  // namespace pctx::bench

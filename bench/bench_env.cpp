@@ -1,5 +1,9 @@
 #include "bench_env.hpp"
 
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -11,6 +15,14 @@ namespace pctx::bench {
 
 namespace {
 Cpus g_cpus;
+}
+
+int open_task_clock(pid_t tid) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_TASK_CLOCK;
+  return static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC));
 }
 
 const Cpus& cpus() {

@@ -4,6 +4,8 @@
 // and the scheduler. One runtime per process, so each benchmark starts and stops its own.
 #pragma once
 
+#include <sys/types.h>
+
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -62,6 +64,10 @@ class BenchEnv {
   std::unique_ptr<sched::Scheduler> sched_;
   std::vector<core::Event*> owned_;
 };
+
+// The kernel side's event: a counting task-clock on thread `tid` (0: the caller), any
+// CPU; the fd, or -1.
+int open_task_clock(pid_t tid);
 
 // Seconds since `start`, for manual timing.
 inline double seconds_since(std::chrono::steady_clock::time_point start) {

@@ -1,10 +1,9 @@
 // Cross-call round trips from a thread pinned to the first CPU to the CPU thread of the
 // last one: to a polling thread, to a sleeping (parked on its futex) thread, and to a
 // thread busy with user work (the signal path). Beside them, the floors measured between
-// the same two CPUs in the same run: a cache-line round trip, and a bare signal round trip.
-#include <pthread.h>
+// the same two CPUs in the same run (bench/floor_suite.cpp): a cache-line round trip, and
+// a bare signal round trip.
 #include <sched.h>
-#include <signal.h>
 
 #include <benchmark/benchmark.h>
 
@@ -15,19 +14,19 @@
 #include <thread>
 #include <vector>
 
+#include "bench_env.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/relax.hpp"
 #include "pctx/cpu/runtime.hpp"
-#include "pctx/cpu/sysfs.hpp"
 #include "ratio_reporter.hpp"
+#include "suites.hpp"
 
 namespace pctx::bench {
 namespace {
 
 using cpu::CpuRuntime;
 
-int g_caller_cpu = 0;
 int g_target_cpu = 1;
 
 std::unique_ptr<CpuRuntime> start(cpu::RuntimeOptions options, benchmark::State& state) {
@@ -40,34 +39,6 @@ std::unique_ptr<CpuRuntime> start(cpu::RuntimeOptions options, benchmark::State&
   }
   return std::move(*rt);
 }
-
-// The floor for a call to a polling CPU: one cache line written by each side in turn,
-// between this thread and the target's CPU thread.
-void cache_line_floor(benchmark::State& state) {
-  auto rt = start({}, state);
-  if (!rt) return;
-  alignas(64) static std::atomic<uint64_t> line;
-  line = 0;
-  std::atomic<bool> stop{false};
-  cpu::AsyncCall responder([&] {
-    while (!stop.load(std::memory_order_relaxed)) {
-      const uint64_t v = line.load(std::memory_order_acquire);
-      if (v & 1) line.store(v + 1, std::memory_order_release);
-      cpu::cpu_relax();
-    }
-    return 0;
-  });
-  cpu::cpu_function_call_async(g_target_cpu, responder);
-  uint64_t v = 1;
-  for (auto _ : state) {
-    line.store(v, std::memory_order_release);
-    while (line.load(std::memory_order_acquire) != v + 1) cpu::cpu_relax();
-    v += 2;
-  }
-  stop = true;
-  responder.wait();
-}
-BENCHMARK(cache_line_floor)->Name("cache_line_floor")->UseRealTime();
 
 void call_polling(benchmark::State& state) {
   cpu::RuntimeOptions options;
@@ -125,51 +96,17 @@ void call_busy(benchmark::State& state) {
 }
 BENCHMARK(call_busy)->Name("call_busy")->UseRealTime();
 
-std::atomic<uint64_t> g_signalled{0};
-void on_floor_signal(int) {
-  g_signalled.fetch_add(1, std::memory_order_release);
-}
-
-// The floor for interrupting a busy CPU: pthread_kill to a spinning thread on the target
-// CPU, whose handler writes a flag this thread waits for.
-void signal_floor(benchmark::State& state) {
-  struct sigaction sa {};
-  sa.sa_handler = on_floor_signal;
-  sigaction(SIGRTMIN + 5, &sa, nullptr);
-  std::atomic<bool> stop{false}, ready{false};
-  std::thread spinner([&] {
-    cpu::pin_current_thread(g_target_cpu);
-    ready = true;
-    while (!stop.load(std::memory_order_relaxed)) cpu::cpu_relax();
-  });
-  while (!ready) cpu::cpu_relax();
-  const pthread_t target = spinner.native_handle();
-  for (auto _ : state) {
-    const uint64_t before = g_signalled.load(std::memory_order_acquire);
-    pthread_kill(target, SIGRTMIN + 5);
-    while (g_signalled.load(std::memory_order_acquire) == before) cpu::cpu_relax();
-  }
-  stop = true;
-  spinner.join();
-}
-BENCHMARK(signal_floor)->Name("signal_floor")->UseRealTime();
-
 }  // namespace
 }  // namespace pctx::bench
 
 int main(int argc, char** argv) {
-  const auto online = pctx::cpu::online_cpus();
-  if (online.count() < 2) {
-    std::fprintf(stderr, "cross_call_bench needs two online CPUs (online: %s)\n",
-                 online.to_string().c_str());
+  if (auto st = pctx::bench::init_cpus(); !st) {
+    std::fprintf(stderr, "cross_call_bench: %s\n", st.error().message.c_str());
     return 1;
   }
-  pctx::bench::g_caller_cpu = online.first();
-  pctx::bench::g_target_cpu = online.last();
-  if (pctx::cpu::pin_current_thread(pctx::bench::g_caller_cpu).error != 0) {
-    std::fprintf(stderr, "cannot pin the caller to CPU %d\n", pctx::bench::g_caller_cpu);
-    return 1;
-  }
+  pctx::bench::g_target_cpu = pctx::bench::cpus().target;
+  // The floors are pctx bench's: the same code measures them for both.
+  pctx::bench::register_floor_suite();
   // Five repetitions unless told otherwise: the ratios use each benchmark's fastest.
   std::vector<char*> args(argv, argv + argc);
   std::string repetitions = "--benchmark_repetitions=5";

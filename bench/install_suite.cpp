@@ -4,7 +4,6 @@
 // other CPU whose thread is idle and polling. Each iteration installs (or opens) a batch;
 // removal (close) happens outside the timed part. The counter `ops` is the installs per
 // iteration.
-#include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -79,20 +78,35 @@ void install_cpu_polling(benchmark::State& state) {
   install_batches(state, *env, env->core().cpu_context(env->target()), kCallBatch);
 }
 
-// The kernel side: perf_event_open of a software event (task-clock) on a thread.
-int open_on(pid_t tid) {
-  perf_event_attr attr{};
-  attr.size = sizeof(attr);
-  attr.type = PERF_TYPE_SOFTWARE;
-  attr.config = PERF_COUNT_SW_TASK_CLOCK;
-  return static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC));
+// The same install made on the target CPU itself, from a task there: no call, only the
+// handler's work. install_cpu_polling less this is what the call costs.
+void install_cpu_local(benchmark::State& state) {
+  auto env = BenchEnv::start(state);
+  if (!env) return;
+  const auto groups = env->events(env->tsc(), 1);
+  core::Context* ctx = env->core().cpu_context(env->target());
+  for (auto _ : state) {
+    double elapsed = 0;
+    sched::TaskRef t = env->task([&] {
+      for (int i = 0; i < 1000; ++i) {
+        const auto start = Clock::now();
+        env->core().install(ctx, groups[0]);
+        elapsed += seconds_since(start);
+        env->core().remove(groups[0]);
+      }
+    });
+    env->sched().wake(*t);
+    t->join();
+    state.SetIterationTime(elapsed);
+  }
+  state.counters["ops"] = 1000;
 }
 
 void open_batches(benchmark::State& state, pid_t tid, int batch) {
   std::vector<int> fds(static_cast<size_t>(batch));
   for (auto _ : state) {
     const auto start = Clock::now();
-    for (int& fd : fds) fd = open_on(tid);
+    for (int& fd : fds) fd = open_task_clock(tid);
     state.SetIterationTime(seconds_since(start));
     for (int fd : fds) {
       if (fd < 0) {
@@ -160,6 +174,7 @@ void register_install_suite() {
   benchmark::RegisterBenchmark("install_not_running", install_not_running)->UseManualTime();
   benchmark::RegisterBenchmark("install_remote_running", install_remote_running)->UseManualTime();
   benchmark::RegisterBenchmark("install_cpu_polling", install_cpu_polling)->UseManualTime();
+  benchmark::RegisterBenchmark("install_cpu_local", install_cpu_local)->UseManualTime();
   benchmark::RegisterBenchmark("kernel_open_running", kernel_open_running)->UseManualTime();
   benchmark::RegisterBenchmark("kernel_open_blocked", kernel_open_blocked)->UseManualTime();
   benchmark::RegisterBenchmark("kernel_open_self", kernel_open_self)->UseManualTime();

@@ -3,8 +3,6 @@
 // its own thread with read(). read_remote: the benchmark thread reads an event Active on
 // the target CPU, whose thread is idle and polling (a cross-call). rotate: one rotation
 // pass on a CPU whose current task has 16 flexible groups on a PMU of 4 counters.
-#include <linux/perf_event.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -54,11 +52,7 @@ void read_local(benchmark::State& state) {
 }
 
 void kernel_read(benchmark::State& state) {
-  perf_event_attr attr{};
-  attr.size = sizeof(attr);
-  attr.type = PERF_TYPE_SOFTWARE;
-  attr.config = PERF_COUNT_SW_TASK_CLOCK;
-  const int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+  const int fd = open_task_clock(0);
   if (fd < 0) {
     state.SkipWithError("perf_event_open failed: see `pctx info` for permissions");
     return;

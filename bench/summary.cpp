@@ -80,6 +80,8 @@ std::vector<SummaryRow> summarize(const std::map<std::string, double>& ns) {
       "into a task not running vs open on a blocked thread");
   add("install_cpu_polling", get("install_cpu_polling"), std::nullopt, get("cache_line_floor"),
       "into the CPU context of a polling CPU thread");
+  add("install_cpu_local", get("install_cpu_local"), std::nullopt, std::nullopt,
+      "the same install made on the CPU itself: the handler's work, no call");
   add("switch_0_events", switch0, kernel0, fiber_per_switch,
       "a whole task switch, no events (floor: a bare fiber switch)");
   const auto two_rdtsc_per_event = [&](int n) -> std::optional<double> {

@@ -3,8 +3,6 @@
 // the kernel: two threads pinned to the target CPU pass a byte through two pipes. Each
 // iteration times K round trips (2K switches, the counter `ops`). The cost of perf at a
 // switch is the time with N events less the time with none, on both sides.
-#include <linux/perf_event.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/context/fiber.hpp>
@@ -154,11 +152,7 @@ class PingPong {
   std::vector<int> open_events(int n) {
     std::vector<int> fds;
     for (int i = 0; i < n; ++i) {
-      perf_event_attr attr{};
-      attr.size = sizeof(attr);
-      attr.type = PERF_TYPE_SOFTWARE;
-      attr.config = PERF_COUNT_SW_TASK_CLOCK;
-      const int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+      const int fd = open_task_clock(0);
       if (fd < 0) {
         open_failed_.fetch_add(1);
       } else {

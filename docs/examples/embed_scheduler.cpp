@@ -114,13 +114,13 @@ int main(int argc, char** argv) {
   auto runtime = pctx::cpu::CpuRuntime::start(ro);
   if (!runtime) return fail(runtime.error().message);
 
-  // 2. The perf core and its PMUs: tsc with 2 counters (so 3 events multiplex), and the
-  //    kernel's software events.
-  auto core = pctx::core::PerfCore::start(**runtime);
-  if (!core) return fail(core.error().message);
+  // 2. The PMUs, tsc with 2 counters (so 3 events multiplex) and the kernel's software
+  //    events, then the perf core. The PMUs are declared first so that they outlive it.
   pctx::core::TscPmu tsc(2);
   auto software = pctx::core::PerfSoftwarePmu::open(**runtime);
   if (!software) return fail(software.error().message);
+  auto core = pctx::core::PerfCore::start(**runtime);
+  if (!core) return fail(core.error().message);
   (*core)->set_rotation_interval(std::chrono::milliseconds(1));
   (*core)->register_pmu(tsc);
   (*core)->register_pmu(**software);

@@ -117,7 +117,12 @@ pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions opt
   TaskRef ref(task);
   if (options.start) {
     if (int err = wake(*task); err != 0) {
-      return pmu::make_error(err, "no CPU of the task's affinity is online");
+      // Never placed, so it never runs: undo what counts it as live.
+      live_.fetch_sub(1);
+      task->put();
+      return pmu::make_error(err,
+                             "no CPU of this runtime takes tasks now (all offline?); "
+                             "bring one up with `pctx hotplug up`");
     }
   }
   return ref;

@@ -42,8 +42,12 @@ TEST_F(SchedulerTest, YieldAlternatesTasksOnOneCpu) {
   std::vector<int> log;
   SpawnOptions o;
   o.affinity = cpu::CpuSet::of({cpus_.front()});
-  // Each appends, then yields: with two runnable tasks on one CPU they alternate.
+  // Each appends, then yields: with two runnable tasks on one CPU they alternate. Both
+  // wait until the other is there first (a woken task may start before the other arrives).
+  std::atomic<int> started{0};
   auto body = [&](int who) {
+    started.fetch_add(1);
+    while (started.load() < 2) this_task::yield();
     for (int i = 0; i < 5; ++i) {
       {
         std::lock_guard l(m);

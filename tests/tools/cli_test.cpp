@@ -194,7 +194,9 @@ TEST(PctxRun, DefaultsCountEveryTaskAndWorkloadsDiffer) {
     return by_workload[w]->events.at(e)["count"].get<double>();
   };
   // What each workload is made of shows in what it counts.
-  EXPECT_GT(value("chase", "page-faults"), 100 * (value("spin", "page-faults") + 1))
+  // The chase faults in 8 MiB (2048 pages); a spin touches only its stack (and, under
+  // TSan, the shadow of what its CPU thread touches).
+  EXPECT_GT(value("chase", "page-faults"), 10 * (value("spin", "page-faults") + 1))
       << "the chase faults its buffer in";
   // Involuntary switches of a loaded machine land on any task: a margin, not a ratio.
   EXPECT_GT(value("syscall", "context-switches"), 2 * (value("spin", "context-switches") + 1))

@@ -80,6 +80,7 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
     case SwitchReason::kSleep:
       TaskAccess::set_state(task, TaskState::kSleeping);
       rq.sleepers.push_back(task);
+      rq.sleepers_changed = true;
       return;
     case SwitchReason::kBlock:
       // Uncounted first: once it is Blocked, a waker may queue it on another CPU at once.
@@ -142,6 +143,7 @@ bool Scheduler::wake_sleepers(RunQueue& rq, Clock::time_point now) {
       continue;
     }
     it = rq.sleepers.erase(it);
+    rq.sleepers_changed = true;
     TaskAccess::set_state(t, TaskState::kRunnable);
     rq.runnable.push_back(t);
     rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
@@ -170,6 +172,7 @@ void Scheduler::drain(RunQueue& rq) {
   rq.thread->cancel_timer(rq.wakeup);
   rq.tick_armed = false;
   rq.wakeup_at = Clock::time_point::max();
+  rq.sleepers_changed = false;
   rq.drained.store(true, std::memory_order_release);
 }
 
@@ -184,6 +187,11 @@ void Scheduler::update_timers(RunQueue& rq, bool busy) {
       rq.thread->cancel_timer(rq.tick);
     rq.tick_armed = busy;
   }
+  // The sleep list is walked only when it changed, or when the one-shot timer has fired
+  // (its callback resets wakeup_at) with sleepers left: not at every switch.
+  const bool fired = rq.wakeup_at == Clock::time_point::max() && !rq.sleepers.empty();
+  if (!rq.sleepers_changed && !fired) return;
+  rq.sleepers_changed = false;
   auto earliest = Clock::time_point::max();
   for (const Task& t : rq.sleepers) earliest = std::min(earliest, t.deadline_);
   if (earliest == rq.wakeup_at) return;

@@ -66,6 +66,7 @@ bool RunQueue::pull() {
     task.cpu_.store(cpu, std::memory_order_relaxed);
     if (task.state() == TaskState::kSleeping) {
       sleepers.push_back(task);
+      sleepers_changed = true;
     } else {
       TaskAccess::set_state(task, TaskState::kRunnable);
       runnable.push_back(task);

@@ -58,6 +58,7 @@ struct RunQueue {
   std::chrono::steady_clock::time_point slice_end{};
   uint32_t resched_polls = 0;
   std::chrono::steady_clock::time_point wakeup_at = std::chrono::steady_clock::time_point::max();
+  bool sleepers_changed = false;  // the wake-up timer follows the sleep list when it changes
   bool thread_init = false;
 
   // The scheduler's own stack and fiber, for the sanitizers' fiber switch annotations.

@@ -75,16 +75,12 @@ cpu::CpuSet pick_cpus(const std::string& text) {
   return *set;
 }
 
-struct Counted {
-  std::vector<EventSetMember> events;
-};
-
 struct TaskInfo {
   sched::TaskRef task;
   Workload workload;
   int home_cpu;
   std::atomic<uint64_t> work{0};
-  Counted counted;
+  std::vector<EventSetMember> events;  // the spec's groups, installed in the task
 };
 
 nlohmann::json event_json(const EventSetMember& m, const core::Reading& r) {
@@ -164,9 +160,9 @@ void run(const RunOptions& o) {
       const uint64_t seed = static_cast<uint64_t>(c) * 1000 + static_cast<uint64_t>(i) + 1;
       info->task = or_die(scheduler->spawn(
           [raw, &stop, seed] { raw->work = run_workload(raw->workload, stop, seed); }, so));
-      info->counted.events = or_die(pmus->create_groups(*core, spec));
+      info->events = or_die(pmus->create_groups(*core, spec));
       core::Context* ctx = core->task_context(*info->task);
-      for (auto& m : info->counted.events) {
+      for (auto& m : info->events) {
         if (m.leader && core->install(ctx, m.event) != 0) {
           die(fmt::format("cannot install '{}' in task {}", m.label, so.name));
         }
@@ -218,7 +214,7 @@ void run(const RunOptions& o) {
     tj["work"] = t->work.load();
     tj["affinity_widened"] = task.affinity_widened();
     tj["events"] = nlohmann::json::array();
-    for (auto& m : t->counted.events) {
+    for (auto& m : t->events) {
       const core::Reading r = core->read(m.event);
       tj["events"].push_back(event_json(m, r));
       table.add(event_row(task.name(), to_string(t->workload), m, r));
@@ -235,9 +231,9 @@ void run(const RunOptions& o) {
   std::map<int, std::vector<core::Reading>> sums;
   for (auto& t : tasks) {
     auto& sum = sums[t->task->cpu()];
-    sum.resize(t->counted.events.size());
-    for (size_t i = 0; i < t->counted.events.size(); ++i) {
-      const core::Reading r = core->read(t->counted.events[i].event);
+    sum.resize(t->events.size());
+    for (size_t i = 0; i < t->events.size(); ++i) {
+      const core::Reading r = core->read(t->events[i].event);
       sum[i].count += r.count;
       sum[i].time_enabled += r.time_enabled;
       sum[i].time_running += r.time_running;
@@ -247,7 +243,7 @@ void run(const RunOptions& o) {
     nlohmann::json cj;
     cj["cpu"] = c;
     cj["events"] = nlohmann::json::array();
-    const auto& members = tasks.front()->counted.events;
+    const auto& members = tasks.front()->events;
     for (size_t i = 0; i < sum.size(); ++i) {
       cj["events"].push_back(event_json(members[i], sum[i]));
       table.add(event_row(fmt::format("cpu{}", c), "(tasks)", members[i], sum[i]));
@@ -271,14 +267,13 @@ void run(const RunOptions& o) {
   }
 
   // Tear down in order: events out of their contexts, then the scheduler, core and runtime.
-  auto release = [&](Counted& counted) {
-    for (auto& m : counted.events) {
+  for (auto& t : tasks) {
+    for (auto& m : t->events) {
       if (!m.leader) continue;
       if (m.event->ctx != nullptr) core->remove(m.event);
       m.event->put();
     }
-  };
-  for (auto& t : tasks) release(t->counted);
+  }
   tasks.clear();
   scheduler.reset();
   core.reset();

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/core_fixture.hpp"
+#include "cpu/runtime_fixture.hpp"
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/sysfs.hpp"
 
@@ -17,20 +18,17 @@ using namespace std::chrono_literals;
 class CoreHotplugTest : public testing::CoreTest {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "CPU hotplug needs root";
-    const cpu::CpuSet candidates = cpu::hotpluggable_cpus() - cpu::CpuSet::of({0});
-    if (candidates.empty()) GTEST_SKIP() << "no hotpluggable CPU other than CPU 0";
+    std::string why;
+    victim_ = cpu::testing::hotplug_victim(&why);
+    if (victim_ < 0) GTEST_SKIP() << why;
     CoreTest::SetUp();
-    victim_ = candidates.last();
     survivor_ = (runtime_->running_cpus() - cpu::CpuSet::of({victim_})).first();
     ASSERT_GE(survivor_, 0);
   }
   void TearDown() override {
     if (runtime_ && !cpu::cpu_is_online(victim_)) (void)runtime_->hotplug().cpu_up(victim_);
     CoreTest::TearDown();
-    for (int c : cpu::hotpluggable_cpus().cpus()) {
-      if (!cpu::cpu_is_online(c)) (void)cpu::write_cpu_online(c, true);
-    }
+    cpu::testing::bring_every_cpu_online();
   }
   int victim_ = -1, survivor_ = -1;
 };

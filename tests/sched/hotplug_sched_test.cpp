@@ -22,11 +22,10 @@ using cpu::testing::eventually;
 class SchedHotplugTest : public testing::SchedTest {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "CPU hotplug needs root";
-    const cpu::CpuSet candidates = cpu::hotpluggable_cpus() - cpu::CpuSet::of({0});
-    if (candidates.empty()) GTEST_SKIP() << "no hotpluggable CPU other than CPU 0";
+    std::string why;
+    victim_ = cpu::testing::hotplug_victim(&why);
+    if (victim_ < 0) GTEST_SKIP() << why;
     SchedTest::SetUp();
-    victim_ = candidates.last();
     survivor_ = (runtime_->running_cpus() - cpu::CpuSet::of({victim_})).first();
     ASSERT_GE(survivor_, 0);
     sched_->on_affinity_widened(
@@ -36,9 +35,7 @@ class SchedHotplugTest : public testing::SchedTest {
     stop_ = true;
     if (runtime_ && !cpu::cpu_is_online(victim_)) (void)runtime_->hotplug().cpu_up(victim_);
     SchedTest::TearDown();
-    for (int c : cpu::hotpluggable_cpus().cpus()) {
-      if (!cpu::cpu_is_online(c)) (void)cpu::write_cpu_online(c, true);
-    }
+    cpu::testing::bring_every_cpu_online();
   }
 
   struct Probe {

@@ -49,8 +49,8 @@ void install_not_running(benchmark::State& state) {
   auto env = BenchEnv::start(state);
   if (!env) return;
   core::Task task;  // never scheduled: the kernel's blocked thread
-  core::Context* ctx = env->core().task_context(task);
-  install_batches(state, *env, ctx, kLocalBatch);
+  core::ContextRef ctx = *env->core().task_context(task);
+  install_batches(state, *env, ctx.get(), kLocalBatch);
   env->core().exit_task(task);
 }
 
@@ -62,10 +62,10 @@ void install_remote_running(benchmark::State& state) {
   sched::TaskRef task = env->task([&] {
     while (!stop.load(std::memory_order_relaxed)) cpu::cpu_relax();
   });
-  core::Context* ctx = env->core().task_context(*task);
+  core::ContextRef ctx = *env->core().task_context(*task);
   env->sched().wake(*task);
   while (task->oncpu.load() != env->target()) cpu::cpu_relax();
-  install_batches(state, *env, ctx, kCallBatch);
+  install_batches(state, *env, ctx.get(), kCallBatch);
   stop = true;
   task->join();
 }

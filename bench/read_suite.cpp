@@ -28,7 +28,8 @@ double time_in_task(BenchEnv& env, benchmark::State& state, int groups, F&& body
     for (int i = 0; i < kLoop; ++i) body(events);
     per_op = seconds_since(start);
   });
-  if (!env.install_all(state, env.core().task_context(*t), events)) {
+  core::ContextRef ctx = *env.core().task_context(*t);
+  if (!env.install_all(state, ctx.get(), events)) {
     env.sched().wake(*t);
     t->join();
     return 0;

@@ -41,7 +41,8 @@ double time_switches(BenchEnv& env, benchmark::State& state, int n, Pmus pmus) {
     while (!a_done.load(std::memory_order_acquire)) sched::this_task::yield();
   });
   for (sched::Task* t : {a.get(), b.get()}) {
-    core::Context* ctx = env.core().task_context(*t);
+    core::ContextRef ref = *env.core().task_context(*t);
+    core::Context* ctx = ref.get();
     const int tsc = pmus == Pmus::kTsc ? n : pmus == Pmus::kBoth ? (n + 1) / 2 : 0;
     const int sw = n - tsc;
     const auto cfg = static_cast<uint64_t>(core::PerfSoftwarePmu::config_of("task-clock"));

@@ -136,7 +136,9 @@ int main(int argc, char** argv) {
     t.name = names[i];
     t.work_per_slice = 200'000 * (i + 1);
     t.slices_left = 300;
-    pctx::core::Context* ctx = (*core)->task_context(t);
+    auto ctx_ref = (*core)->task_context(t);  // an owning reference
+    if (!ctx_ref) return fail(ctx_ref.error().message);
+    pctx::core::Context* ctx = ctx_ref->get();
     for (int k = 0; k < 4; ++k) {
       pctx::core::EventAttr attr;
       attr.pmu = k < 3 ? static_cast<pctx::core::Pmu*>(&tsc) : software->get();

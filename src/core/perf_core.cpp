@@ -23,15 +23,23 @@ constexpr const char* kHotplugStep = "perf-core";
 
 // A scheduling pass on this CPU: locks its own context, then the task context scheduled
 // there (the kernel's perf_ctx_lock order), and brackets the pass for every PMU (its
-// pmu_disable/pmu_enable).
+// pmu_disable/pmu_enable). A pass that reschedules for a user-side change or a rotation
+// freezes the clocks of the contexts it locks (the kernel's ctx_time_freeze), so that
+// groups taken off and put back lose no running time.
 class CpuLocks {
  public:
-  CpuLocks(PerfCore& core, CpuContext& cc, Context* extra = nullptr) : core_(core), cc_(cc) {
+  CpuLocks(PerfCore& core, CpuContext& cc, Context* extra = nullptr, bool freeze = false)
+      : core_(core), cc_(cc) {
     cc_.ctx->lock.lock();
     task_ = cc_.task_ctx;
     if (extra != nullptr && extra != cc_.ctx && extra != task_) extra_ = extra;
     if (task_ != nullptr) task_->lock.lock();
     if (extra_ != nullptr) extra_->lock.lock();
+    if (freeze) {
+      for (Context* c : {cc_.ctx, task_, extra_}) {
+        if (freeze_time(c)) frozen_[nr_frozen_++] = c;
+      }
+    }
     for (Pmu* p : core_.pmus()) {
       if (p != nullptr) p->begin_pass(cc_.cpu);
     }
@@ -40,16 +48,24 @@ class CpuLocks {
     for (Pmu* p : core_.pmus()) {
       if (p != nullptr) p->end_pass(cc_.cpu);
     }
+    if (nr_frozen_ > 0) {
+      const uint64_t now = clock_ns();
+      for (int i = 0; i < nr_frozen_; ++i) thaw_time(frozen_[i], now);
+    }
     if (extra_ != nullptr) extra_->lock.unlock();
     if (task_ != nullptr) task_->lock.unlock();
     cc_.ctx->lock.unlock();
   }
+  CpuLocks(const CpuLocks&) = delete;
+  CpuLocks& operator=(const CpuLocks&) = delete;
 
  private:
   PerfCore& core_;
   CpuContext& cc_;
   Context* task_ = nullptr;
   Context* extra_ = nullptr;
+  std::array<Context*, 3> frozen_{};
+  int nr_frozen_ = 0;
 };
 
 bool task_curr(PerfCore& core, const Task* task) {
@@ -57,18 +73,6 @@ bool task_curr(PerfCore& core, const Task* task) {
   if (cpu < 0) return false;
   auto* t = core.runtime().thread(cpu);
   return t != nullptr && t->state() == cpu::CpuState::kRunning;
-}
-
-// The kernel's ctx_resched: make room for a change in `ctx`, then schedule everything in
-// again in order.
-void resched(PerfCore& core, CpuContext& cc, Context* ctx, bool pinned) {
-  const uint8_t kinds = pinned ? kEventAll : kEventFlexible;
-  ctx_sched_out(core, cc, cc.task_ctx, kinds);
-  if (ctx == cc.ctx) {
-    ctx_sched_out(core, cc, cc.ctx, kinds);
-  } else if (pinned) {
-    ctx_sched_out(core, cc, cc.ctx, kEventFlexible);
-  }
 }
 
 }  // namespace
@@ -108,8 +112,8 @@ pmu::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime,
       CpuContext* raw = cc.get();
       cc->pmus[static_cast<size_t>(i)].rotation_timer =
           std::make_unique<cpu::CpuTimer>([self, raw, i] {
-            CpuLocks locks(*self, *raw);
-            rotate_pmu(*self, *raw, i);
+            CpuLocks locks(*self, *raw, nullptr, /*freeze=*/true);
+            rotate_pmu(*self, *raw, i, /*force=*/false);
           });
     }
     core->cpus_[static_cast<size_t>(c)] = std::move(cc);
@@ -180,8 +184,20 @@ int PerfCore::register_pmu(Pmu& pmu) {
   return i;
 }
 
+// Applies at once: every CPU re-arms its armed rotation timers for the new interval, and
+// the contexts' rotation stamps are measured against it from their next check.
 void PerfCore::set_rotation_interval(std::chrono::nanoseconds interval) {
   rotation_interval_.store(interval);
+  for (const auto& cc : cpus_) {
+    if (!cc) continue;
+    cpu::cpu_function_call(cc->cpu, [&] {
+      CpuLocks locks(*this, *cc, nullptr, /*freeze=*/true);
+      for (int i = 0; i < nr_pmus_.load(); ++i) {
+        if (cc->pmus[static_cast<size_t>(i)].rotation_timer->armed()) rearm_rotation(*this, *cc, i);
+      }
+      return 0;
+    });  // an offline CPU has no timer armed
+  }
 }
 
 pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader) {
@@ -189,7 +205,17 @@ pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader)
   if (pmu == nullptr || pmu->index() < 0 || pmus_[static_cast<size_t>(pmu->index())] != pmu) {
     return pmu::make_error(-EINVAL, "the event's PMU is not registered with the core");
   }
+  if (attr.cpu != -1 && (attr.cpu < 0 || !runtime_.cpus().test(attr.cpu))) {
+    return pmu::make_error(
+        -EINVAL, fmt::format("CPU {} is not a CPU of this runtime (CPUs {}); use -1 for any CPU",
+                             attr.cpu, runtime_.cpus().to_string()));
+  }
   if (leader != nullptr) {
+    if (attr.cpu != leader->attr.cpu) {
+      return pmu::make_error(-EINVAL, fmt::format("a sibling counts where its leader does: CPU {} "
+                                                  "differs from the leader's {}",
+                                                  attr.cpu, leader->attr.cpu));
+    }
     if (!leader->is_leader()) return pmu::make_error(-EINVAL, "a sibling's leader is a sibling");
     if (leader->ctx != nullptr) {
       return pmu::make_error(-EBUSY, "the group is installed: create siblings before install");
@@ -223,15 +249,18 @@ pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader)
   return e;
 }
 
-Context* PerfCore::task_context(Task& task) {
+pmu::Result<ContextRef> PerfCore::task_context(Task& task) {
   std::lock_guard lock(tasks_mutex_);
+  if (task.exited.load()) {
+    return pmu::make_error(-ESRCH, "the task has exited: its events can no longer count");
+  }
   Context* ctx = task.perf_ctx.load();
   if (ctx == nullptr) {
     ctx = Context::create(&task, -1);  // the task's reference
     // Published before install looks at where the task runs (see install).
     task.perf_ctx.store(ctx, std::memory_order_seq_cst);
   }
-  return ctx;
+  return ContextRef(ctx);
 }
 
 // Runs fn with the context's lock held: on the CPU where the context is active (fn gets
@@ -239,7 +268,7 @@ Context* PerfCore::task_context(Task& task) {
 // event_function_call, with its answers: the task moved (retry), it is not running (lock).
 int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
   auto on_cpu = [&](CpuContext* cc) {
-    CpuLocks locks(*this, *cc, ctx);
+    CpuLocks locks(*this, *cc, ctx, /*freeze=*/true);
     fn(cc);
   };
   if (ctx->task == nullptr) {
@@ -293,6 +322,9 @@ int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext
 int PerfCore::install(Context* ctx, Event* leader) {
   if (ctx == nullptr || leader == nullptr || !leader->is_leader()) return -EINVAL;
   if (leader->ctx != nullptr) return -EBUSY;
+  if (ctx->task == nullptr && leader->attr.cpu != -1 && leader->attr.cpu != ctx->cpu) {
+    return -EINVAL;  // an event filtered to one CPU cannot count in another CPU's context
+  }
   {
     std::lock_guard m(ctx->mutex);
     if (ctx->tombstone) return -ESRCH;
@@ -324,13 +356,8 @@ int PerfCore::install(Context* ctx, Event* leader) {
       // CPU, so a call that misses the task means its next sched_in sees the context and
       // this group.
       event_function_call(ctx, [&](CpuContext* cc) {
-        if (cc == nullptr || !cc->online) {
-          add_group_to_ctx(ctx, leader);
-          return;
-        }
-        resched(*this, *cc, ctx, leader->attr.pinned);
         add_group_to_ctx(ctx, leader);
-        sched_in_all(*this, *cc);
+        if (cc != nullptr && cc->online) resched(*this, *cc, ctx, leader);
       });
     }
   }
@@ -361,50 +388,55 @@ int PerfCore::remove(Event* leader) {
   return 0;
 }
 
-int PerfCore::enable(Event* leader) {
-  if (leader == nullptr || !leader->is_leader()) return -EINVAL;
-  Context* ctx = leader->ctx;
+// As the kernel's PERF_EVENT_IOC_ENABLE on a leader's or a sibling's fd: Off or Error
+// becomes Inactive, and where the context is on, the group's PMU is rescheduled so the
+// group can go on (a sibling only joins a group that is on).
+int PerfCore::enable(Event* event) {
+  if (event == nullptr) return -EINVAL;
+  Context* ctx = event->ctx;
   if (ctx == nullptr) {
-    if (leader->state == EventState::kOff || leader->state == EventState::kError) {
-      leader->set_state_only(EventState::kInactive);
+    if (event->state == EventState::kOff || event->state == EventState::kError) {
+      event->set_state_only(EventState::kInactive);
     }
     return 0;
   }
   {
     std::lock_guard m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
-      if (leader->state >= EventState::kInactive || leader->state < EventState::kError) return;
-      update_context_time(ctx);
-      set_state(leader, EventState::kInactive);  // Error clears here too
-      if (cc != nullptr && cc->online) {
-        resched(*this, *cc, ctx, leader->attr.pinned);
-        sched_in_all(*this, *cc);
-      }
+      if (event->state >= EventState::kInactive || event->state < EventState::kError) return;
+      set_state(event, EventState::kInactive);  // Error clears here too
+      if (cc == nullptr || !cc->online || !(ctx->is_active & kEventAll)) return;
+      if (event->attr.cpu != -1 && event->attr.cpu != cc->cpu) return;
+      if (!event->is_leader() && event->leader->state != EventState::kActive) return;
+      resched(*this, *cc, ctx, event->leader);
     });
   }
   debug_check(ctx->task != nullptr ? ctx : nullptr);
   return 0;
 }
 
-int PerfCore::disable(Event* leader) {
-  if (leader == nullptr || !leader->is_leader()) return -EINVAL;
-  Context* ctx = leader->ctx;
+// As the kernel's PERF_EVENT_IOC_DISABLE: the group (or the one sibling) leaves the PMU
+// and goes Off. As in the kernel, the counters it frees wait for the next sched-in or
+// rotation.
+int PerfCore::disable(Event* event) {
+  if (event == nullptr) return -EINVAL;
+  Context* ctx = event->ctx;
   if (ctx == nullptr) {
-    if (leader->state >= EventState::kInactive) leader->set_state_only(EventState::kOff);
+    if (event->state >= EventState::kInactive) event->set_state_only(EventState::kOff);
     return 0;
   }
   {
     std::lock_guard m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
-      if (leader->state <= EventState::kOff) return;
-      update_context_time(ctx);
-      if (leader->state == EventState::kActive && cc != nullptr) {
-        resched(*this, *cc, ctx, leader->attr.pinned);
-        set_state(leader, EventState::kOff);
-        sched_in_all(*this, *cc);  // its counters may let another group on
-        return;
+      if (event->state <= EventState::kOff) return;
+      if (event->state == EventState::kActive && cc != nullptr) {
+        if (event->is_leader()) {
+          group_sched_out(*cc, event);
+        } else {
+          sibling_sched_out(*cc, event);
+        }
       }
-      set_state(leader, EventState::kOff);
+      set_state(event, EventState::kOff);
     });
   }
   debug_check(ctx->task != nullptr ? ctx : nullptr);
@@ -424,28 +456,26 @@ int PerfCore::reset(Event* event) {
   });
 }
 
-Reading PerfCore::read(Event* e) {
-  Reading r;
-  auto snapshot = [&] {
-    read_active(e);
-    update_context_time(e->ctx);
-    update_event_time(e);
-    r = {e->count, e->time_enabled, e->time_running, e->state};
-  };
+// Runs `snapshot` where `e`'s count is whole: on the CPU where it is Active (in place when
+// that is this CPU, else by a cross-call), or under its context's lock when it is not
+// counting. Returns without calling it if e raced a sched-in and its count is in flight.
+bool PerfCore::with_event_stable(Event* e, cpu::FunctionRef<void()> snapshot) {
   Context* ctx = e->ctx;
-  if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
   const int oncpu = e->peek_oncpu();
   // Active here: read in place, with irqs off so that no handler interleaves, under the
-  // context's lock, in a pass of the event's PMU only (a local read needs nothing else).
+  // context's lock, in a pass of every PMU (a local read needs no other lock).
   if (oncpu >= 0 && oncpu == cpu::current_cpu() && e->peek_state() == EventState::kActive) {
     cpu::IrqGuard irqs_off;
     std::lock_guard l(ctx->lock);
     if (e->state == EventState::kActive && e->oncpu == oncpu) {
-      Pmu* pmu = e->attr.pmu;
-      pmu->begin_pass(oncpu);
+      for (Pmu* p : pmus_) {
+        if (p != nullptr) p->begin_pass(oncpu);
+      }
       snapshot();
-      pmu->end_pass(oncpu);
-      return r;
+      for (Pmu* p : pmus_) {
+        if (p != nullptr) p->end_pass(oncpu);
+      }
+      return true;
     }
   }
   // An Active event elsewhere is read on its CPU, in a pass.
@@ -461,16 +491,64 @@ Reading PerfCore::read(Event* e) {
     });
     if (done) {
       if (oncpu != cpu::current_cpu()) stats_.remote_reads.fetch_add(1, std::memory_order_relaxed);
-      return r;
+      return true;
     }
   }
   // Not counting (or it stopped meanwhile): its count is whole under the lock.
   std::lock_guard l(ctx->lock);
-  if (e->state == EventState::kActive) {
-    return {e->count, e->time_enabled, e->time_running, e->state};  // raced a sched-in
-  }
+  if (e->state == EventState::kActive) return false;  // raced a sched-in
   snapshot();  // read_active does nothing for an event that is not counting
+  return true;
+}
+
+Reading PerfCore::read(Event* e) {
+  if (e == nullptr) return {};
+  Context* ctx = e->ctx;
+  if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
+  Reading r;
+  const bool fresh = with_event_stable(e, [&] {
+    read_active(e);
+    update_context_time(ctx);
+    update_event_time(e);
+    r = {e->count, e->time_enabled, e->time_running, e->state};
+  });
+  if (!fresh) return {e->count, e->time_enabled, e->time_running, e->state};
   return r;
+}
+
+// One snapshot of the whole group, taken where its leader counts: every member's count
+// and the leader's times, as a PERF_FORMAT_GROUP read gives them.
+GroupReading PerfCore::read_group(Event* leader) {
+  GroupReading g;
+  if (leader == nullptr || !leader->is_leader()) return g;
+  g.counts.resize(leader->siblings.size() + 1);  // allocated here, not in the handler
+  g.states.resize(g.counts.size());
+  auto fill = [&] {
+    g.counts[0] = leader->count;
+    g.states[0] = leader->state;
+    for (size_t i = 0; i < leader->siblings.size(); ++i) {
+      g.counts[i + 1] = leader->siblings[i]->count;
+      g.states[i + 1] = leader->siblings[i]->effective_state();
+    }
+    g.time_enabled = leader->time_enabled;
+    g.time_running = leader->time_running;
+    g.state = leader->state;
+  };
+  Context* ctx = leader->ctx;
+  if (ctx == nullptr) {
+    fill();
+    return g;
+  }
+  const bool fresh = with_event_stable(leader, [&] {
+    read_active(leader);
+    for (Event* s : leader->siblings) read_active(s);
+    update_context_time(ctx);
+    update_event_time(leader);
+    for (Event* s : leader->siblings) update_event_time(s);
+    fill();
+  });
+  if (!fresh) fill();
+  return g;
 }
 
 void PerfCore::sched_out(Task* prev, Task*) {
@@ -496,13 +574,24 @@ void PerfCore::sched_in(Task* next) {
   CpuLocks locks(*this, cc, ctx);
   if (ctx->tombstone || ctx->nr_events == 0) return;
   cc.task_ctx = ctx;
-  // The task's pinned groups go before the CPU's flexible ones.
-  ctx_sched_out(*this, cc, cc.ctx, kEventFlexible);
+  // The task's pinned groups go before the CPU's flexible ones, so those make room; a
+  // task with no pinned group leaves the CPU's flexible groups as they are (the kernel's
+  // rule: no PMU work, no lost counts).
+  if (!ctx->pinned_groups.empty()) ctx_sched_out(*this, cc, cc.ctx, kEventFlexible);
   sched_in_all(*this, cc);
+  // Invariant 10: a context rotates by its own time, so a task whose slices never meet
+  // the timer still rotates, here.
+  rotate_due(*this, cc);
 }
 
 void PerfCore::exit_task(Task& task) {
-  Context* ctx = task.perf_ctx.load();
+  Context* ctx = nullptr;
+  {
+    // No context is made for the task from here on (task_context says -ESRCH).
+    std::lock_guard lock(tasks_mutex_);
+    task.exited.store(true);
+    ctx = task.perf_ctx.load();
+  }
   if (ctx == nullptr) return;
   {
     std::lock_guard m(ctx->mutex);
@@ -517,14 +606,14 @@ void PerfCore::exit_task(Task& task) {
     });
   }
   task.perf_ctx.store(nullptr);
-  ctx->put();  // the task's reference; groups still installed keep their own
+  ctx->put();  // the task's reference; groups installed and ContextRefs keep their own
 }
 
 int PerfCore::rotate(int cpu_number) {
   return cpu::cpu_function_call(cpu_number, [&] {
     CpuContext& cc = *cpu(cpu_number);
-    CpuLocks locks(*this, cc);
-    for (int i = 0; i < nr_pmus_.load(); ++i) rotate_pmu(*this, cc, i);
+    CpuLocks locks(*this, cc, nullptr, /*freeze=*/true);
+    for (int i = 0; i < nr_pmus_.load(); ++i) rotate_pmu(*this, cc, i, /*force=*/true);
     return 0;
   });
 }

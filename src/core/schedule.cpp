@@ -1,10 +1,18 @@
 #include "core/schedule.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace pctx::core::internal {
 
 namespace {
+
+using std::chrono::nanoseconds;
+using Clock = std::chrono::steady_clock;
+
+// A rotation timer never fires sooner than this after it is armed, so that a context due
+// right now cannot make the timer spin.
+constexpr nanoseconds kMinRotationDelay{20'000};
 
 bool is_active(const Event* e) {
   return e->state == EventState::kActive;
@@ -16,7 +24,7 @@ bool holds_counter(const Event* e, const Pmu* group_pmu) {
 }
 
 CpuPmuContext& cpc_of(CpuContext& cc, const Pmu* pmu) {
-  return cc.pmus[pmu->index()];
+  return cc.pmus[static_cast<size_t>(pmu->index())];
 }
 
 // Calls fn(leader) for the groups one CPU may schedule for one PMU, in group_index order:
@@ -54,32 +62,26 @@ void event_sched_out(CpuContext& cc, Event* e, const Pmu* group_pmu) {
   if (holds_counter(e, group_pmu)) --cpc_of(cc, group_pmu).active_counters;
 }
 
-void group_sched_out(CpuContext& cc, Event* leader) {
-  const Pmu* pmu = leader->attr.pmu;
-  for (Event* s : leader->siblings) event_sched_out(cc, s, pmu);
-  event_sched_out(cc, leader, pmu);
-  if (leader->active_hook.is_linked()) {
-    auto& list =
-        leader->attr.pinned ? leader->pmu_ctx->active_pinned : leader->pmu_ctx->active_flexible;
-    list.erase(list.iterator_to(*leader));
-  }
-  if (leader->attr.exclusive) cpc_of(cc, pmu).exclusive = false;
+ActiveList& active_list_of(PmuContext* pc, bool pinned) {
+  return pinned ? pc->active_pinned : pc->active_flexible;
 }
 
-bool group_can_go_on(CpuContext& cc, const Event* leader, bool can_add_hw) {
+// The kernel's rule since 5.11: an exclusive group is refused while its own PMU context
+// has groups of the same kind on; any exclusive group on keeps every other group of the
+// PMU off. Software groups always go on.
+bool group_can_go_on(CpuContext& cc, PmuContext* pc, const Event* leader, bool can_add_hw) {
   const Pmu* pmu = leader->attr.pmu;
   if (pmu->software()) return true;
-  const auto& cpc = cc.pmus[pmu->index()];
-  if (cpc.exclusive) return false;
-  if (leader->attr.exclusive && cpc.active_counters > 0) return false;
+  if (cpc_of(cc, pmu).exclusive) return false;
+  if (leader->attr.exclusive && !active_list_of(pc, leader->attr.pinned).empty()) return false;
   return can_add_hw;
 }
 
 // All or nothing: the group fits the PMU's free counters and every member starts, or
-// none stays on.
+// none stays on (invariant 6: counters in use never exceed the PMU's).
 int group_sched_in(CpuContext& cc, Event* leader) {
   const Pmu* pmu = leader->attr.pmu;
-  auto& cpc = cc.pmus[pmu->index()];
+  auto& cpc = cpc_of(cc, pmu);
   if (!pmu->software()) {
     int need = holds_counter(leader, pmu) ? 1 : 0;
     for (const Event* s : leader->siblings) {
@@ -99,20 +101,60 @@ int group_sched_in(CpuContext& cc, Event* leader) {
   return 0;
 }
 
-void arm_rotation(PerfCore& core, CpuContext& cc, const Pmu* pmu) {
-  auto& timer = *cc.pmus[pmu->index()].rotation_timer;
-  if (timer.armed()) return;  // restarting would postpone rotation at every switch
-  if (auto* t = core.runtime().thread(cc.cpu)) t->arm_timer(timer, core.rotation_interval());
+uint64_t interval_ns(PerfCore& core) {
+  return static_cast<uint64_t>(std::max<int64_t>(core.rotation_interval().count(), 1));
+}
+
+// Context time left before a multiplexing PmuContext is due to rotate.
+uint64_t time_to_rotation(const PmuContext* pc, uint64_t interval) {
+  const uint64_t since = context_time(pc->ctx) - pc->rotate_stamp;
+  return since >= interval ? 0 : interval - since;
+}
+
+bool rotation_due(const PmuContext* pc, uint64_t interval) {
+  return pc != nullptr && pc->rotate_necessary && time_to_rotation(pc, interval) == 0;
+}
+
+cpu::CpuTimer& rotation_timer(CpuContext& cc, int pmu_index) {
+  return *cc.pmus[static_cast<size_t>(pmu_index)].rotation_timer;
+}
+
+// Arms the timer for a PmuContext that needs rotation, unless it is armed to fire in
+// time already: re-arming at every switch would cost a timer_settime each (invariant 10).
+void arm_rotation(PerfCore& core, CpuContext& cc, const PmuContext* pc) {
+  auto* thread = core.runtime().thread(cc.cpu);
+  if (thread == nullptr) return;
+  auto& timer = rotation_timer(cc, pc->pmu->index());
+  const nanoseconds wait{std::max<uint64_t>(time_to_rotation(pc, interval_ns(core)),
+                                            static_cast<uint64_t>(kMinRotationDelay.count()))};
+  if (timer.armed() && timer.deadline() <= Clock::now() + wait) return;
+  thread->arm_timer(timer, wait);
+}
+
+// The end of a flexible walk of one PmuContext: a misfit starts (or continues)
+// multiplexing; a walk that put every group on ends it.
+void note_flexible_walk(PerfCore& core, CpuContext& cc, PmuContext* pc, bool misfit) {
+  if (!misfit) {
+    pc->multiplexing = false;
+    return;
+  }
+  pc->rotate_necessary = true;
+  if (!pc->multiplexing) {
+    pc->multiplexing = true;
+    pc->rotate_stamp = context_time(pc->ctx);
+  }
+  arm_rotation(core, cc, pc);
 }
 
 void sched_in_groups(PerfCore& core, CpuContext& cc, PmuContext* pc, bool pinned) {
   Context* ctx = pc->ctx;
   GroupTree& tree = pinned ? ctx->pinned_groups : ctx->flexible_groups;
   bool can_add_hw = true;
+  bool misfit = false;
   visit_groups(tree, cc.cpu, pc->pmu->index(), [&](Event& leader) {
     if (leader.state != EventState::kInactive) return true;  // Off, Error, or already on
-    if (group_can_go_on(cc, &leader, can_add_hw) && group_sched_in(cc, &leader) == 0) {
-      (pinned ? pc->active_pinned : pc->active_flexible).push_back(leader);
+    if (group_can_go_on(cc, pc, &leader, can_add_hw) && group_sched_in(cc, &leader) == 0) {
+      active_list_of(pc, pinned).push_back(leader);
       return true;
     }
     // After the first group that does not fit, no later one of this PMU goes on.
@@ -121,28 +163,64 @@ void sched_in_groups(PerfCore& core, CpuContext& cc, PmuContext* pc, bool pinned
       set_state(&leader, EventState::kError);  // every pinned misfit goes to Error
       return true;
     }
-    pc->rotate_necessary = true;
-    arm_rotation(core, cc, pc->pmu);
+    misfit = true;
     // So the walk can stop: the switch costs what the active groups cost, however many
     // flexible groups are installed (the scale suite of pctx bench measures it).
     return false;
   });
+  if (!pinned) note_flexible_walk(core, cc, pc, misfit);
 }
 
-void ctx_sched_in(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kind) {
+void ctx_sched_in(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kind, const Pmu* pmu) {
   if (ctx == nullptr || ctx->nr_events == 0) return;  // an empty context is never active
-  if (!(ctx->is_active & kEventTime)) {
-    ctx->timestamp = clock_ns();  // the clock resumes where it stopped
-    ctx->is_active |= kEventTime;
+  const uint8_t before = ctx->is_active;
+  if (!(before & kEventTime) && !ctx->time_frozen) ctx->timestamp = clock_ns();
+  ctx->is_active |= kind | kEventTime;
+  // A kind that is on already stays as it is: a switch that keeps the CPU's flexible
+  // groups does not walk them again (the kernel's changed bits).
+  if (before & kind) return;
+  for (auto& pc : ctx->pmu_contexts) {
+    if (pmu == nullptr || pc.pmu == pmu) sched_in_groups(core, cc, &pc, kind == kEventPinned);
   }
-  ctx->is_active |= kind;
-  for (auto& pc : ctx->pmu_contexts) sched_in_groups(core, cc, &pc, kind == kEventPinned);
+}
+
+void pmu_ctx_flexible_out(CpuContext& cc, PmuContext* pc) {
+  while (!pc->active_flexible.empty()) group_sched_out(cc, &pc->active_flexible.front());
+}
+
+// The group a rotation sends to the back: the first one on, else the first that may go
+// on here. The kernel picks it the same way, and clears rotate_necessary for the pass
+// that follows to set again.
+Event* event_to_rotate(CpuContext& cc, PmuContext* pc) {
+  pc->rotate_necessary = false;
+  if (!pc->active_flexible.empty()) return &pc->active_flexible.front();
+  Event* first = nullptr;
+  visit_groups(pc->ctx->flexible_groups, cc.cpu, pc->pmu->index(), [&](Event& e) {
+    first = &e;
+    return false;
+  });
+  return first;
+}
+
+void rotate_to_back(PmuContext* pc, Event* first, uint64_t interval, bool force) {
+  Context* ctx = pc->ctx;
+  ctx->flexible_groups.erase(ctx->flexible_groups.iterator_to(*first));
+  first->group_index = ctx->next_group_index++;
+  ctx->flexible_groups.insert(*first);
+  // Once per interval of context time on average; a context far behind (the interval
+  // shrank, or a forced rotation) starts afresh rather than rotating in a burst.
+  const uint64_t now = context_time(ctx);
+  if (force || now - pc->rotate_stamp >= 2 * interval) {
+    pc->rotate_stamp = now;
+  } else {
+    pc->rotate_stamp += interval;
+  }
 }
 
 }  // namespace
 
 void update_context_time(Context* ctx) {
-  if (!(ctx->is_active & kEventTime)) return;
+  if (!(ctx->is_active & kEventTime) || ctx->time_frozen) return;
   const uint64_t now = clock_ns();
   ctx->time += now - ctx->timestamp;
   ctx->timestamp = now;
@@ -173,6 +251,18 @@ void set_state(Event* e, EventState s) {
   e->set_state_only(s);
 }
 
+bool freeze_time(Context* ctx) {
+  if (ctx == nullptr || ctx->time_frozen) return false;
+  update_context_time(ctx);
+  ctx->time_frozen = true;
+  return true;
+}
+
+void thaw_time(Context* ctx, uint64_t now) {
+  ctx->time_frozen = false;
+  ctx->timestamp = now;
+}
+
 PmuContext* find_pmu_context(Context* ctx, Pmu* pmu) {
   for (auto& pc : ctx->pmu_contexts) {
     if (pc.pmu == pmu) return &pc;
@@ -180,28 +270,58 @@ PmuContext* find_pmu_context(Context* ctx, Pmu* pmu) {
   return nullptr;
 }
 
-void sched_in_all(PerfCore& core, CpuContext& cc) {
+void sched_in_all(PerfCore& core, CpuContext& cc, const Pmu* pmu) {
   if (!cc.online) return;
-  ctx_sched_in(core, cc, cc.ctx, kEventPinned);
-  ctx_sched_in(core, cc, cc.task_ctx, kEventPinned);
-  ctx_sched_in(core, cc, cc.ctx, kEventFlexible);
-  ctx_sched_in(core, cc, cc.task_ctx, kEventFlexible);
+  ctx_sched_in(core, cc, cc.ctx, kEventPinned, pmu);
+  ctx_sched_in(core, cc, cc.task_ctx, kEventPinned, pmu);
+  ctx_sched_in(core, cc, cc.ctx, kEventFlexible, pmu);
+  ctx_sched_in(core, cc, cc.task_ctx, kEventFlexible, pmu);
 }
 
-void ctx_sched_out(PerfCore&, CpuContext& cc, Context* ctx, uint8_t kinds) {
+void ctx_sched_out(PerfCore&, CpuContext& cc, Context* ctx, uint8_t kinds, const Pmu* pmu) {
   if (ctx == nullptr || !(ctx->is_active & kEventAll)) return;
   update_context_time(ctx);
+  const uint8_t leaving = ctx->is_active & kinds & kEventAll;
+  ctx->is_active &= static_cast<uint8_t>(~kinds);
+  if (!(ctx->is_active & kEventAll)) ctx->is_active = 0;  // the clock stops
   for (auto& pc : ctx->pmu_contexts) {
-    if (kinds & kEventFlexible) {
-      while (!pc.active_flexible.empty()) group_sched_out(cc, &pc.active_flexible.front());
-      pc.rotate_necessary = false;
+    if (pmu != nullptr && pc.pmu != pmu) continue;
+    if (leaving & kEventFlexible) {
+      pmu_ctx_flexible_out(cc, &pc);
+      pc.rotate_necessary = false;  // the next pass sets it again
     }
-    if (kinds & kEventPinned) {
+    if (leaving & kEventPinned) {
       while (!pc.active_pinned.empty()) group_sched_out(cc, &pc.active_pinned.front());
     }
   }
-  ctx->is_active &= static_cast<uint8_t>(~kinds);
-  if (!(ctx->is_active & kEventAll)) ctx->is_active = 0;  // the clock stops
+}
+
+void resched(PerfCore& core, CpuContext& cc, Context* ctx, const Event* leader) {
+  const Pmu* pmu = leader->attr.pmu;
+  const bool pinned = leader->attr.pinned;
+  const uint8_t kinds = pinned ? kEventAll : kEventFlexible;
+  ctx_sched_out(core, cc, cc.task_ctx, kinds, pmu);
+  if (ctx == cc.ctx) {
+    ctx_sched_out(core, cc, cc.ctx, kinds, pmu);
+  } else if (pinned) {
+    ctx_sched_out(core, cc, cc.ctx, kEventFlexible, pmu);
+  }
+  sched_in_all(core, cc, pmu);
+}
+
+void group_sched_out(CpuContext& cc, Event* leader) {
+  const Pmu* pmu = leader->attr.pmu;
+  for (Event* s : leader->siblings) event_sched_out(cc, s, pmu);
+  event_sched_out(cc, leader, pmu);
+  if (leader->active_hook.is_linked()) {
+    auto& list = active_list_of(leader->pmu_ctx, leader->attr.pinned);
+    list.erase(list.iterator_to(*leader));
+  }
+  if (leader->attr.exclusive) cpc_of(cc, pmu).exclusive = false;
+}
+
+void sibling_sched_out(CpuContext& cc, Event* sibling) {
+  event_sched_out(cc, sibling, sibling->leader->attr.pmu);
 }
 
 void add_group_to_ctx(Context* ctx, Event* leader) {
@@ -224,6 +344,7 @@ void add_group_to_ctx(Context* ctx, Event* leader) {
 
 void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader) {
   Context* ctx = leader->ctx;
+  PmuContext* pc = leader->pmu_ctx;
   update_context_time(ctx);
   if (cc != nullptr && is_active(leader)) group_sched_out(*cc, leader);
   auto unlink = [&](Event* e) {
@@ -236,7 +357,14 @@ void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader) {
   unlink(leader);
   auto& tree = leader->attr.pinned ? ctx->pinned_groups : ctx->flexible_groups;
   tree.erase(tree.iterator_to(*leader));
-  if (ctx->nr_events == 0 && cc != nullptr) ctx_sched_out(core, *cc, ctx, kEventAll);
+  if (pc->nr_events == 0) {
+    pc->rotate_necessary = false;
+    pc->multiplexing = false;
+  }
+  if (ctx->nr_events == 0 && cc != nullptr) {
+    ctx_sched_out(core, *cc, ctx, kEventAll);  // invariant 5: an empty context is inactive
+    if (cc->task_ctx == ctx) cc->task_ctx = nullptr;
+  }
   for (Event* s : leader->siblings) {
     s->ctx = nullptr;
     s->pmu_ctx = nullptr;
@@ -245,47 +373,65 @@ void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader) {
   leader->pmu_ctx = nullptr;
 }
 
-void rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index) {
-  Pmu* pmu = core.pmus()[pmu_index];
-  PmuContext* cpu_pc = cc.ctx != nullptr ? find_pmu_context(cc.ctx, pmu) : nullptr;
-  PmuContext* task_pc = cc.task_ctx != nullptr ? find_pmu_context(cc.task_ctx, pmu) : nullptr;
-  const bool cpu_rotate = cpu_pc != nullptr && cpu_pc->rotate_necessary;
-  const bool task_rotate = task_pc != nullptr && task_pc->rotate_necessary;
-  if (!cpu_rotate && !task_rotate) {
-    // Nothing to multiplex: stop the timer.
-    if (auto* t = core.runtime().thread(cc.cpu))
-      t->cancel_timer(*cc.pmus[pmu_index].rotation_timer);
+void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index) {
+  auto* thread = core.runtime().thread(cc.cpu);
+  if (thread == nullptr) return;
+  Pmu* pmu = core.pmus()[static_cast<size_t>(pmu_index)];
+  const uint64_t interval = interval_ns(core);
+  uint64_t wait = UINT64_MAX;
+  for (Context* ctx : {cc.ctx, cc.task_ctx}) {
+    PmuContext* pc = ctx != nullptr ? find_pmu_context(ctx, pmu) : nullptr;
+    if (pc != nullptr && pc->rotate_necessary) wait = std::min(wait, time_to_rotation(pc, interval));
+  }
+  auto& timer = rotation_timer(cc, pmu_index);
+  if (wait == UINT64_MAX) {
+    thread->cancel_timer(timer);  // nothing to multiplex here now
     return;
   }
-  core.stats().rotations.fetch_add(1, std::memory_order_relaxed);
-  // Rotation sends the first flexible group to the back of its tree: the one on first, or
-  // else the first that may go on here.
-  auto rotate_one = [&](PmuContext* pc) {
-    Event* first = pc->active_flexible.empty() ? nullptr : &pc->active_flexible.front();
-    if (first == nullptr) {
-      visit_groups(pc->ctx->flexible_groups, cc.cpu, pmu_index, [&](Event& e) {
-        first = &e;
-        return false;
-      });
-    }
-    if (first == nullptr) return;
-    pc->ctx->flexible_groups.erase(pc->ctx->flexible_groups.iterator_to(*first));
-    first->group_index = pc->ctx->next_group_index++;
-    pc->ctx->flexible_groups.insert(*first);
+  wait = std::max<uint64_t>(wait, static_cast<uint64_t>(kMinRotationDelay.count()));
+  thread->arm_timer(timer, nanoseconds(wait));
+}
+
+bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
+  Pmu* pmu = core.pmus()[static_cast<size_t>(pmu_index)];
+  PmuContext* cpu_pc = cc.ctx != nullptr ? find_pmu_context(cc.ctx, pmu) : nullptr;
+  PmuContext* task_pc = cc.task_ctx != nullptr ? find_pmu_context(cc.task_ctx, pmu) : nullptr;
+  const uint64_t interval = interval_ns(core);
+  auto wants = [&](PmuContext* pc) {
+    return pc != nullptr && pc->rotate_necessary && (force || rotation_due(pc, interval));
   };
-  for (PmuContext* pc : {task_pc, cpu_pc}) {
-    if (pc == nullptr) continue;
-    update_context_time(pc->ctx);
-    while (!pc->active_flexible.empty()) group_sched_out(cc, &pc->active_flexible.front());
-    pc->rotate_necessary = false;
+  const bool cpu_rotate = wants(cpu_pc);
+  const bool task_rotate = wants(task_pc);
+  bool rotated = false;
+  if (cpu_rotate || task_rotate) {
+    core.stats().rotations.fetch_add(1, std::memory_order_relaxed);
+    Event* task_first = task_rotate ? event_to_rotate(cc, task_pc) : nullptr;
+    Event* cpu_first = cpu_rotate ? event_to_rotate(cc, cpu_pc) : nullptr;
+    // The kernel's order: the task's flexible groups leave first (also when only the
+    // CPU's rotate, so that the CPU's keep their priority), the CPU's only when they
+    // rotate.
+    const bool task_out = task_first != nullptr || (task_pc != nullptr && cpu_first != nullptr);
+    if (task_out) pmu_ctx_flexible_out(cc, task_pc);
+    if (cpu_first != nullptr) {
+      pmu_ctx_flexible_out(cc, cpu_pc);
+      rotate_to_back(cpu_pc, cpu_first, interval, force);
+      if (cc.ctx->is_active & kEventFlexible) sched_in_groups(core, cc, cpu_pc, false);
+    }
+    if (task_first != nullptr) rotate_to_back(task_pc, task_first, interval, force);
+    if (task_out && (cc.task_ctx->is_active & kEventFlexible)) {
+      sched_in_groups(core, cc, task_pc, false);
+    }
+    rotated = cpu_first != nullptr || task_first != nullptr;
   }
-  if (cpu_rotate) rotate_one(cpu_pc);
-  if (task_rotate) rotate_one(task_pc);
-  if (cpu_pc != nullptr && (cc.ctx->is_active & kEventFlexible)) {
-    sched_in_groups(core, cc, cpu_pc, false);
-  }
-  if (task_pc != nullptr && (cc.task_ctx->is_active & kEventFlexible)) {
-    sched_in_groups(core, cc, task_pc, false);
+  rearm_rotation(core, cc, pmu_index);
+  return rotated;
+}
+
+void rotate_due(PerfCore& core, CpuContext& cc) {
+  if (cc.task_ctx == nullptr) return;
+  const uint64_t interval = interval_ns(core);
+  for (auto& pc : cc.task_ctx->pmu_contexts) {
+    if (rotation_due(&pc, interval)) rotate_pmu(core, cc, pc.pmu->index(), false);
   }
 }
 

@@ -1,13 +1,15 @@
 // The scheduling engine: everything here runs on the CPU of `cc`, with the locks of the
-// contexts it touches held (irqs off). Nothing allocates.
+// contexts it touches held (irqs off). Nothing allocates. The numbered invariants are
+// those of docs/core.md.
 #pragma once
 
 #include "core/cpu_context.hpp"
 
 namespace pctx::core::internal {
 
-// Time: a context's clock runs while it is active; an event accrues enabled time while
-// it (effectively) is Inactive or Active, and running time while Active.
+// Time: a context's clock runs while it is active and not frozen; an event accrues
+// enabled time while it (effectively) is Inactive or Active, and running time while
+// Active (invariant 7).
 void update_context_time(Context* ctx);
 uint64_t context_time(const Context* ctx);
 void update_event_time(Event* e);
@@ -15,13 +17,31 @@ void update_event_time(Event* e);
 // before changing its state.
 void set_state(Event* e, EventState s);
 
+// Stops a context's clock for the length of a reschedule, after bringing it up to date;
+// false if it was frozen already (the caller then must not thaw it).
+bool freeze_time(Context* ctx);
+// Restarts a frozen clock from `now`: the reschedule took no context time.
+void thaw_time(Context* ctx, uint64_t now);
+
 PmuContext* find_pmu_context(Context* ctx, Pmu* pmu);
 
 // Sched-in of the CPU context and the current task context in the kernel's order: CPU
-// pinned, task pinned, CPU flexible, task flexible.
-void sched_in_all(PerfCore& core, CpuContext& cc);
-// Schedules out the given kinds (ContextActive bits) of a context.
-void ctx_sched_out(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kinds);
+// pinned, task pinned, CPU flexible, task flexible. Only the kinds a context does not
+// have on already are walked (the kernel's changed bits). With `pmu`, only its groups.
+void sched_in_all(PerfCore& core, CpuContext& cc, const Pmu* pmu = nullptr);
+// Schedules out the given kinds (ContextActive bits) of a context; with `pmu`, only the
+// groups of that PMU leave, though the kinds are marked off for the whole context.
+void ctx_sched_out(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kinds,
+                   const Pmu* pmu = nullptr);
+// The kernel's ctx_resched after a change to `leader`'s group in `ctx`: the kinds the
+// group competes with leave (task first; the CPU's only for a CPU event or, for a pinned
+// task event, its flexible groups) and everything of the group's PMU goes on again in
+// order.
+void resched(PerfCore& core, CpuContext& cc, Context* ctx, const Event* leader);
+
+// Takes one group off (leader) or one member (sibling), releasing their counters.
+void group_sched_out(CpuContext& cc, Event* leader);
+void sibling_sched_out(CpuContext& cc, Event* sibling);
 
 // Links a group into a context (Off or Inactive), not scheduling it. The PmuContext must
 // already be listed.
@@ -29,8 +49,15 @@ void add_group_to_ctx(Context* ctx, Event* leader);
 // Unlinks a group from its context after scheduling it out.
 void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader);
 
-// One rotation of one PMU's flexible groups on this CPU, as the timer does it.
-void rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index);
+// Rotation of one PMU's flexible groups on this CPU (invariant 10). `force` rotates every
+// context that needs it, as the kernel's timer does; otherwise only those whose own
+// context time since their last rotation reached the interval. Then re-arms the CPU's
+// rotation timer for the next one due, or stops it. True if anything rotated.
+bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force);
+// At a task's sched-in: rotates its PMU contexts that are due.
+void rotate_due(PerfCore& core, CpuContext& cc);
+// Re-arms (or stops) one PMU's rotation timer for the contexts scheduled on this CPU.
+void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index);
 
 // Folds the running delta of an Active event into its count (on its CPU).
 void read_active(Event* e);

@@ -161,9 +161,9 @@ void run(const RunOptions& o) {
       info->task = or_die(scheduler->spawn(
           [raw, &stop, seed] { raw->work = run_workload(raw->workload, stop, seed); }, so));
       info->events = or_die(pmus->create_groups(*core, spec));
-      core::Context* ctx = core->task_context(*info->task);
+      core::ContextRef ctx = or_die(core->task_context(*info->task));
       for (auto& m : info->events) {
-        if (m.leader && core->install(ctx, m.event) != 0) {
+        if (m.leader && core->install(ctx.get(), m.event) != 0) {
           die(fmt::format("cannot install '{}' in task {}", m.label, so.name));
         }
       }

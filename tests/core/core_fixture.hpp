@@ -62,6 +62,7 @@ class CoreTest : public ::testing::Test {
       for (auto it = owned_.rbegin(); it != owned_.rend(); ++it) (*it)->put();
       for (Task* t : tasks_) core_->exit_task(*t);  // drops the task's context reference
     }
+    context_refs_.clear();
     owned_.clear();
     core_.reset();
     runtime_.reset();
@@ -104,11 +105,16 @@ class CoreTest : public ::testing::Test {
     on_cpu(cpu, [&] { core_->sched_out(t, nullptr); });
   }
 
+  // The task's context; the fixture keeps a reference until its tasks have exited.
   Context* task_ctx(Task& t) {
-    Context* c = core_->task_context(t);
+    auto ref = core_->task_context(t);
+    EXPECT_TRUE(ref) << ref.error().message;
+    if (!ref) return nullptr;
+    Context* c = ref->get();
     if (std::find(task_contexts_.begin(), task_contexts_.end(), c) == task_contexts_.end()) {
       task_contexts_.push_back(c);
       tasks_.push_back(&t);
+      context_refs_.push_back(std::move(*ref));
     }
     return c;
   }
@@ -125,6 +131,7 @@ class CoreTest : public ::testing::Test {
   int cpu_ = -1, other_ = -1;
   std::vector<Event*> owned_;
   std::vector<Context*> task_contexts_;
+  std::vector<ContextRef> context_refs_;
   std::vector<Task*> tasks_;
   std::deque<Task> tasks_storage_;
 };

@@ -212,7 +212,8 @@ TEST_F(CoreTest, EverythingIsFreedAfterRemoval) {
   const long pmu_contexts = PmuContext::alive();
   {
     Task task;
-    Context* tctx = core_->task_context(task);
+    ContextRef ref = *core_->task_context(task);
+    Context* tctx = ref.get();
     EXPECT_EQ(Context::alive(), contexts + 1);
     std::vector<Event*> mine;
     auto make = [&](int size, Pmu* pmu) {

@@ -67,7 +67,9 @@ class SchedTest : public ::testing::Test {
                         SpawnOptions options = {}) {
     options.start = false;
     TaskRef t = spawn(std::move(fn), options);
-    core::Context* ctx = core_->task_context(*t);
+    auto ref = core_->task_context(*t);
+    EXPECT_TRUE(ref) << ref.error().message;
+    core::Context* ctx = ref->get();
     for (int i = 0; i < n; ++i) {
       core::EventAttr attr;
       attr.pmu = &tsc_;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <tuple>
+#include <utility>
 
 #include "pctx/core/event.hpp"
 #include "pctx/cpu/irq_spinlock.hpp"
@@ -59,7 +60,15 @@ class PmuContext : public cpu::rcu::Head {
   ActiveList active_pinned;
   ActiveList active_flexible;
   int nr_events = 0;
+  // A flexible group did not fit in the last pass (the kernel's flag of that name; a
+  // sched-out clears it, and the next pass sets it again).
   bool rotate_necessary = false;
+  // Rotation by the context's own time (invariant 10): `multiplexing` survives sched-out,
+  // unlike rotate_necessary, and `rotate_stamp` is the context time of the last rotation
+  // (or of the pass that started multiplexing). The PmuContext is due to rotate once
+  // `interval` of its context's time has passed since then.
+  bool multiplexing = false;
+  uint64_t rotate_stamp = 0;
 
   bi::list_member_hook<SafeHook> ctx_hook;  // Context::pmu_contexts
 
@@ -91,6 +100,10 @@ class Context {
   uint8_t is_active = 0;
   uint64_t time = 0;       // runs only while the context is active
   uint64_t timestamp = 0;  // clock value at the last time update
+  // Set for the length of a reschedule (install, remove, enable, disable, reset,
+  // rotation): the clock stands still, so groups taken off and put back lose no time
+  // (the kernel's ctx_time_freeze).
+  bool time_frozen = false;
 
   void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void put();
@@ -101,6 +114,37 @@ class Context {
   Context();
   ~Context();
   std::atomic<int> refs_{1};
+};
+
+// An owning reference to a context: get() on copy, put() on destruction.
+class ContextRef {
+ public:
+  ContextRef() = default;
+  // Adopts one reference the caller already holds.
+  static ContextRef adopt(Context* ctx) {
+    ContextRef r;
+    r.ctx_ = ctx;
+    return r;
+  }
+  // Takes a new reference.
+  explicit ContextRef(Context* ctx) : ctx_(ctx) {
+    if (ctx_ != nullptr) ctx_->get();
+  }
+  ContextRef(const ContextRef& o) : ContextRef(o.ctx_) {}
+  ContextRef(ContextRef&& o) noexcept : ctx_(o.ctx_) { o.ctx_ = nullptr; }
+  ContextRef& operator=(ContextRef o) noexcept {
+    std::swap(ctx_, o.ctx_);
+    return *this;
+  }
+  ~ContextRef() {
+    if (ctx_ != nullptr) ctx_->put();
+  }
+  Context* get() const { return ctx_; }
+  Context* operator->() const { return ctx_; }
+  explicit operator bool() const { return ctx_ != nullptr; }
+
+ private:
+  Context* ctx_ = nullptr;
 };
 
 // The clock contexts run on, in nanoseconds.

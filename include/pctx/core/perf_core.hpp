@@ -39,6 +39,16 @@ struct Reading {
   EventState state = EventState::kOff;
 };
 
+// A whole group read at one instant, as a PERF_FORMAT_GROUP read: the leader's times, and
+// every member's count and state, leader first, then siblings in creation order.
+struct GroupReading {
+  uint64_t time_enabled = 0;
+  uint64_t time_running = 0;
+  EventState state = EventState::kOff;  // the leader's
+  std::vector<uint64_t> counts;
+  std::vector<EventState> states;  // effective: a sibling of an Off leader is Off
+};
+
 // Counters of what the slow and fast paths did, for tests and benchmarks.
 struct CoreStats {
   std::atomic<uint64_t> install_fast{0};  // Off group added under the lock, no call
@@ -71,15 +81,23 @@ class PerfCore {
   pmu::Result<Event*> create_event(const EventAttr& attr, Event* leader = nullptr);
 
   Context* cpu_context(int cpu) const;  // borrowed; nullptr for CPUs not managed
-  Context* task_context(Task& task);    // created on first use; the task holds it
+  // The task's context, created on first use: an owning reference, so a racing exit
+  // cannot free it under the caller. -ESRCH once the task has exited.
+  pmu::Result<ContextRef> task_context(Task& task);
 
-  // Installs a group (its leader, with siblings created before) into a context.
+  // Installs a group (its leader, with siblings created before) into a context. -EINVAL
+  // for a sibling, or a CPU filter other than the CPU context's; -EBUSY if installed
+  // already; -ESRCH if the context's task has exited.
   int install(Context* ctx, Event* leader);
   int remove(Event* leader);  // the group leaves its context; the caller still owns it
-  int enable(Event* leader);  // also clears Error
-  int disable(Event* leader);
+  // As the kernel's enable/disable ioctls, on a leader (the group) or on one sibling.
+  // Enable also clears Error; a disabled sibling stops counting while its group goes on.
+  int enable(Event* event);
+  int disable(Event* event);
   int reset(Event* event);     // clears the count, not the times
   Reading read(Event* event);  // fresh: an event Active on another CPU is read there
+  // Every member of a group at one instant, locally or by a cross-call to where it counts.
+  GroupReading read_group(Event* leader);
 
   // The switch hooks, called on the CPU thread that switches tasks.
   void sched_out(Task* prev, Task* next);
@@ -87,8 +105,11 @@ class PerfCore {
   // The task exits: its events go to Exit and its context is tombstoned.
   void exit_task(Task& task);
 
+  // Every context that multiplexes rotates once per interval of its own time (4 ms by
+  // default); a change applies at once, also to armed timers.
   void set_rotation_interval(std::chrono::nanoseconds interval);
-  int rotate(int cpu);  // one rotation pass on that CPU now, as the timer would
+  // One rotation of every context that needs it on that CPU now, due or not.
+  int rotate(int cpu);
 
   // Every invariant of the design, checked on every CPU and in the CPU contexts and the
   // given task contexts; "" when all hold, else one line per violation. Not from a CPU
@@ -104,6 +125,7 @@ class PerfCore {
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
   int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
+  bool with_event_stable(Event* e, cpu::FunctionRef<void()> snapshot);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
   int cpu_teardown(int cpu);

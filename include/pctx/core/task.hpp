@@ -19,6 +19,8 @@ class Task {
   std::atomic<int> oncpu{-1};
   // The task's context, published by install before it looks at oncpu.
   std::atomic<Context*> perf_ctx{nullptr};
+  // Set by PerfCore::exit_task: no context is created for the task after that.
+  std::atomic<bool> exited{false};
 };
 
 }  // namespace pctx::core

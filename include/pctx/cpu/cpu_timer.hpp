@@ -23,6 +23,8 @@ class CpuTimer : public boost::intrusive::list_base_hook<> {
 
   bool armed() const { return is_linked(); }
   std::chrono::nanoseconds period() const { return period_; }
+  // When it fires next, while armed; read on the owning CPU thread.
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
   uint64_t fired() const { return fired_; }  // read on the owning CPU thread
 
  private:

@@ -223,6 +223,28 @@ TEST(PctxRun, CappedCountersMultiplexAndScaleToTheTaskTime) {
   }
 }
 
+// The command as a user types it, at the default time slice and rotation interval: with
+// 2, 3 and 4 tasks per CPU every event of every task runs 40-60% of its task's time (the
+// tasks' slices once lined up with the rotation timer and starved the second task).
+TEST(PctxRun, EveryTaskMultiplexesFairlyAtTheDefaults) {
+  for (int tasks : {2, 3, 4}) {
+    auto r = run("run --duration 2 --counters tsc=2 -e tsc,tsc,tsc,tsc -w spin --tasks " +
+                     std::to_string(tasks) + " --json",
+                 true);
+    ASSERT_EQ(r.status, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_FALSE(j["tasks"].empty());
+    for (const auto& t : j["tasks"]) {
+      ASSERT_EQ(t["events"].size(), 4u);
+      for (const auto& e : t["events"]) {
+        const double pct = e["percent_running"].get<double>();
+        EXPECT_GE(pct, 40.0) << tasks << " tasks per CPU: " << t["name"];
+        EXPECT_LE(pct, 60.0) << tasks << " tasks per CPU: " << t["name"];
+      }
+    }
+  }
+}
+
 TEST(PctxRun, TableAndCsv) {
   auto table = run("run --duration 0.2 --tasks 1 -w spin");
   ASSERT_EQ(table.status, 0) << table.out;

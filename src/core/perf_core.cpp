@@ -48,10 +48,7 @@ class CpuLocks {
     for (Pmu* p : core_.pmus()) {
       if (p != nullptr) p->end_pass(cc_.cpu);
     }
-    if (nr_frozen_ > 0) {
-      const uint64_t now = clock_ns();
-      for (int i = 0; i < nr_frozen_; ++i) thaw_time(frozen_[i], now);
-    }
+    for (int i = 0; i < nr_frozen_; ++i) thaw_time(frozen_[i]);
     if (extra_ != nullptr) extra_->lock.unlock();
     if (task_ != nullptr) task_->lock.unlock();
     cc_.ctx->lock.unlock();
@@ -191,7 +188,7 @@ void PerfCore::set_rotation_interval(std::chrono::nanoseconds interval) {
   for (const auto& cc : cpus_) {
     if (!cc) continue;
     cpu::cpu_function_call(cc->cpu, [&] {
-      CpuLocks locks(*this, *cc, nullptr, /*freeze=*/true);
+      CpuLocks locks(*this, *cc);
       for (int i = 0; i < nr_pmus_.load(); ++i) {
         if (cc->pmus[static_cast<size_t>(i)].rotation_timer->armed()) rearm_rotation(*this, *cc, i);
       }
@@ -328,7 +325,9 @@ int PerfCore::install(Context* ctx, Event* leader) {
   {
     std::lock_guard m(ctx->mutex);
     if (ctx->tombstone) return -ESRCH;
-    if (ctx->task == nullptr) {  // a CPU context counts on its CPU
+    if (ctx->task == nullptr && leader->attr.cpu == -1) {
+      // A CPU context counts on its CPU; remove gives the group back its "any CPU".
+      leader->cpu_from_context = true;
       leader->attr.cpu = ctx->cpu;
       for (Event* s : leader->siblings) s->attr.cpu = ctx->cpu;
     }
@@ -373,6 +372,11 @@ int PerfCore::remove(Event* leader) {
     std::lock_guard m(ctx->mutex);
     PmuContext* pc = leader->pmu_ctx;
     event_function_call(ctx, [&](CpuContext* cc) { remove_group_from_ctx(*this, cc, leader); });
+    if (leader->cpu_from_context) {  // unlinked: nothing else reads it now
+      leader->cpu_from_context = false;
+      leader->attr.cpu = -1;
+      for (Event* s : leader->siblings) s->attr.cpu = -1;
+    }
     if (pc->nr_events == 0) {
       {
         std::lock_guard l(ctx->lock);
@@ -459,21 +463,22 @@ int PerfCore::reset(Event* event) {
 // Runs `snapshot` where `e`'s count is whole: on the CPU where it is Active (in place when
 // that is this CPU, else by a cross-call), or under its context's lock when it is not
 // counting. Returns without calling it if e raced a sched-in and its count is in flight.
-bool PerfCore::with_event_stable(Event* e, cpu::FunctionRef<void()> snapshot) {
+bool PerfCore::with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void()> snapshot) {
   Context* ctx = e->ctx;
   const int oncpu = e->peek_oncpu();
   // Active here: read in place, with irqs off so that no handler interleaves, under the
-  // context's lock, in a pass of every PMU (a local read needs no other lock).
+  // context's lock, in a pass of the PMUs read only (a local read needs no other lock, and
+  // a pass of an uninvolved software PMU would cost it a system call).
   if (oncpu >= 0 && oncpu == cpu::current_cpu() && e->peek_state() == EventState::kActive) {
     cpu::IrqGuard irqs_off;
     std::lock_guard l(ctx->lock);
     if (e->state == EventState::kActive && e->oncpu == oncpu) {
-      for (Pmu* p : pmus_) {
-        if (p != nullptr) p->begin_pass(oncpu);
+      for (size_t i = 0; i < pmus_.size(); ++i) {
+        if (pmu_mask & (1u << i)) pmus_[i]->begin_pass(oncpu);
       }
       snapshot();
-      for (Pmu* p : pmus_) {
-        if (p != nullptr) p->end_pass(oncpu);
+      for (size_t i = 0; i < pmus_.size(); ++i) {
+        if (pmu_mask & (1u << i)) pmus_[i]->end_pass(oncpu);
       }
       return true;
     }
@@ -506,7 +511,7 @@ Reading PerfCore::read(Event* e) {
   Context* ctx = e->ctx;
   if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
   Reading r;
-  const bool fresh = with_event_stable(e, [&] {
+  const bool fresh = with_event_stable(e, 1u << e->attr.pmu->index(), [&] {
     read_active(e);
     update_context_time(ctx);
     update_event_time(e);
@@ -517,10 +522,11 @@ Reading PerfCore::read(Event* e) {
 }
 
 // One snapshot of the whole group, taken where its leader counts: every member's count
-// and the leader's times, as a PERF_FORMAT_GROUP read gives them.
-GroupReading PerfCore::read_group(Event* leader) {
+// and the leader's times, as a PERF_FORMAT_GROUP read gives them (from any member's fd).
+GroupReading PerfCore::read_group(Event* event) {
   GroupReading g;
-  if (leader == nullptr || !leader->is_leader()) return g;
+  if (event == nullptr) return g;
+  Event* leader = event->leader;
   g.counts.resize(leader->siblings.size() + 1);  // allocated here, not in the handler
   g.states.resize(g.counts.size());
   auto fill = [&] {
@@ -539,7 +545,9 @@ GroupReading PerfCore::read_group(Event* leader) {
     fill();
     return g;
   }
-  const bool fresh = with_event_stable(leader, [&] {
+  uint32_t pmus = 1u << leader->attr.pmu->index();
+  for (const Event* s : leader->siblings) pmus |= 1u << s->attr.pmu->index();
+  const bool fresh = with_event_stable(leader, pmus, [&] {
     read_active(leader);
     for (Event* s : leader->siblings) read_active(s);
     update_context_time(ctx);
@@ -578,10 +586,10 @@ void PerfCore::sched_in(Task* next) {
   // task with no pinned group leaves the CPU's flexible groups as they are (the kernel's
   // rule: no PMU work, no lost counts).
   if (!ctx->pinned_groups.empty()) ctx_sched_out(*this, cc, cc.ctx, kEventFlexible);
-  sched_in_all(*this, cc);
   // Invariant 10: a context rotates by its own time, so a task whose slices never meet
   // the timer still rotates, here.
-  rotate_due(*this, cc);
+  rotate_due_at_sched_in(*this, cc, ctx);
+  sched_in_all(*this, cc);
 }
 
 void PerfCore::exit_task(Task& task) {

@@ -105,14 +105,28 @@ uint64_t interval_ns(PerfCore& core) {
   return static_cast<uint64_t>(std::max<int64_t>(core.rotation_interval().count(), 1));
 }
 
+uint64_t ns_of(Clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count());
+}
+
+// A context's time as of `now` (CLOCK_MONOTONIC ns, which steady_clock is), without
+// updating it: a pass may have left it stale, and rotation is due by the real figure.
+uint64_t live_time(const Context* ctx, uint64_t now) {
+  if (!(ctx->is_active & kEventTime) || ctx->time_frozen || now < ctx->timestamp) {
+    return ctx->time;
+  }
+  return ctx->time + (now - ctx->timestamp);
+}
+
 // Context time left before a multiplexing PmuContext is due to rotate.
-uint64_t time_to_rotation(const PmuContext* pc, uint64_t interval) {
-  const uint64_t since = context_time(pc->ctx) - pc->rotate_stamp;
+uint64_t time_to_rotation(const PmuContext* pc, uint64_t interval, uint64_t now) {
+  const uint64_t since = live_time(pc->ctx, now) - pc->rotate_stamp;
   return since >= interval ? 0 : interval - since;
 }
 
-bool rotation_due(const PmuContext* pc, uint64_t interval) {
-  return pc != nullptr && pc->rotate_necessary && time_to_rotation(pc, interval) == 0;
+bool rotation_due(const PmuContext* pc, uint64_t interval, uint64_t now) {
+  return pc != nullptr && pc->rotate_necessary && time_to_rotation(pc, interval, now) == 0;
 }
 
 cpu::CpuTimer& rotation_timer(CpuContext& cc, int pmu_index) {
@@ -125,9 +139,10 @@ void arm_rotation(PerfCore& core, CpuContext& cc, const PmuContext* pc) {
   auto* thread = core.runtime().thread(cc.cpu);
   if (thread == nullptr) return;
   auto& timer = rotation_timer(cc, pc->pmu->index());
-  const nanoseconds wait{std::max<uint64_t>(time_to_rotation(pc, interval_ns(core)),
+  const auto now = Clock::now();
+  const nanoseconds wait{std::max<uint64_t>(time_to_rotation(pc, interval_ns(core), ns_of(now)),
                                             static_cast<uint64_t>(kMinRotationDelay.count()))};
-  if (timer.armed() && timer.deadline() <= Clock::now() + wait) return;
+  if (timer.armed() && timer.deadline() <= now + wait) return;
   thread->arm_timer(timer, wait);
 }
 
@@ -174,7 +189,7 @@ void sched_in_groups(PerfCore& core, CpuContext& cc, PmuContext* pc, bool pinned
 void ctx_sched_in(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kind, const Pmu* pmu) {
   if (ctx == nullptr || ctx->nr_events == 0) return;  // an empty context is never active
   const uint8_t before = ctx->is_active;
-  if (!(before & kEventTime) && !ctx->time_frozen) ctx->timestamp = clock_ns();
+  if (!(before & kEventTime)) ctx->timestamp = clock_ns();  // the clock resumes from here
   ctx->is_active |= kind | kEventTime;
   // A kind that is on already stays as it is: a switch that keeps the CPU's flexible
   // groups does not walk them again (the kernel's changed bits).
@@ -188,18 +203,25 @@ void pmu_ctx_flexible_out(CpuContext& cc, PmuContext* pc) {
   while (!pc->active_flexible.empty()) group_sched_out(cc, &pc->active_flexible.front());
 }
 
-// The group a rotation sends to the back: the first one on, else the first that may go
-// on here. The kernel picks it the same way, and clears rotate_necessary for the pass
-// that follows to set again.
+// The first group of one CPU's run of a tree (cpu == -1 or cpu == this), or nullptr.
+Event* first_in_run(GroupTree& tree, int cpu, int pmu) {
+  auto it = tree.lower_bound(GroupKey{cpu, pmu, 0});
+  return it != tree.end() && it->attr.cpu == cpu && it->attr.pmu->index() == pmu ? &*it : nullptr;
+}
+
+// The group a rotation sends to the back, picked as the kernel's ctx_event_to_rotate
+// does: the first one on; else, for a CPU context, the first of its CPU's run, and for a
+// task context the first of the any-CPU run, or of this CPU's when that is empty. It
+// clears rotate_necessary, for the pass that follows to set again.
 Event* event_to_rotate(CpuContext& cc, PmuContext* pc) {
   pc->rotate_necessary = false;
   if (!pc->active_flexible.empty()) return &pc->active_flexible.front();
-  Event* first = nullptr;
-  visit_groups(pc->ctx->flexible_groups, cc.cpu, pc->pmu->index(), [&](Event& e) {
-    first = &e;
-    return false;
-  });
-  return first;
+  GroupTree& tree = pc->ctx->flexible_groups;
+  const int pmu = pc->pmu->index();
+  if (pc->ctx->task != nullptr) {
+    if (Event* any = first_in_run(tree, -1, pmu)) return any;
+  }
+  return first_in_run(tree, cc.cpu, pmu);
 }
 
 void rotate_to_back(PmuContext* pc, Event* first, uint64_t interval, bool force) {
@@ -220,7 +242,7 @@ void rotate_to_back(PmuContext* pc, Event* first, uint64_t interval, bool force)
 }  // namespace
 
 void update_context_time(Context* ctx) {
-  if (!(ctx->is_active & kEventTime) || ctx->time_frozen) return;
+  if (!(ctx->is_active & kEventTime) || ctx->time_frozen) return;  // frozen: one instant
   const uint64_t now = clock_ns();
   ctx->time += now - ctx->timestamp;
   ctx->timestamp = now;
@@ -251,6 +273,11 @@ void set_state(Event* e, EventState s) {
   e->set_state_only(s);
 }
 
+// As the kernel's ctx_time_freeze: the clock is brought up to date and then reads the same
+// for the whole pass, so everything the pass does happens at one instant. The clock is not
+// stopped: thawing leaves its timestamp alone, so the next update adds the frozen window
+// back, to the groups that stayed on (those of other PMUs keep counting meanwhile) and to
+// those taken off and put back alike.
 bool freeze_time(Context* ctx) {
   if (ctx == nullptr || ctx->time_frozen) return false;
   update_context_time(ctx);
@@ -258,9 +285,11 @@ bool freeze_time(Context* ctx) {
   return true;
 }
 
-void thaw_time(Context* ctx, uint64_t now) {
+void thaw_time(Context* ctx) {
   ctx->time_frozen = false;
-  ctx->timestamp = now;
+  // A context that went inactive in the pass kept its clock running until now, so that
+  // its stop and restart within the pass left no hole (see ctx_sched_out); it stops here.
+  if (!(ctx->is_active & kEventAll)) ctx->is_active = 0;
 }
 
 PmuContext* find_pmu_context(Context* ctx, Pmu* pmu) {
@@ -283,7 +312,10 @@ void ctx_sched_out(PerfCore&, CpuContext& cc, Context* ctx, uint8_t kinds, const
   update_context_time(ctx);
   const uint8_t leaving = ctx->is_active & kinds & kEventAll;
   ctx->is_active &= static_cast<uint8_t>(~kinds);
-  if (!(ctx->is_active & kEventAll)) ctx->is_active = 0;  // the clock stops
+  if (!(ctx->is_active & kEventAll)) {
+    // The clock stops, unless frozen: then it stops at the thaw if nothing came back on.
+    ctx->is_active = ctx->time_frozen ? (ctx->is_active & kEventTime) : 0;
+  }
   for (auto& pc : ctx->pmu_contexts) {
     if (pmu != nullptr && pc.pmu != pmu) continue;
     if (leaving & kEventFlexible) {
@@ -378,10 +410,13 @@ void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index) {
   if (thread == nullptr) return;
   Pmu* pmu = core.pmus()[static_cast<size_t>(pmu_index)];
   const uint64_t interval = interval_ns(core);
+  const uint64_t now = clock_ns();
   uint64_t wait = UINT64_MAX;
   for (Context* ctx : {cc.ctx, cc.task_ctx}) {
     PmuContext* pc = ctx != nullptr ? find_pmu_context(ctx, pmu) : nullptr;
-    if (pc != nullptr && pc->rotate_necessary) wait = std::min(wait, time_to_rotation(pc, interval));
+    if (pc != nullptr && pc->rotate_necessary) {
+      wait = std::min(wait, time_to_rotation(pc, interval, now));
+    }
   }
   auto& timer = rotation_timer(cc, pmu_index);
   if (wait == UINT64_MAX) {
@@ -397,8 +432,9 @@ bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
   PmuContext* cpu_pc = cc.ctx != nullptr ? find_pmu_context(cc.ctx, pmu) : nullptr;
   PmuContext* task_pc = cc.task_ctx != nullptr ? find_pmu_context(cc.task_ctx, pmu) : nullptr;
   const uint64_t interval = interval_ns(core);
+  const uint64_t now = clock_ns();
   auto wants = [&](PmuContext* pc) {
-    return pc != nullptr && pc->rotate_necessary && (force || rotation_due(pc, interval));
+    return pc != nullptr && pc->rotate_necessary && (force || rotation_due(pc, interval, now));
   };
   const bool cpu_rotate = wants(cpu_pc);
   const bool task_rotate = wants(task_pc);
@@ -427,11 +463,23 @@ bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
   return rotated;
 }
 
-void rotate_due(PerfCore& core, CpuContext& cc) {
-  if (cc.task_ctx == nullptr) return;
+// Before a task's groups go on: each of its PMU contexts that multiplexed when it last
+// ran, and whose context time since its last rotation reached the interval, sends its
+// first group that may go on to the back, so the walk that follows starts from the next
+// one. Deciding before the walk costs no extra add and del.
+void rotate_due_at_sched_in(PerfCore& core, CpuContext& cc, Context* ctx) {
   const uint64_t interval = interval_ns(core);
-  for (auto& pc : cc.task_ctx->pmu_contexts) {
-    if (rotation_due(&pc, interval)) rotate_pmu(core, cc, pc.pmu->index(), false);
+  for (auto& pc : ctx->pmu_contexts) {
+    if (!pc.multiplexing || time_to_rotation(&pc, interval, 0) != 0) continue;
+    Event* first = nullptr;
+    visit_groups(ctx->flexible_groups, cc.cpu, pc.pmu->index(), [&](Event& e) {
+      if (e.state != EventState::kInactive) return true;
+      first = &e;
+      return false;
+    });
+    if (first == nullptr) continue;
+    core.stats().rotations.fetch_add(1, std::memory_order_relaxed);
+    rotate_to_back(&pc, first, interval, false);
   }
 }
 

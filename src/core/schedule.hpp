@@ -17,11 +17,11 @@ void update_event_time(Event* e);
 // before changing its state.
 void set_state(Event* e, EventState s);
 
-// Stops a context's clock for the length of a reschedule, after bringing it up to date;
-// false if it was frozen already (the caller then must not thaw it).
+// Brings a context's clock up to date and holds it there for the length of a reschedule
+// (the kernel's ctx_time_freeze); false if it was frozen already (then do not thaw it).
 bool freeze_time(Context* ctx);
-// Restarts a frozen clock from `now`: the reschedule took no context time.
-void thaw_time(Context* ctx, uint64_t now);
+// Lets the clock run on; its next update covers the frozen window, so no time is lost.
+void thaw_time(Context* ctx);
 
 PmuContext* find_pmu_context(Context* ctx, Pmu* pmu);
 
@@ -54,8 +54,9 @@ void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader);
 // context time since their last rotation reached the interval. Then re-arms the CPU's
 // rotation timer for the next one due, or stops it. True if anything rotated.
 bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force);
-// At a task's sched-in: rotates its PMU contexts that are due.
-void rotate_due(PerfCore& core, CpuContext& cc);
+// At a task's sched-in, before its groups go on: rotates its PMU contexts that are due
+// by their own time (the context is not active yet).
+void rotate_due_at_sched_in(PerfCore& core, CpuContext& cc, Context* ctx);
 // Re-arms (or stops) one PMU's rotation timer for the contexts scheduled on this CPU.
 void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index);
 

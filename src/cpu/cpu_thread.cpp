@@ -250,6 +250,9 @@ void CpuThread::cancel_timer(CpuTimer& timer) {
 }
 
 std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
+  // The timer signal may arrive outside busy work too (the POSIX timer stays armed), and
+  // its callbacks arm and cancel timers: no walk of the list with irqs on.
+  IrqGuard irqs_off;
   auto next = std::chrono::steady_clock::time_point::max();
   for (const auto& t : timers_) next = std::min(next, t.deadline_);
   return next;

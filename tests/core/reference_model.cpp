@@ -109,6 +109,10 @@ bool Model::group_in(int gi) {
   return true;
 }
 
+// merge_sched_in over one tree: all or nothing per group; after the first misfit nothing
+// more of the PMU goes on; a pinned misfit goes to Error, a flexible one asks for rotation.
+// group_can_go_on: software always; nothing beside an exclusive group; an exclusive group
+// only while its own context has no group of the same kind on (5.11).
 void Model::walk(int ctx, int pmu, bool pinned) {
   Ctx& c = ctxs_[static_cast<size_t>(ctx)];
   bool can_add = true;
@@ -186,14 +190,20 @@ int Model::install(int gi, const GroupSpec& spec) {
     g.members.push_back({m.counting, m.disabled ? State::kOff : State::kInactive});
   }
   Ctx& c = ctxs_[static_cast<size_t>(spec.ctx)];
-  const bool fast = spec.disabled && c.nr_events > 0;  // pctx: no reschedule for it
+  // pctx's departure (docs/core.md): a disabled group joining a context that has events
+  // is linked without the reschedule the kernel's install does.
+  const bool fast = spec.disabled && c.nr_events > 0;
   c.nr_events += static_cast<int>(g.members.size());
   if (fast || !on_this_cpu(spec.ctx)) return 0;
-  if (spec.ctx != 0 && task_ctx_ < 0) task_ctx_ = spec.ctx;  // adopted by the call
+  // A task that came in with no events has no context scheduled; the call that reaches
+  // its CPU schedules it (as the kernel's install does through ctx_sched_in).
+  if (spec.ctx != 0 && task_ctx_ < 0) task_ctx_ = spec.ctx;
   resched(spec.ctx, gi);
   return 0;
 }
 
+// pctx's departure: the whole group leaves (the kernel promotes the siblings of a closed
+// leader to groups of their own). As in the kernel, nothing is rescheduled.
 void Model::remove(int gi) {
   Group& g = groups_[static_cast<size_t>(gi)];
   const int ctx = g.ctx;
@@ -211,6 +221,8 @@ void Model::remove(int gi) {
   }
 }
 
+// __perf_event_enable: Off or Error becomes Inactive; where the context is on, the filter
+// matches, and (for a sibling) the group is on, the group's PMU is rescheduled.
 void Model::enable(int gi, int mi) {
   Group& g = groups_[static_cast<size_t>(gi)];
   Member& m = g.members[static_cast<size_t>(mi)];
@@ -224,6 +236,8 @@ void Model::enable(int gi, int mi) {
   resched(g.ctx, gi);
 }
 
+// __perf_event_disable: the group (or the one sibling) comes off and goes Off; nothing is
+// rescheduled.
 void Model::disable(int gi, int mi) {
   Group& g = groups_[static_cast<size_t>(gi)];
   Member& m = g.members[static_cast<size_t>(mi)];
@@ -240,6 +254,8 @@ void Model::disable(int gi, int mi) {
   m.state = State::kOff;
 }
 
+// perf_event_task_sched_out, then perf_event_context_sched_in: the CPU's flexible groups
+// make way only for a task with pinned groups.
 void Model::switch_to(int task) {
   if (task_ctx_ >= 0) {
     ctx_out(task_ctx_, kAll, -1);
@@ -256,14 +272,31 @@ void Model::switch_to(int task) {
   all_in(-1);
 }
 
+// ctx_event_to_rotate: the first flexible group on; else, in a task's context, the oldest
+// group filtered to no CPU, or to this CPU when there is none; in the CPU's context, the
+// oldest of its own. It clears rotate_necessary for the following walk to set again.
 int Model::first_to_rotate(int ctx, int pmu) {
   Ctx& c = ctxs_[static_cast<size_t>(ctx)];
   c.rotate_necessary[pmu] = false;
   if (!c.on_flexible[pmu].empty()) return c.on_flexible[pmu].front();
-  const std::vector<int> t = tree(ctx, pmu, false);
-  return t.empty() ? -1 : t.front();
+  auto oldest_on = [&](int cpu) {
+    int best = -1;
+    for (int g : tree(ctx, pmu, false)) {
+      const Group& grp = groups_[static_cast<size_t>(g)];
+      if (grp.cpu == cpu && (best < 0 || grp.order < groups_[static_cast<size_t>(best)].order)) {
+        best = g;
+      }
+    }
+    return best;
+  };
+  if (ctx != 0) {
+    if (const int any = oldest_on(-1); any >= 0) return any;
+  }
+  return oldest_on(cpu_);
 }
 
+// perf_rotate_context, for each PMU: the task's flexible groups come off (also when only
+// the CPU's rotate), the CPU's only when they rotate; the CPU's go on again first.
 void Model::rotate() {
   for (int p = 0; p < 2; ++p) {
     const bool task_has = task_ctx_ >= 0 && groups_of(task_ctx_, p) > 0;

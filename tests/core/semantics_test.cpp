@@ -275,8 +275,11 @@ TEST_F(CoreTest, AGroupReadsAtOneInstantLocallyAndRemotely) {
   EXPECT_EQ(partial.states[1], EventState::kOff);
   EXPECT_EQ(partial.states[0], EventState::kActive);
   EXPECT_EQ(partial.time_enabled, partial.time_running);
-  // Not a leader: nothing to read.
-  EXPECT_TRUE(core_->read_group(leader->siblings[0]).counts.empty());
+  // From a sibling, as from a sibling's fd: the whole group.
+  const GroupReading via_sibling = core_->read_group(leader->siblings[1]);
+  ASSERT_EQ(via_sibling.counts.size(), 3u);
+  EXPECT_GE(via_sibling.counts[0], partial.counts[0]);
+  EXPECT_EQ(via_sibling.counts[1], partial.counts[1]) << "the disabled member stays as it was";
 }
 
 }  // namespace

@@ -96,8 +96,9 @@ class PerfCore {
   int disable(Event* event);
   int reset(Event* event);     // clears the count, not the times
   Reading read(Event* event);  // fresh: an event Active on another CPU is read there
-  // Every member of a group at one instant, locally or by a cross-call to where it counts.
-  GroupReading read_group(Event* leader);
+  // Every member of the event's group at one instant (a sibling reads its leader's group),
+  // locally or by a cross-call to where it counts.
+  GroupReading read_group(Event* event);
 
   // The switch hooks, called on the CPU thread that switches tasks.
   void sched_out(Task* prev, Task* next);
@@ -107,6 +108,7 @@ class PerfCore {
 
   // Every context that multiplexes rotates once per interval of its own time (4 ms by
   // default); a change applies at once, also to armed timers.
+  // Like the other user-side calls, not from a CPU thread holding irqs off.
   void set_rotation_interval(std::chrono::nanoseconds interval);
   // One rotation of every context that needs it on that CPU now, due or not.
   int rotate(int cpu);
@@ -125,7 +127,7 @@ class PerfCore {
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
   int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
-  bool with_event_stable(Event* e, cpu::FunctionRef<void()> snapshot);
+  bool with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void()> snapshot);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
   int cpu_teardown(int cpu);

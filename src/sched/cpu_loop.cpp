@@ -1,6 +1,7 @@
 // The scheduler's part of a CPU thread's loop: take arriving tasks, wake sleepers, pick the
 // next task, call the perf core's switch hooks, run the task's fiber until it gives the CPU
 // back, and act on why it did.
+#include <algorithm>
 #include <cerrno>
 
 #include "pctx/cpu/irq.hpp"
@@ -31,6 +32,8 @@ bool Scheduler::run(cpu::CpuThread& thread) {
     update_timers(rq, false);
     return worked;
   }
+  balance(rq, now);
+  if (rq.runnable.empty()) return true;
   Task& next = rq.runnable.front();
   rq.runnable.pop_front();
   rq.nr_runnable.fetch_sub(1, std::memory_order_relaxed);
@@ -44,6 +47,7 @@ bool Scheduler::run(cpu::CpuThread& thread) {
 }
 
 void Scheduler::run_task(RunQueue& rq, Task& task) {
+  if (rq.online_at_ns.load(std::memory_order_relaxed) != 0) note_first_run(rq);
   if (rq.perf_current != &task) {
     if (rq.perf_current != nullptr) perf_out(rq, &task);
     perf_in(rq, task);
@@ -124,6 +128,53 @@ void Scheduler::perf_out(RunQueue& rq, Task* next) {
   prev.between_hooks_ticks_.fetch_add(leaving - prev.in_ready_ticks_, std::memory_order_relaxed);
   prev.on_cpu_ns_.fetch_add((now - prev.in_time_).count(), std::memory_order_relaxed);
   rq.perf_current = nullptr;
+}
+
+// The CPU with waiting tasks does the moving, since its lists are its own: when an allowed
+// CPU that takes tasks has at least two fewer (an idle one, or one that just came back
+// online), one runnable task goes there. At most once per balance interval.
+void Scheduler::balance(RunQueue& rq, Clock::time_point now) {
+  if (now < rq.next_balance) return;
+  rq.next_balance = now + options_.balance_interval;
+  const int mine = rq.nr_tasks.load(std::memory_order_relaxed);
+  int least = mine;
+  for (const auto& q : rqs_) {
+    if (q && q.get() != &rq && q->accepting.load(std::memory_order_relaxed)) {
+      least = std::min(least, q->nr_tasks.load(std::memory_order_relaxed));
+    }
+  }
+  if (mine - least < 2) return;
+  for (Task& t : rq.runnable) {
+    RunQueue* to = nullptr;
+    for (int c : t.affinity().cpus()) {
+      RunQueue* q = this->rq(c);
+      if (q == nullptr || q == &rq || !q->accepting.load(std::memory_order_relaxed)) continue;
+      if (to == nullptr || q->nr_tasks.load() < to->nr_tasks.load()) to = q;
+    }
+    if (to == nullptr || mine - to->nr_tasks.load() < 2) continue;
+    rq.runnable.erase(rq.runnable.iterator_to(t));
+    rq.nr_runnable.fetch_sub(1, std::memory_order_relaxed);
+    if (rq.perf_current == &t) perf_out(rq, nullptr);  // it yielded with its context in
+    rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
+    if (to->push(t) != 0) {  // it stopped taking tasks meanwhile: keep it
+      rq.nr_tasks.fetch_add(1, std::memory_order_relaxed);
+      rq.runnable.push_back(t);
+      rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    stats_.balance_moves.fetch_add(1, std::memory_order_relaxed);
+    stats_.migrations.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+}
+
+// The first switch on a CPU since it came online: how long it waited for work.
+void Scheduler::note_first_run(RunQueue& rq) {
+  const int64_t since = rq.online_at_ns.exchange(0, std::memory_order_relaxed);
+  if (since == 0) return;
+  const auto delay = std::chrono::nanoseconds(ns_since_epoch(Clock::now()) - since);
+  std::lock_guard lock(log_mutex_);
+  rebalance_delays_.push_back(delay);
 }
 
 void Scheduler::leave_cpu(RunQueue& rq, Task& task) {

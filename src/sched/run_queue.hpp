@@ -16,6 +16,10 @@
 
 namespace pctx::sched {
 
+inline int64_t ns_since_epoch(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 struct RunQueue {
   using List = boost::intrusive::list<
       Task,
@@ -60,6 +64,9 @@ struct RunQueue {
   std::chrono::steady_clock::time_point wakeup_at = std::chrono::steady_clock::time_point::max();
   bool sleepers_changed = false;  // the wake-up timer follows the sleep list when it changes
   bool thread_init = false;
+  std::chrono::steady_clock::time_point next_balance{};
+  // Set by the bringup step (monotonic ns), taken by the first switch after it.
+  std::atomic<int64_t> online_at_ns{0};
 
   // The scheduler's own stack and fiber, for the sanitizers' fiber switch annotations.
   void* asan_fake_stack = nullptr;

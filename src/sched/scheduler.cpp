@@ -185,9 +185,47 @@ void Scheduler::widen(Task& task, int from_cpu) {
   {
     std::lock_guard lock(log_mutex_);
     widenings_.push_back(w);
+    task.get();
+    widened_tasks_.emplace_back(&task);  // until a CPU it asked for comes back
     callback = on_widened_;
   }
   if (callback) callback(w);
+}
+
+// A CPU came back: every widened task that asked for it gets its requested affinity
+// again, and its CPU is asked to look at it, so it moves at its next switch.
+void Scheduler::restore_affinities(int c) {
+  std::vector<TaskRef> due;
+  {
+    std::lock_guard lock(log_mutex_);
+    std::erase_if(widened_tasks_, [&](TaskRef& t) {
+      if (t->done() || !t->widened_.load()) return true;  // gone, or set since
+      if (!t->requested_affinity().test(c)) return false;
+      due.push_back(std::move(t));
+      return true;
+    });
+  }
+  for (TaskRef& t : due) {
+    AffinityRestored r{t->id(), t->name(), {}, c};
+    {
+      std::lock_guard lock(t->affinity_mutex_);
+      t->affinity_ = t->requested_ & runtime_.cpus();
+      r.affinity = t->affinity_;
+    }
+    t->widened_.store(false);
+    t->affinity_changed_.store(true);
+    if (RunQueue* q = rq(t->cpu())) {
+      q->need_resched.store(true);
+      q->thread->notify();
+    }
+    std::function<void(const AffinityRestored&)> callback;
+    {
+      std::lock_guard lock(log_mutex_);
+      restorations_.push_back(r);
+      callback = on_restored_;
+    }
+    if (callback) callback(r);
+  }
 }
 
 void Scheduler::make_runnable(Task& task) {
@@ -202,6 +240,7 @@ int Scheduler::set_affinity(Task& task, const cpu::CpuSet& cpus) {
   {
     std::lock_guard lock(task.affinity_mutex_);
     task.affinity_ = allowed;
+    task.requested_ = allowed;
   }
   task.widened_.store(false);
   task.affinity_changed_.store(true);
@@ -236,6 +275,21 @@ void Scheduler::on_affinity_widened(std::function<void(const AffinityWidened&)> 
   on_widened_ = std::move(callback);
 }
 
+std::vector<AffinityRestored> Scheduler::restorations() const {
+  std::lock_guard lock(log_mutex_);
+  return restorations_;
+}
+
+void Scheduler::on_affinity_restored(std::function<void(const AffinityRestored&)> callback) {
+  std::lock_guard lock(log_mutex_);
+  on_restored_ = std::move(callback);
+}
+
+std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
+  std::lock_guard lock(log_mutex_);
+  return rebalance_delays_;
+}
+
 void Scheduler::task_exited(Task& task) {
   task.done_.store(true, std::memory_order_release);
   task.done_.notify_all();
@@ -249,7 +303,9 @@ int Scheduler::cpu_bringup(int c) {
   if (q == nullptr) return 0;
   q->drained.store(false);
   q->draining.store(false);
+  q->online_at_ns.store(ns_since_epoch(Clock::now()));
   q->accepting.store(true);
+  restore_affinities(c);
   return 0;
 }
 

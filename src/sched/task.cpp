@@ -35,7 +35,8 @@ Task::Task(Scheduler& scheduler, uint64_t id, std::string name, cpu::CpuSet affi
       id_(id),
       name_(std::move(name)),
       fn_(std::move(fn)),
-      affinity_(std::move(affinity)) {}
+      affinity_(std::move(affinity)),
+      requested_(affinity_) {}
 
 Task::~Task() = default;
 
@@ -50,6 +51,11 @@ void Task::put() {
 cpu::CpuSet Task::affinity() const {
   std::lock_guard lock(affinity_mutex_);
   return affinity_;
+}
+
+cpu::CpuSet Task::requested_affinity() const {
+  std::lock_guard lock(affinity_mutex_);
+  return requested_;
 }
 
 std::chrono::nanoseconds Task::on_cpu_time() const {

@@ -1,6 +1,7 @@
 // Tasks under real CPU hotplug (root and a hotpluggable CPU, else skipped): they leave a CPU
 // that goes offline, a task allowed only there has its affinity widened and reported, and
-// nothing comes back unless its affinity asks for it. Counting holds throughout.
+// gets its requested affinity back when the CPU returns; a CPU that returns is used again
+// within milliseconds. Counting holds throughout.
 #include <sched.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@ class SchedHotplugTest : public testing::SchedTest {
     ASSERT_GE(survivor_, 0);
     sched_->on_affinity_widened(
         [this](const AffinityWidened& w) { widened_ids_.push_back(w.task_id); });
+    sched_->on_affinity_restored(
+        [this](const AffinityRestored& r) { restored_ids_.push_back(r.task_id); });
   }
   void TearDown() override {
     stop_ = true;
@@ -76,10 +79,11 @@ class SchedHotplugTest : public testing::SchedTest {
   int victim_ = -1, survivor_ = -1;
   std::atomic<bool> stop_{false};
   std::vector<uint64_t> widened_ids_;
+  std::vector<uint64_t> restored_ids_;
   std::vector<core::Event*> counted_;
 };
 
-TEST_F(SchedHotplugTest, TasksLeaveACpuGoingOfflineAndComeBackOnlyWhenAsked) {
+TEST_F(SchedHotplugTest, TasksLeaveACpuGoingOfflineAndTheRequestedAffinityComesBack) {
   Probe only, both, sleeper;
   TaskRef t_only = start_probe(only, false, cpu::CpuSet::of({victim_}));
   TaskRef t_both = start_probe(both, false, cpu::CpuSet::of({victim_}));
@@ -109,13 +113,16 @@ TEST_F(SchedHotplugTest, TasksLeaveACpuGoingOfflineAndComeBackOnlyWhenAsked) {
   EXPECT_EQ(log[0].from_cpu, victim_);
 
   ASSERT_TRUE(runtime_->hotplug().cpu_up(victim_));
-  std::this_thread::sleep_for(50ms);
-  EXPECT_TRUE(runs_on(only, survivor_))
-      << "a widened task stays where it is; it is on cpu" << only.where.load();
-  EXPECT_TRUE(runs_on(both, survivor_));
-  ASSERT_EQ(sched_->set_affinity(*t_only, cpu::CpuSet::of({victim_})), 0);
-  EXPECT_TRUE(runs_on(only, victim_)) << "its affinity asked for the CPU: it goes back";
+  // The widened task asked for the victim: it has that affinity again, and goes back.
+  EXPECT_TRUE(runs_on(only, victim_)) << "it is on cpu" << only.where.load();
   EXPECT_FALSE(t_only->affinity_widened());
+  EXPECT_EQ(t_only->affinity(), cpu::CpuSet::of({victim_}));
+  EXPECT_EQ(t_only->requested_affinity(), cpu::CpuSet::of({victim_}));
+  ASSERT_EQ(restored_ids_.size(), 1u);
+  EXPECT_EQ(restored_ids_[0], t_only->id());
+  const auto restored = sched_->restorations();
+  ASSERT_EQ(restored.size(), 1u);
+  EXPECT_EQ(restored[0].cpu, victim_);
 
   stop_ = true;
   for (auto& t : tasks_) t->join();
@@ -135,9 +142,41 @@ TEST_F(SchedHotplugTest, AnOfflineDoneBySomeoneElseMovesTasksToo) {
   EXPECT_TRUE(tasks_.back()->affinity_widened());
   ASSERT_TRUE(cpu::write_cpu_online(victim_, true));
   runtime_->hotplug().reconcile();
-  EXPECT_TRUE(runs_on(p, survivor_));
+  EXPECT_TRUE(runs_on(p, victim_)) << "its requested affinity came back with the CPU";
+  EXPECT_FALSE(tasks_.back()->affinity_widened());
   stop_ = true;
   join_all();  // the probe lives on this stack
+}
+
+// A CPU that returns is used within milliseconds: the busier CPU moves tasks to it at its
+// next switches, and the delay from the bringup to the first task there is recorded.
+TEST_F(SchedHotplugTest, ACpuThatComesBackIsUsedWithinMilliseconds) {
+  constexpr int kProbes = 4;
+  std::vector<Probe> probes(kProbes);
+  for (auto& p : probes) start_probe(p, false, runtime_->cpus());
+  auto spread = [&] {
+    return sched_->tasks_on(victim_) == kProbes / 2 && sched_->tasks_on(survivor_) == kProbes / 2;
+  };
+  ASSERT_TRUE(eventually(spread, 5s)) << "tasks spread over both CPUs";
+  ASSERT_TRUE(runtime_->hotplug().cpu_down(victim_));
+  EXPECT_EQ(sched_->tasks_on(survivor_), kProbes);
+  std::this_thread::sleep_for(20ms);
+  const auto up = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runtime_->hotplug().cpu_up(victim_));
+  ASSERT_TRUE(eventually([&] { return sched_->tasks_on(victim_) > 0; }, 2s))
+      << "the returning CPU got no task";
+  const auto used = std::chrono::steady_clock::now() - up;
+  EXPECT_TRUE(eventually(spread, 2s)) << "and the queues even out: " << sched_->tasks_on(victim_)
+                                      << " and " << sched_->tasks_on(survivor_);
+  const auto delays = sched_->rebalance_delays();
+  ASSERT_FALSE(delays.empty());
+  std::printf("online to first task on cpu%d: %.2f ms (seen after %.2f ms)\n", victim_,
+              static_cast<double>(delays.back().count()) / 1e6,
+              std::chrono::duration<double, std::milli>(used).count());
+  EXPECT_LT(delays.back(), 100ms);
+  EXPECT_GT(sched_->stats().balance_moves.load(), 0u);
+  stop_ = true;
+  join_all();  // the probes live on this stack
 }
 
 TEST_F(SchedHotplugTest, NewTasksAvoidAnOfflineCpu) {

@@ -36,6 +36,9 @@ struct SchedOptions {
   std::chrono::nanoseconds time_slice{std::chrono::milliseconds(2)};
   // How long a CPU going offline waits for its tasks to reach a preemption point.
   std::chrono::milliseconds drain_timeout{10'000};
+  // How often a CPU with waiting tasks looks for an allowed CPU with at least two fewer
+  // (an idle one, or one that just came back online) and moves one task there.
+  std::chrono::nanoseconds balance_interval{std::chrono::milliseconds(1)};
 };
 
 struct SpawnOptions {
@@ -57,11 +60,21 @@ struct AffinityWidened {
   int to_cpu;
 };
 
+// A CPU of a widened task's requested affinity came back: the task has its requested
+// affinity again (the kernel keeps the user's mask the same way since 6.2).
+struct AffinityRestored {
+  uint64_t task_id;
+  std::string task_name;
+  cpu::CpuSet affinity;  // the requested one, now in force again
+  int cpu;               // the CPU whose return restored it
+};
+
 struct SchedStats {
   std::atomic<uint64_t> switches{0};       // task resumptions
   std::atomic<uint64_t> migrations{0};     // tasks moved between CPUs
   std::atomic<uint64_t> remote_wakes{0};   // tasks queued on a CPU by another thread
   std::atomic<uint64_t> hotplug_moves{0};  // tasks moved off a CPU going offline
+  std::atomic<uint64_t> balance_moves{0};  // tasks moved to a less loaded CPU
 };
 
 class Scheduler {
@@ -85,14 +98,20 @@ class Scheduler {
   // Places a task spawned with start = false. -EINVAL if it was already placed.
   int wake(Task& task);
 
-  // Restricts a task to `cpus` (moving it now if it runs or waits elsewhere); clears a
-  // widening. -EINVAL when `cpus` has no CPU of the runtime.
+  // Restricts a task to `cpus` (moving it now if it runs or waits elsewhere); this is its
+  // requested affinity from now on, and it clears a widening. -EINVAL when `cpus` has no
+  // CPU of the runtime.
   int set_affinity(Task& task, const cpu::CpuSet& cpus);
 
   size_t live_tasks() const;
   int tasks_on(int cpu) const;  // running, runnable and sleeping there
   std::vector<AffinityWidened> widenings() const;
   void on_affinity_widened(std::function<void(const AffinityWidened&)> callback);
+  std::vector<AffinityRestored> restorations() const;
+  void on_affinity_restored(std::function<void(const AffinityRestored&)> callback);
+  // For each CPU that came online while tasks could run there: the time from its bringup
+  // to the first task switch on it (rebalancing, or a placement).
+  std::vector<std::chrono::nanoseconds> rebalance_delays() const;
   SchedStats& stats() { return stats_; }
   core::PerfCore& core() { return core_; }
   cpu::CpuRuntime& runtime() { return runtime_; }
@@ -118,6 +137,9 @@ class Scheduler {
   int enqueue(Task& task, int avoid);  // onto some allowed CPU's wake list
   void make_runnable(Task& task);      // a blocked task was woken
   void widen(Task& task, int from_cpu);
+  void restore_affinities(int cpu);  // a CPU came back: widened tasks that asked for it
+  void balance(RunQueue& rq, std::chrono::steady_clock::time_point now);
+  void note_first_run(RunQueue& rq);
   int cpu_bringup(int cpu);
   int cpu_teardown(int cpu);
   void task_exited(Task& task);
@@ -132,6 +154,10 @@ class Scheduler {
   mutable std::mutex log_mutex_;
   std::vector<AffinityWidened> widenings_;
   std::function<void(const AffinityWidened&)> on_widened_;
+  std::vector<TaskRef> widened_tasks_;  // waiting for a CPU of their requested affinity
+  std::vector<AffinityRestored> restorations_;
+  std::function<void(const AffinityRestored&)> on_restored_;
+  std::vector<std::chrono::nanoseconds> rebalance_delays_;
   SchedStats stats_;
 };
 

@@ -50,7 +50,8 @@ class Task : public core::Task {
   const std::string& name() const { return name_; }
   TaskState state() const { return state_.load(std::memory_order_acquire); }
   int cpu() const { return cpu_.load(std::memory_order_relaxed); }  // current or last CPU
-  cpu::CpuSet affinity() const;
+  cpu::CpuSet affinity() const;            // in force now
+  cpu::CpuSet requested_affinity() const;  // as spawned or set; hotplug never changes it
   bool affinity_widened() const { return widened_.load(); }  // by a CPU going offline
 
   // The scheduler's own record, kept on the task's CPU thread: time during which the task
@@ -99,6 +100,7 @@ class Task : public core::Task {
 
   mutable std::mutex affinity_mutex_;
   cpu::CpuSet affinity_;
+  cpu::CpuSet requested_;
   std::atomic<bool> affinity_changed_{false};
   std::atomic<bool> widened_{false};
 

@@ -19,5 +19,6 @@ void add_list_command(CLI::App& app);
 void add_hotplug_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_torture_command(CLI::App& app);
 
 }  // namespace pctx::tools

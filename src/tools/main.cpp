@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   pctx::tools::add_run_command(app);
   pctx::tools::add_bench_command(app);
   pctx::tools::add_hotplug_command(app);
+  pctx::tools::add_torture_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

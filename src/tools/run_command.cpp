@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <thread>
 
+#include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "pctx/pmu/capabilities.hpp"
 #include "pctx/pmu/scale.hpp"
@@ -30,6 +32,7 @@ struct RunOptions {
   int tasks = 2;
   double duration = 1.0;
   std::string spec;
+  std::string cpu_spec = "task-clock,context-switches";
   std::vector<std::string> counters;
   std::vector<std::string> workloads = {"spin", "chase", "syscall", "mixed"};
   OutputOptions out;
@@ -74,6 +77,51 @@ cpu::CpuSet pick_cpus(const std::string& text) {
   }
   return *set;
 }
+
+// What the CPUs did during the run: when each was offline, from a hotplug step of the
+// run's own (the runtime follows hotplug done by anyone).
+class CpuTimeline {
+ public:
+  explicit CpuTimeline(const cpu::CpuSet& online_at_start, const cpu::CpuSet& managed)
+      : start_(Clock::now()) {
+    for (int c : managed.cpus()) {
+      if (online_at_start.test(c)) {
+        seen_.set(c);
+      } else {
+        since_[c] = start_;
+      }
+    }
+  }
+  void down(int c) {
+    std::lock_guard lock(mutex_);
+    since_[c] = Clock::now();
+  }
+  void up(int c) {
+    std::lock_guard lock(mutex_);
+    seen_.set(c);
+    if (auto it = since_.find(c); it != since_.end()) {
+      offline_[c] += Clock::now() - it->second;
+      since_.erase(it);
+    }
+  }
+  cpu::CpuSet seen() const {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+  Clock::duration offline(int c) const {
+    std::lock_guard lock(mutex_);
+    Clock::duration d = offline_.count(c) ? offline_.at(c) : Clock::duration{};
+    if (auto it = since_.find(c); it != since_.end()) d += Clock::now() - it->second;
+    return d;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  Clock::time_point start_;
+  cpu::CpuSet seen_;  // online at some time in the run
+  std::map<int, Clock::time_point> since_;
+  std::map<int, Clock::duration> offline_;
+};
 
 struct TaskInfo {
   sched::TaskRef task;
@@ -126,23 +174,73 @@ void run(const RunOptions& o) {
     workloads.push_back(*parsed);
   }
   const cpu::CpuSet cpus = pick_cpus(o.cpus);
+  // Without --cpus the runtime manages every present CPU, so that one coming online during
+  // the run gets a CPU thread and its events count there.
+  const cpu::CpuSet managed = o.cpus.empty() ? cpu::present_cpus() : cpus;
+  const std::string cpu_spec = o.cpu_spec == "none" ? "" : o.cpu_spec;
   auto pmus = or_die(PmuSet::create(parse_caps(o.counters)));
   const std::string spec = !o.spec.empty() ? o.spec
                            : pmu::probe_capabilities().hardware_pmu
                                ? "cycles,instructions"
                                : "tsc,task-clock,page-faults,context-switches";
 
+  // Declared before the runtime and the scheduler, whose callbacks and hotplug step use
+  // them, so they outlive both also when an error unwinds the stack.
+  std::mutex log_mutex;
+  std::vector<std::string> widened, restored;
+  CpuTimeline timeline(cpu::online_cpus() & managed, managed);
+
   cpu::RuntimeOptions ro;
-  ro.cpus = cpus;
+  ro.cpus = managed;
   ro.thread.scheduler = sched::Scheduler::hook();
   auto runtime = or_die(cpu::CpuRuntime::start(ro));
   auto core = or_die(core::PerfCore::start(*runtime));
   if (auto st = pmus->prepare(*core, spec); !st) die(st.error().message);
+  if (!cpu_spec.empty()) {
+    if (auto st = pmus->prepare(*core, cpu_spec); !st) die("--cpu-events: " + st.error().message);
+  }
   auto scheduler = or_die(sched::Scheduler::start(*runtime, core.get()));
-  scheduler->on_affinity_widened([](const sched::AffinityWidened& w) {
+  scheduler->on_affinity_widened([&](const sched::AffinityWidened& w) {
+    std::lock_guard lock(log_mutex);
+    widened.push_back(w.task_name);
     fmt::print(stderr, "pctx run: cpu{} went offline: {} may now run on any CPU (was {})\n",
                w.from_cpu, w.task_name, w.old_affinity.to_string());
   });
+  scheduler->on_affinity_restored([&](const sched::AffinityRestored& r) {
+    std::lock_guard lock(log_mutex);
+    restored.push_back(r.task_name);
+    fmt::print(stderr, "pctx run: cpu{} is back: {} has its affinity {} again\n", r.cpu,
+               r.task_name, r.affinity.to_string());
+  });
+  runtime->hotplug().add_step({"pctx-run",
+                               [&timeline](int c) {
+                                 timeline.up(c);
+                                 return 0;
+                               },
+                               [&timeline](int c) {
+                                 timeline.down(c);
+                                 return 0;
+                               }});
+  struct StepGuard {
+    cpu::Hotplug& hotplug;
+    ~StepGuard() { hotplug.remove_step("pctx-run"); }
+  } step_guard{runtime->hotplug()};
+
+  // CPU-context events, like perf stat -a: installed in every managed CPU's context (an
+  // offline CPU's count once it is back), kept across offline periods.
+  std::map<int, std::vector<EventSetMember>> cpu_events;
+  if (!cpu_spec.empty()) {
+    for (int c : managed.cpus()) {
+      auto members = pmus->create_groups(*core, cpu_spec);
+      if (!members) die("--cpu-events: " + members.error().message, 2);
+      for (auto& m : *members) {
+        if (m.leader && core->install(core->cpu_context(c), m.event) != 0) {
+          die(fmt::format("cannot install CPU event '{}' on cpu{}", m.label, c));
+        }
+      }
+      cpu_events[c] = std::move(*members);
+    }
+  }
 
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<TaskInfo>> tasks;
@@ -225,31 +323,29 @@ void run(const RunOptions& o) {
                  fmt::format("{}", task.migrations()), fmt::format("{}", t->work.load())});
     j["tasks"].push_back(std::move(tj));
   }
-  // Per CPU: the sum over the tasks that ran there (each is pinned to its CPU), event by
-  // event. CPU contexts would count the idle loop too, but their flexible groups go on
-  // before the tasks' and would take every counter of a capped PMU.
-  std::map<int, std::vector<core::Reading>> sums;
-  for (auto& t : tasks) {
-    auto& sum = sums[t->task->cpu()];
-    sum.resize(t->events.size());
-    for (size_t i = 0; i < t->events.size(); ++i) {
-      const core::Reading r = core->read(t->events[i].event);
-      sum[i].count += r.count;
-      sum[i].time_enabled += r.time_enabled;
-      sum[i].time_running += r.time_running;
-    }
-  }
-  for (auto& [c, sum] : sums) {
+  // Per CPU: its own context's events, for every CPU online at some time in the run.
+  const cpu::CpuSet seen = timeline.seen();
+  for (auto& [c, members] : cpu_events) {
+    if (!seen.test(c)) continue;
     nlohmann::json cj;
     cj["cpu"] = c;
+    cj["offline_ns"] = std::chrono::duration_cast<std::chrono::nanoseconds>(timeline.offline(c))
+                           .count();
     cj["events"] = nlohmann::json::array();
-    const auto& members = tasks.front()->events;
-    for (size_t i = 0; i < sum.size(); ++i) {
-      cj["events"].push_back(event_json(members[i], sum[i]));
-      table.add(event_row(fmt::format("cpu{}", c), "(tasks)", members[i], sum[i]));
+    for (auto& m : members) {
+      const core::Reading r = core->read(m.event);
+      cj["events"].push_back(event_json(m, r));
+      table.add(event_row(fmt::format("cpu{}", c), "(cpu)", m, r));
     }
     j["cpus"].push_back(std::move(cj));
   }
+  {
+    std::lock_guard lock(log_mutex);
+    j["affinity_widened"] = widened;
+    j["affinity_restored"] = restored;
+  }
+  j["rebalance_delays_ns"] = nlohmann::json::array();
+  for (auto d : scheduler->rebalance_delays()) j["rebalance_delays_ns"].push_back(d.count());
 
   if (o.out.json) {
     fmt::print("{}\n", j.dump(2));
@@ -264,11 +360,30 @@ void run(const RunOptions& o) {
     fmt::print(
         "\nscaled = count * enabled / running; running < 100% means the events were "
         "multiplexed (--counters PMU=N caps a PMU)\n");
+    for (int c : seen.cpus()) {
+      const auto off = timeline.offline(c);
+      if (off.count() > 0) {
+        fmt::print("cpu{} was offline for {:.1f} ms of the run\n", c,
+                   std::chrono::duration<double, std::milli>(off).count());
+      }
+    }
+    std::lock_guard lock(log_mutex);
+    if (!widened.empty() || !restored.empty()) {
+      fmt::print("hotplug: {} task(s) widened to any CPU, {} given their affinity back\n",
+                 widened.size(), restored.size());
+    }
   }
 
   // Tear down in order: events out of their contexts, then the scheduler, core and runtime.
   for (auto& t : tasks) {
     for (auto& m : t->events) {
+      if (!m.leader) continue;
+      if (m.event->ctx != nullptr) core->remove(m.event);
+      m.event->put();
+    }
+  }
+  for (auto& [c, members] : cpu_events) {
+    for (auto& m : members) {
       if (!m.leader) continue;
       if (m.event->ctx != nullptr) core->remove(m.event);
       m.event->put();
@@ -294,6 +409,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-e,--events", o->spec,
                   "event spec (default: cycles,instructions with a hardware PMU, else "
                   "tsc,task-clock,page-faults,context-switches)");
+  cmd->add_option("--cpu-events", o->cpu_spec,
+                  "events of each CPU's own context, like perf stat -a, kept across hotplug; "
+                  "'none' for none")
+      ->capture_default_str();
   cmd->add_option("--counters", o->counters,
                   "cap a PMU's counters to show multiplexing, e.g. tsc=2 (PMUs: tsc, hardware)");
   o->out.add_to(cmd);

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "pctx/cpu/uevent.hpp"
 
@@ -24,7 +25,41 @@ std::string or_none(const CpuSet& s) {
   return s.empty() ? "none" : s.to_string();
 }
 
+// "CPU 3" or "CPUs 2-999".
+std::string cpus_named(const CpuSet& s) {
+  return fmt::format("{} {}", s.count() == 1 ? "CPU" : "CPUs", s.to_string());
+}
+
 }  // namespace
+
+bool HotplugCheck::bad_input() const {
+  return std::any_of(problems.begin(), problems.end(),
+                     [](const HotplugProblem& p) { return p.bad_input(); });
+}
+
+const HotplugProblem* HotplugCheck::find(HotplugProblem::Kind kind) const {
+  for (const auto& p : problems) {
+    if (p.kind == kind) return &p;
+  }
+  return nullptr;
+}
+
+std::string HotplugCheck::message() const {
+  std::string out;
+  for (const auto& p : problems) out += (out.empty() ? "" : "\n") + p.message;
+  return out;
+}
+
+pmu::Status HotplugCheck::status() const {
+  if (ok()) return pmu::Ok{};
+  return pmu::make_error(problems.front().code, message());
+}
+
+std::map<int, uint64_t> hotplug_failures_by_errno() {
+  auto out = online_write_failures();
+  if (const uint64_t n = pin_stats().einval_retries; n != 0) out[EINVAL] += n;
+  return out;
+}
 
 Hotplug::Hotplug(HotplugOptions options)
     : options_(std::move(options)), journal_(options_.journal), up_(online_cpus()) {
@@ -92,34 +127,56 @@ void Hotplug::record(HotplugEvent::Kind kind, int cpu, Clock::time_point start) 
   reload_topology();
 }
 
-pmu::Status Hotplug::check_request(int cpu, bool online) const {
+HotplugCheck Hotplug::check_all(const CpuSet& cpus, bool online) const {
+  using Kind = HotplugProblem::Kind;
+  HotplugCheck check;
+  auto add = [&](Kind kind, const CpuSet& which, int code, std::string message) {
+    if (!which.empty()) check.problems.push_back({kind, which, code, std::move(message)});
+  };
   const CpuSet present = present_cpus();
-  if (!present.test(cpu)) {
-    return pmu::make_error(
-        -EINVAL, fmt::format("CPU {} does not exist (present CPUs: {})", cpu, present.to_string()));
-  }
-  if (!hotpluggable_cpus().test(cpu)) {
-    return pmu::make_error(
-        -EPERM, fmt::format("CPU {} cannot be taken {}: the kernel does not "
-                            "let user space hotplug it (hotpluggable: {})",
-                            cpu, online ? "online" : "offline", or_none(hotpluggable_cpus())));
-  }
-  const std::string file = fmt::format("{}/cpu{}/online", kSysCpuDir, cpu);
-  if (access(file.c_str(), W_OK) != 0) {
-    return pmu::make_error(-EACCES, fmt::format("CPU hotplug needs root: cannot write {}; run "
-                                                "as root (sudo)",
-                                                file));
-  }
-  if (cpu == 0 && !options_.allow_cpu0) {
-    return pmu::make_error(-EPERM, "CPU 0 is left alone unless asked (allow_cpu0)");
+  const CpuSet hotpluggable = hotpluggable_cpus();
+
+  const CpuSet absent = cpus - present;
+  add(Kind::kNotPresent, absent, -EINVAL,
+      fmt::format("{} {} (present: {})", cpus_named(absent),
+                  absent.count() == 1 ? "does not exist" : "do not exist", or_none(present)));
+  const CpuSet fixed = (cpus & present) - hotpluggable;
+  add(Kind::kNotHotpluggable, fixed, -EPERM,
+      fmt::format("{} cannot be hotplugged: the kernel gives {} no online file (hotpluggable: "
+                  "{})",
+                  cpus_named(fixed), fixed.count() == 1 ? "it" : "them", or_none(hotpluggable)));
+  CpuSet candidates = cpus & hotpluggable;
+  if (candidates.test(0) && !options_.allow_cpu0) {
+    add(Kind::kCpu0, CpuSet::of({0}), -EPERM,
+        "CPU 0 is left alone unless asked (HotplugOptions::allow_cpu0)");
+    candidates.reset(0);
   }
   if (!online) {
     const CpuSet now = online_cpus();
-    if (now.test(cpu) && now.count() == 1) {
-      return pmu::make_error(-EBUSY, fmt::format("CPU {} is the last online CPU", cpu));
+    const CpuSet going = candidates & now;
+    if (!going.empty() && (now - going).empty()) {
+      add(Kind::kLastOnline, going, -EBUSY,
+          going.count() == 1
+              ? fmt::format("CPU {} is the last online CPU", going.first())
+              : fmt::format("CPUs {} are all the online CPUs: at least one must stay online",
+                            going.to_string()));
     }
   }
-  return pmu::Ok{};
+  CpuSet unwritable;
+  for (int cpu : candidates.cpus()) {
+    if (access(fmt::format("{}/cpu{}/online", kSysCpuDir, cpu).c_str(), W_OK) != 0) {
+      unwritable.set(cpu);
+    }
+  }
+  add(Kind::kNeedsRoot, unwritable, -EACCES,
+      unwritable.count() == 1
+          ? fmt::format("CPU hotplug needs root: cannot write {}/cpu{}/online; run as root "
+                        "(sudo)",
+                        kSysCpuDir, unwritable.first())
+          : fmt::format("CPU hotplug needs root: cannot write the online files of CPUs {} "
+                        "({}/cpuN/online); run as root (sudo)",
+                        unwritable.to_string(), kSysCpuDir));
+  return check;
 }
 
 int Hotplug::run_bringup(int cpu, size_t* done) {
@@ -141,7 +198,7 @@ void Hotplug::run_teardown(int cpu, size_t from) {
 }
 
 pmu::Status Hotplug::cpu_down(int cpu) {
-  if (auto st = check_request(cpu, false); !st) return st;
+  if (auto st = check_all(CpuSet::of({cpu}), false).status(); !st) return st;
   std::lock_guard lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu) && !up_.test(cpu)) return pmu::Ok{};
@@ -162,7 +219,7 @@ pmu::Status Hotplug::cpu_down(int cpu) {
 }
 
 pmu::Status Hotplug::cpu_up(int cpu) {
-  if (auto st = check_request(cpu, true); !st) return st;
+  if (auto st = check_all(CpuSet::of({cpu}), true).status(); !st) return st;
   std::lock_guard lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu)) {
@@ -181,6 +238,52 @@ pmu::Status Hotplug::cpu_up(int cpu) {
   }
   record(HotplugEvent::Kind::kUp, cpu, start);
   return pmu::Ok{};
+}
+
+pmu::Result<CpuSet> Hotplug::apply_all(const CpuSet& cpus, bool online) {
+  if (auto st = check_all(cpus, online).status(); !st) return st.error();
+  CpuSet changed;
+  for (int cpu : cpus.cpus()) {
+    const bool was_online = cpu_is_online(cpu);
+    auto st = online ? cpu_up(cpu) : cpu_down(cpu);
+    // A failed cpu_up may still have brought the CPU online (a step failed after the
+    // write); it is undone with the rest.
+    if (cpu_is_online(cpu) != was_online) changed.set(cpu);
+    if (!st) {
+      return pmu::make_error(st.error().code,
+                             fmt::format("{}; {}", st.error().message, undo(changed, online)));
+    }
+  }
+  return changed;
+}
+
+// Reverses what apply_all did to `changed`, last first, and says what it did.
+std::string Hotplug::undo(const CpuSet& changed, bool online) {
+  if (changed.empty()) return "nothing was changed";
+  CpuSet undone;
+  CpuSet stuck;
+  std::string why;
+  const std::vector<int> order = changed.cpus();
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    auto st = online ? cpu_down(*it) : cpu_up(*it);
+    if (st) {
+      undone.set(*it);
+    } else {
+      stuck.set(*it);
+      why += fmt::format(" ({})", st.error().message);
+    }
+  }
+  std::string out;
+  if (!undone.empty()) {
+    out = fmt::format("undone: {} {} {} again", cpus_named(undone),
+                      undone.count() == 1 ? "is" : "are", online ? "offline" : "online");
+  }
+  if (!stuck.empty()) {
+    out += fmt::format("{}could not undo {}{}; {}", out.empty() ? "" : "; ", cpus_named(stuck), why,
+                       online ? "take them offline with `pctx hotplug down`"
+                              : "bring them back with `pctx hotplug restore`");
+  }
+  return out;
 }
 
 void Hotplug::reconcile() {

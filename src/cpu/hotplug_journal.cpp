@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -24,10 +26,6 @@
 namespace pctx::cpu {
 
 namespace {
-
-std::string online_path(int cpu) {
-  return fmt::format("{}/cpu{}/online", kSysCpuDir, cpu);
-}
 
 // Holds an exclusive flock for one read-modify-write of the journal. The lock is a file of
 // its own: the journal is replaced by rename, so a lock on it would be on an old inode.
@@ -132,54 +130,17 @@ pmu::Result<CpuSet> HotplugJournal::restore(const CpuSet& only) {
   return restored;
 }
 
-bool cpu_is_online(int cpu) {
-  std::ifstream in(online_path(cpu));
-  int v = 1;  // CPUs without the file (cpu0) are always online
-  in >> v;
-  return v == 1;
-}
-
-pmu::Status write_cpu_online(int cpu, bool online) {
-  const std::string path = online_path(cpu);
-  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    if (e == ENOENT) {
-      return pmu::make_error(-ENOENT, fmt::format("CPU {} is not hotpluggable: the kernel gives "
-                                                  "it no {} (hotpluggable CPUs: {})",
-                                                  cpu, path, hotpluggable_cpus().to_string()));
-    }
-    if (e == EACCES || e == EPERM) {
-      return pmu::make_error(-e, fmt::format("CPU hotplug needs root: cannot write {}; run as "
-                                             "root (sudo)",
-                                             path));
-    }
-    return pmu::make_error(-e, fmt::format("cannot open {}: {}", path, std::strerror(e)));
-  }
-  const char c = online ? '1' : '0';
-  const ssize_t n = write(fd, &c, 1);
-  const int e = errno;
-  close(fd);
-  if (n != 1) {
-    return pmu::make_error(-e, fmt::format("the kernel refused to take CPU {} {}: {}", cpu,
-                                           online ? "online" : "offline", std::strerror(e)));
-  }
-  if (cpu_is_online(cpu) != online) {
-    return pmu::make_error(-EIO, fmt::format("CPU {} did not go {}: {} still reads {}", cpu,
-                                             online ? "online" : "offline", path, online ? 0 : 1));
-  }
-  return pmu::Ok{};
-}
-
 namespace exit_guard {
 
 namespace {
 
 constexpr size_t kWords = CpuSet::kMaxCpus / 64;
 std::array<std::atomic<uint64_t>, kWords> g_marked{};
-struct sigaction g_old_int, g_old_term;
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+struct sigaction g_old[std::size(kSignals)];
 
-// Async-signal-safe: fixed buffers, open/write/close only.
+// Async-signal-safe: fixed buffers, open/write/close and nanosleep only. EBUSY and EAGAIN
+// (another hotplug holds the CPU) are retried as write_cpu_online does, for about 1 s.
 void restore_marked() {
   for (size_t w = 0; w < kWords; ++w) {
     uint64_t bits = g_marked[w].load();
@@ -188,20 +149,37 @@ void restore_marked() {
       bits &= bits - 1;
       char path[64];
       std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/online", cpu);
-      const int fd = open(path, O_WRONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        if (write(fd, "1", 1) == 1) g_marked[w].fetch_and(~(uint64_t{1} << (cpu % 64)));
+      for (int tries = 0; tries < kOnlineWriteTries; ++tries) {
+        const int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        const bool done = write(fd, "1", 1) == 1;
+        const int e = errno;
         close(fd);
+        if (done) {
+          g_marked[w].fetch_and(~(uint64_t{1} << (cpu % 64)));
+          break;
+        }
+        if (e != EBUSY && e != EAGAIN) break;
+        const timespec pause{0, 20'000'000};
+        nanosleep(&pause, nullptr);
       }
     }
   }
 }
 
+const struct sigaction& old_action(int sig) {
+  size_t i = 0;
+  while (i + 1 < std::size(kSignals) && kSignals[i] != sig) ++i;
+  return g_old[i];
+}
+
 // Installed only over a default or handled disposition (never over SIG_IGN): restores,
 // then lets the application's own handler, or the default action, have the signal.
 void on_signal(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
   restore_marked();
-  const struct sigaction& old = sig == SIGINT ? g_old_int : g_old_term;
+  errno = saved_errno;
+  const struct sigaction& old = old_action(sig);
   if (old.sa_flags & SA_SIGINFO) {
     old.sa_sigaction(sig, info, context);
     return;
@@ -225,9 +203,9 @@ void install() {
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     // A process that ignores a signal keeps ignoring it; its CPUs come back at exit.
-    for (auto [sig, old] : {std::pair{SIGINT, &g_old_int}, std::pair{SIGTERM, &g_old_term}}) {
-      sigaction(sig, nullptr, old);
-      if (old->sa_handler != SIG_IGN) sigaction(sig, &sa, nullptr);
+    for (size_t i = 0; i < std::size(kSignals); ++i) {
+      sigaction(kSignals[i], nullptr, &g_old[i]);
+      if (g_old[i].sa_handler != SIG_IGN) sigaction(kSignals[i], &sa, nullptr);
     }
   });
 }

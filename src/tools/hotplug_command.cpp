@@ -1,5 +1,6 @@
 // `pctx hotplug up|down|status|restore CPULIST`: CPU hotplug, journaled and refused where
 // it would hurt (the last online CPU, CPUs without an online file, CPU 0 unless asked).
+// up and down change all the CPUs listed or none.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -71,22 +72,32 @@ void add_hotplug_command(CLI::App& app) {
     sub->add_option("cpus", args->cpus, "CPU list, e.g. 1 or 1-3,5")->required();
     sub->add_flag("--allow-cpu0", args->allow_cpu0, "allow CPU 0 (left alone otherwise)");
   }
+  // All or nothing: the whole list is checked first, and a failure midway undoes what was
+  // done. Bad input exits 2, a failure of the machine or of permissions 1.
   auto run = [args](bool online) {
+    const cpu::CpuSet cpus = parse_cpus_or_die(args->cpus);
     cpu::HotplugOptions options;
     options.allow_cpu0 = args->allow_cpu0;
     options.restore_on_exit = false;  // the user asked for this state; the journal keeps it
     cpu::Hotplug hotplug(options);
-    int failed = 0;
-    for (int c : parse_cpus_or_die(args->cpus).cpus()) {
-      auto st = online ? hotplug.cpu_up(c) : hotplug.cpu_down(c);
-      if (!st) {
-        fmt::print(stderr, "pctx hotplug: {}\n", st.error().message);
-        ++failed;
-      } else {
-        fmt::print("cpu{} {}\n", c, online ? "online" : "offline");
+    const cpu::HotplugCheck check = hotplug.check_all(cpus, online);
+    if (!check.ok()) {
+      for (const auto& p : check.problems) {
+        const bool cpu0 = p.kind == cpu::HotplugProblem::Kind::kCpu0;
+        fmt::print(stderr, "pctx hotplug: {}\n",
+                   cpu0 ? "CPU 0 is left alone unless --allow-cpu0" : p.message);
       }
+      throw CLI::RuntimeError(check.bad_input() ? 2 : 1);
     }
-    if (failed != 0) throw CLI::RuntimeError(1);
+    auto changed = hotplug.apply_all(cpus, online);
+    if (!changed) {
+      fmt::print(stderr, "pctx hotplug: {}\n", changed.error().message);
+      throw CLI::RuntimeError(1);
+    }
+    for (int c : cpus.cpus()) {
+      fmt::print("cpu{} {}{}\n", c, online ? "online" : "offline",
+                 changed->test(c) ? "" : " (already)");
+    }
   };
   down->callback([run] { run(false); });
   up->callback([run] { run(true); });

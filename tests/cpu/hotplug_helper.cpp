@@ -1,5 +1,6 @@
 // A separate process for hotplug tests that kill it: `down-and-die CPU` takes the CPU
-// down and dies without restoring (a crash); `cycle CPU` takes it down and up until
+// down and dies without restoring (a crash); `down-and-wait CPU` takes it down with
+// restore_on_exit, says so and waits for a signal; `cycle CPU` takes it down and up until
 // killed, announcing each cpu_down on stdout.
 #include <signal.h>
 #include <unistd.h>
@@ -12,7 +13,7 @@
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: hotplug_helper down-and-die|cycle CPU\n");
+    std::fprintf(stderr, "usage: hotplug_helper down-and-die|down-and-wait|cycle CPU\n");
     return 2;
   }
   const int cpu = std::atoi(argv[2]);
@@ -28,6 +29,17 @@ int main(int argc, char** argv) {
     std::printf("down\n");
     std::fflush(stdout);
     raise(SIGKILL);
+  }
+  if (std::strcmp(argv[1], "down-and-wait") == 0) {
+    pctx::cpu::Hotplug hotplug(options);  // restores at exit and on SIGINT/SIGTERM/SIGHUP
+    auto st = hotplug.cpu_down(cpu);
+    if (!st) {
+      std::fprintf(stderr, "%s\n", st.error().message.c_str());
+      return 1;
+    }
+    std::printf("down\n");
+    std::fflush(stdout);
+    while (true) pause();
   }
   if (std::strcmp(argv[1], "cycle") == 0) {
     pctx::cpu::Hotplug hotplug(options);  // restores at exit and on SIGINT/SIGTERM

@@ -9,11 +9,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "cpu/runtime_fixture.hpp"
+#include "pctx/cpu/fault_injection.hpp"
+#include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/sysfs.hpp"
 
 extern char** environ;
@@ -43,6 +49,7 @@ class Hotplug : public ::testing::Test {
     setenv("PCTX_HOTPLUG_JOURNAL", journal_path_.c_str(), 1);
   }
   void TearDown() override {
+    fault_injection::reset();  // so that the restore below writes for real
     all_cpus_online();
     EXPECT_TRUE(offline_cpus().empty()) << "a CPU stayed offline";
   }
@@ -104,19 +111,251 @@ TEST_F(Hotplug, RefusesWhatWouldHurt) {
   EXPECT_TRUE(hp.cpu_up(cpu_)) << "bringing up an online CPU is a no-op";
 }
 
-TEST_F(Hotplug, WithoutRootTheErrorSaysSo) {
-  const std::string cmd = "setpriv --reuid=65534 --regid=65534 --clear-groups " +
-                          std::string(PCTX_BINARY) + " hotplug down " + std::to_string(cpu_) +
-                          " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
+struct Output {
+  int status = -1;  // exit status, or -1 if killed
+  std::string text;
+  int lines = 0;
+};
+
+Output run_shell(const std::string& cmd) {
+  Output o;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return o;
   char buf[512];
-  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = pclose(p);
-  EXPECT_NE(WEXITSTATUS(status), 0);
-  EXPECT_NE(out.find("CPU hotplug needs root"), std::string::npos) << out;
+  while (fgets(buf, sizeof buf, p) != nullptr) {
+    o.text += buf;
+    ++o.lines;
+  }
+  const int st = pclose(p);
+  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return o;
+}
+
+// A copy of pctx that `nobody` can run whatever the checkout's permissions: the build
+// tree may sit under a directory only its owner can enter.
+std::string pctx_for_nobody() {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / "pctx-nobody";
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                           fs::perms::others_read | fs::perms::others_exec);
+  const fs::path copy = dir / "pctx";
+  fs::copy_file(PCTX_BINARY, copy, fs::copy_options::overwrite_existing);
+  fs::permissions(copy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  return copy.string();
+}
+
+TEST_F(Hotplug, WithoutRootTheErrorSaysSo) {
+  const std::string as_nobody =
+      "cd / && setpriv --reuid=65534 --regid=65534 --clear-groups " + pctx_for_nobody();
+  const auto down = run_shell(as_nobody + " hotplug down " + std::to_string(cpu_));
+  EXPECT_EQ(down.status, 1) << "a runtime failure, not bad input: " << down.text;
+  EXPECT_EQ(down.lines, 1) << down.text;
+  EXPECT_NE(down.text.find("CPU hotplug needs root"), std::string::npos) << down.text;
+  EXPECT_NE(down.text.find("sudo"), std::string::npos) << down.text;
   EXPECT_TRUE(cpu_is_online(cpu_));
+
+  // Bad input and no root: one line for each, exit 2 for the input.
+  const auto both = run_shell(as_nobody + " hotplug down " + std::to_string(cpu_) + "-999");
+  EXPECT_EQ(both.status, 2) << both.text;
+  EXPECT_NE(both.text.find("do not exist"), std::string::npos) << both.text;
+  EXPECT_NE(both.text.find("CPU hotplug needs root"), std::string::npos) << both.text;
+  EXPECT_LE(both.lines, 3) << both.text;
+  EXPECT_TRUE(cpu_is_online(cpu_));
+}
+
+// The whole list is checked before anything changes, and each kind of problem is one
+// entry naming all its CPUs. Nothing is written.
+TEST_F(Hotplug, CheckAllNamesEachKindOfProblemOnce) {
+  cpu::Hotplug hp;
+  using Kind = HotplugProblem::Kind;
+  auto list = CpuSet::parse("0-999");
+  ASSERT_TRUE(list);
+  const HotplugCheck check = hp.check_all(*list, false);
+  ASSERT_FALSE(check.ok());
+  EXPECT_TRUE(check.bad_input());
+  std::set<Kind> kinds;
+  for (const auto& p : check.problems) {
+    EXPECT_TRUE(kinds.insert(p.kind).second) << "one entry per kind: " << p.message;
+    EXPECT_FALSE(p.cpus.test(cpu_)) << "CPU " << cpu_ << " is fine: " << p.message;
+    EXPECT_EQ(p.message.find('\n'), std::string::npos);
+  }
+  const HotplugProblem* absent = check.find(Kind::kNotPresent);
+  ASSERT_NE(absent, nullptr);
+  EXPECT_EQ(absent->cpus, *list - present_cpus());
+  EXPECT_EQ(absent->code, -EINVAL);
+  EXPECT_NE(absent->message.find("CPUs " + absent->cpus.to_string() + " do not exist"),
+            std::string::npos)
+      << absent->message;
+  // CPU 0 is refused once, as not hotpluggable or as CPU 0, never both.
+  const bool zero_fixed = !hotpluggable_cpus().test(0);
+  const HotplugProblem* zero = check.find(zero_fixed ? Kind::kNotHotpluggable : Kind::kCpu0);
+  ASSERT_NE(zero, nullptr);
+  EXPECT_TRUE(zero->cpus.test(0));
+  EXPECT_EQ(check.find(zero_fixed ? Kind::kCpu0 : Kind::kNotHotpluggable), nullptr);
+  EXPECT_EQ(check.find(Kind::kLastOnline), nullptr) << "CPU 0 stays online";
+  EXPECT_EQ(check.find(Kind::kNeedsRoot), nullptr);
+  EXPECT_EQ(check.status().code(), -EINVAL) << "the first problem's code";
+  const std::string message = check.message();
+  EXPECT_EQ(std::count(message.begin(), message.end(), '\n') + 1,
+            static_cast<std::ptrdiff_t>(check.problems.size()))
+      << message;
+
+  EXPECT_TRUE(hp.check_all(CpuSet::of({cpu_}), false).ok());
+  EXPECT_TRUE(hp.check_all(CpuSet::of({cpu_}), true).ok());
+
+  // Every online CPU at once would leave none online.
+  HotplugOptions all;
+  all.allow_cpu0 = true;
+  all.restore_on_exit = false;
+  cpu::Hotplug anything(all);
+  const HotplugCheck last = anything.check_all(online_cpus(), false);
+  if (hotpluggable_cpus() == online_cpus()) {
+    ASSERT_NE(last.find(Kind::kLastOnline), nullptr) << last.message();
+    EXPECT_EQ(last.find(Kind::kLastOnline)->code, -EBUSY);
+  } else {
+    EXPECT_EQ(last.find(Kind::kLastOnline), nullptr)
+        << "CPUs without an online file stay online: " << last.message();
+  }
+  EXPECT_TRUE(offline_cpus().empty()) << "checks change nothing";
+}
+
+TEST_F(Hotplug, ApplyAllIsAllOrNothing) {
+  cpu::Hotplug hp;
+  // A list with one bad CPU changes none, not even the good one.
+  auto bad = hp.apply_all(CpuSet::of({cpu_, CpuSet::kMaxCpus - 1}), false);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, -EINVAL);
+  EXPECT_TRUE(cpu_is_online(cpu_));
+
+  auto down = hp.apply_all(CpuSet::of({cpu_}), false);
+  ASSERT_TRUE(down) << down.error().message;
+  EXPECT_EQ(*down, CpuSet::of({cpu_}));
+  EXPECT_FALSE(cpu_is_online(cpu_));
+  auto again = hp.apply_all(CpuSet::of({cpu_}), false);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again->empty()) << "already offline: nothing changed";
+
+  // A step that fails after the CPU came online fails the request, and the CPU is taken
+  // back down: the request changed nothing.
+  hp.add_step({"fails", [](int) { return -EIO; }, nullptr});
+  auto up = hp.apply_all(CpuSet::of({cpu_}), true);
+  ASSERT_FALSE(up);
+  EXPECT_NE(up.error().message.find("undone: CPU " + std::to_string(cpu_) + " is offline again"),
+            std::string::npos)
+      << up.error().message;
+  EXPECT_EQ(up.error().message.find('\n'), std::string::npos) << "one line";
+  EXPECT_FALSE(cpu_is_online(cpu_));
+  hp.remove_step("fails");
+  auto back = hp.apply_all(CpuSet::of({cpu_}), true);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(cpu_is_online(cpu_));
+  EXPECT_FALSE(hp.journal().cpus().test(cpu_));
+}
+
+// With two hotpluggable CPUs besides CPU 0, a write refused midway undoes the first.
+TEST_F(Hotplug, AFailureMidwayUndoesWhatWasDone) {
+  const CpuSet candidates = hotpluggable_cpus() - CpuSet::of({0});
+  if (candidates.count() < 2) GTEST_SKIP() << "needs two hotpluggable CPUs besides CPU 0";
+  const int first = candidates.first();
+  const int second = candidates.cpus()[1];
+  cpu::Hotplug hp;
+  fault_injection::inject_online_write_error(10'000, EBUSY, second);
+  auto r = hp.apply_all(CpuSet::of({first, second}), false);
+  fault_injection::reset();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, -EBUSY);
+  EXPECT_NE(r.error().message.find("undone: CPU " + std::to_string(first) + " is online again"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_TRUE(offline_cpus().empty());
+}
+
+// EBUSY and EAGAIN from the online file are retried; the counters see every one.
+TEST_F(Hotplug, InjectedEbusyAndEagainAreRetriedAndCounted) {
+  constexpr int kFailures = 3;
+  cpu::Hotplug hp;
+  for (int err : {EBUSY, EAGAIN}) {
+    const uint64_t before = online_write_failures()[err];
+    const uint64_t reported = hotplug_failures_by_errno()[err];
+    fault_injection::inject_online_write_error(kFailures, err, cpu_);
+    ASSERT_TRUE(hp.cpu_down(cpu_)) << errno_name(err);
+    EXPECT_FALSE(cpu_is_online(cpu_));
+    EXPECT_EQ(online_write_failures()[err] - before, uint64_t{kFailures}) << errno_name(err);
+    fault_injection::inject_online_write_error(kFailures, err, cpu_);
+    ASSERT_TRUE(hp.cpu_up(cpu_)) << errno_name(err);
+    EXPECT_TRUE(cpu_is_online(cpu_));
+    EXPECT_EQ(online_write_failures()[err] - before, uint64_t{2 * kFailures}) << errno_name(err);
+    EXPECT_EQ(hotplug_failures_by_errno()[err] - reported, uint64_t{2 * kFailures});
+  }
+}
+
+// Past the retry bound the operation fails, says which errno and what to do, and leaves
+// everything as it was: the CPU, the journal, the exit guard, the steps.
+TEST_F(Hotplug, MoreFailuresThanTheRetryBoundChangeNothing) {
+  auto rt = testing::start_runtime();
+  ASSERT_TRUE(rt);
+  auto& hp = rt->hotplug();
+  const uint64_t before = online_write_failures()[EBUSY];
+  fault_injection::inject_online_write_error(10'000, EBUSY, cpu_);
+  const auto t0 = Clock::now();
+  auto down = hp.cpu_down(cpu_);
+  const auto took = Clock::now() - t0;
+  fault_injection::reset();
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, -EBUSY);
+  EXPECT_NE(down.error().message.find("EBUSY"), std::string::npos) << down.error().message;
+  EXPECT_NE(down.error().message.find("retry"), std::string::npos) << down.error().message;
+  const uint64_t tries = online_write_failures()[EBUSY] - before;
+  EXPECT_GE(tries, 2u);
+  EXPECT_LE(tries, uint64_t{kOnlineWriteTries});
+  EXPECT_LT(took, kOnlineWriteGiveUp + std::chrono::milliseconds(500)) << "bounded";
+  EXPECT_TRUE(cpu_is_online(cpu_));
+  EXPECT_TRUE(hp.online().test(cpu_));
+  EXPECT_FALSE(hp.journal().cpus().test(cpu_));
+  EXPECT_FALSE(exit_guard::marked().test(cpu_));
+  EXPECT_EQ(rt->thread(cpu_)->state(), CpuState::kRunning) << "its steps were brought back";
+  EXPECT_EQ(cpu_function_call(cpu_, [] { return sched_getcpu(); }), cpu_);
+
+  // The same for a bringup: the CPU stays offline, and a later cpu_up works.
+  ASSERT_TRUE(hp.cpu_down(cpu_));
+  fault_injection::inject_online_write_error(10'000, EAGAIN, cpu_);
+  auto up = hp.apply_all(CpuSet::of({cpu_}), true);
+  fault_injection::reset();
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().code, -EAGAIN);
+  EXPECT_NE(up.error().message.find("EAGAIN"), std::string::npos) << up.error().message;
+  EXPECT_NE(up.error().message.find("nothing was changed"), std::string::npos)
+      << up.error().message;
+  EXPECT_FALSE(cpu_is_online(cpu_));
+  EXPECT_TRUE(hp.journal().cpus().test(cpu_)) << "still offline, still journaled";
+  ASSERT_TRUE(hp.cpu_up(cpu_));
+  EXPECT_EQ(cpu_function_call(cpu_, [] { return sched_getcpu(); }), cpu_);
+}
+
+// The re-pin after a bringup meets an injected EINVAL window, retries through it, and
+// reports the window; cpu_up still returns only once the CPU is usable.
+TEST_F(Hotplug, RepinRetriesThroughAnInjectedEinvalWindow) {
+  constexpr int kRefusals = 4;
+  auto rt = testing::start_runtime();
+  ASSERT_TRUE(rt);
+  auto& hp = rt->hotplug();
+  ASSERT_TRUE(hp.cpu_down(cpu_));
+  const PinStats before = pin_stats();
+  fault_injection::inject_pin_einval_after_online(kRefusals, cpu_);
+  ASSERT_TRUE(hp.cpu_up(cpu_));
+  const PinResult pin = rt->thread(cpu_)->stats().last_pin;
+  EXPECT_EQ(pin.error, 0);
+  EXPECT_EQ(pin.attempts, kRefusals + 1);
+  EXPECT_GT(pin.einval_window.count(), 0);
+  const PinStats after = pin_stats();
+  EXPECT_EQ(after.einval_retries - before.einval_retries, uint64_t{kRefusals});
+  EXPECT_GE(after.max_einval_window, pin.einval_window);
+  EXPECT_EQ(cpu_function_call(cpu_, [this] { return pinned_to(cpu_) ? sched_getcpu() : -1; }),
+            cpu_);
+  std::printf("re-pin after an online: %d attempts, EINVAL window %.3f ms\n", pin.attempts,
+              pin.einval_window.count() / 1e6);
 }
 
 TEST_F(Hotplug, AnOfflineFromOutsideIsReconciledQuickly) {
@@ -172,12 +411,24 @@ Child spawn(std::vector<std::string> args) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_addclose(&actions, fds[0]);
+  // The helper meets the signals it is sent with their default action, whatever this
+  // process inherited (a test run under nohup ignores SIGHUP), and none blocked.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults, none;
+  sigemptyset(&defaults);
+  for (int sig : {SIGHUP, SIGINT, SIGTERM}) sigaddset(&defaults, sig);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   Child c;
-  if (posix_spawn(&c.pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) c.pid = -1;
+  if (posix_spawn(&c.pid, argv[0], &actions, &attr, argv.data(), environ) != 0) c.pid = -1;
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   close(fds[1]);
   c.out = fdopen(fds[0], "r");
   return c;
@@ -209,6 +460,25 @@ TEST_F(Hotplug, AJournalLeftByAKilledProcessIsRestoredByPctx) {
   EXPECT_TRUE(cpu_is_online(cpu_));
   EXPECT_TRUE(HotplugJournal(journal_path_).cpus().empty());
   exit_guard::mark_online(cpu_);
+}
+
+// A process that took a CPU down with restore_on_exit brings it back when SIGHUP (its
+// terminal closing), SIGINT or SIGTERM kills it, then dies of that signal.
+TEST_F(Hotplug, HangupInterruptAndTerminateBringTheCpuBack) {
+  for (int sig : {SIGHUP, SIGINT, SIGTERM}) {
+    Child c = spawn({HOTPLUG_HELPER, "down-and-wait", std::to_string(cpu_)});
+    ASSERT_GT(c.pid, 0);
+    ASSERT_EQ(read_line(c.out), "down\n") << strsignal(sig);
+    EXPECT_FALSE(cpu_is_online(cpu_)) << strsignal(sig);
+    kill(c.pid, sig);
+    int status = 0;
+    ASSERT_EQ(waitpid(c.pid, &status, 0), c.pid);
+    fclose(c.out);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig)
+        << strsignal(sig) << ": the helper dies of the signal, after restoring";
+    EXPECT_TRUE(cpu_is_online(cpu_)) << strsignal(sig) << " left CPU " << cpu_ << " offline";
+    all_cpus_online();
+  }
 }
 
 TEST_F(Hotplug, SigtermInTheMiddleOfCpuDownLeavesEveryCpuOnline) {

@@ -332,3 +332,46 @@ TEST(PctxBench, QuickPrintsTheTableAndWritesJsonAndPlot) {
 }
 
 }  // namespace
+
+namespace {
+
+size_t line_count(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n' ? 1 : 0;
+  return n;
+}
+
+// `pctx hotplug down|up` with a bad list changes nothing: one line per kind of problem,
+// naming the CPUs as a kernel list, and exit 2. Root or not, nothing is written.
+TEST(PctxHotplug, ABadListChangesNothingAndSaysWhyOnce) {
+  const std::string offline_before = sysfs_line("/sys/devices/system/cpu/offline");
+  const auto present = pctx::cpu::present_cpus();
+  auto many = run("hotplug down 0-999");
+  EXPECT_EQ(many.status, 2) << many.out;
+  EXPECT_LE(line_count(many.out), 4u) << many.out;
+  if (present.last() < 999) {
+    auto absent = pctx::cpu::CpuSet::parse("0-999");
+    ASSERT_TRUE(absent);
+    const std::string expected = "pctx hotplug: CPUs " + (*absent - present).to_string() +
+                                 " do not exist (present: " + present.to_string() + ")";
+    EXPECT_NE(many.out.find(expected), std::string::npos) << many.out;
+  }
+  EXPECT_EQ(many.out.find("offline\n"), std::string::npos) << "nothing was taken offline";
+  EXPECT_EQ(sysfs_line("/sys/devices/system/cpu/offline"), offline_before);
+
+  auto zero = run("hotplug down 0");
+  EXPECT_EQ(zero.status, 2) << zero.out;
+  EXPECT_EQ(line_count(zero.out), 1u) << zero.out;
+  const bool zero_hotpluggable = pctx::cpu::hotpluggable_cpus().test(0);
+  EXPECT_NE(zero.out.find(zero_hotpluggable ? "CPU 0 is left alone unless --allow-cpu0"
+                                            : "CPU 0 cannot be hotplugged"),
+            std::string::npos)
+      << zero.out;
+
+  auto up = run("hotplug up 0-999");
+  EXPECT_EQ(up.status, 2) << up.out;
+  EXPECT_LE(line_count(up.out), 4u) << up.out;
+  EXPECT_EQ(sysfs_line("/sys/devices/system/cpu/offline"), offline_before);
+}
+
+}  // namespace

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,6 +48,33 @@ struct HotplugOptions {
   std::string journal = HotplugJournal::default_path();
 };
 
+// One kind of problem that check_all found in a request, with every CPU it concerns.
+struct HotplugProblem {
+  enum class Kind {
+    kNotPresent,       // no such CPU
+    kNotHotpluggable,  // no online file (CPU 0 on most x86 kernels)
+    kCpu0,             // CPU 0 without allow_cpu0
+    kLastOnline,       // going down would leave no CPU online
+    kNeedsRoot,        // the online files are not writable here
+  };
+  Kind kind;
+  CpuSet cpus;
+  int code = 0;         // -errno, as cpu_down and cpu_up return for it
+  std::string message;  // one line that names the CPUs as a kernel list
+  // Whether the request itself is wrong, rather than the environment (root).
+  bool bad_input() const { return kind != Kind::kNeedsRoot; }
+};
+
+// What check_all found: nothing, or one problem per kind, in Kind order.
+struct HotplugCheck {
+  std::vector<HotplugProblem> problems;
+  bool ok() const { return problems.empty(); }
+  bool bad_input() const;                                       // any problem is the request's own
+  const HotplugProblem* find(HotplugProblem::Kind kind) const;  // nullptr if none
+  std::string message() const;  // one line per problem, '\n'-separated
+  pmu::Status status() const;   // Ok, or the first problem's code with message()
+};
+
 class Hotplug {
  public:
   explicit Hotplug(HotplugOptions options = {});
@@ -62,6 +90,17 @@ class Hotplug {
   pmu::Status cpu_down(int cpu);
   pmu::Status cpu_up(int cpu);  // returns once every bringup step has run
 
+  // Checks a whole request (offline when `online` is false) without changing anything:
+  // every CPU present, hotpluggable, CPU 0 only with allow_cpu0, at least one CPU left
+  // online, and the online files writable. cpu_down and cpu_up make the same checks.
+  HotplugCheck check_all(const CpuSet& cpus, bool online) const;
+
+  // Takes every CPU of `cpus` offline, or brings every one online, all or nothing: the
+  // whole list is checked first, and when one operation fails, those already done are
+  // undone and the error (one line) says what failed and what was undone. Returns the
+  // CPUs whose state changed; CPUs already in the asked state are left as they are.
+  pmu::Result<CpuSet> apply_all(const CpuSet& cpus, bool online);
+
   // Runs the steps for changes made by others. The watcher calls it; so may anyone.
   void reconcile();
   void notify();  // something may have changed: wake the watcher now
@@ -74,7 +113,7 @@ class Hotplug {
   HotplugJournal& journal() { return journal_; }
 
  private:
-  pmu::Status check_request(int cpu, bool online) const;
+  std::string undo(const CpuSet& changed, bool online);
   int run_bringup(int cpu, size_t* done);
   void run_teardown(int cpu, size_t from);
   void record(HotplugEvent::Kind kind, int cpu, std::chrono::steady_clock::time_point start);
@@ -97,5 +136,10 @@ class Hotplug {
   std::atomic<uint64_t> cpu_uevents_{0};
   std::thread watcher_;
 };
+
+// Every failed attempt of this process at a hotplug write (online_write_failures) or a
+// re-pin (pin_stats().einval_retries, under EINVAL), retried ones included, by positive
+// errno: what a torture run reports as failures_by_errno.
+std::map<int, uint64_t> hotplug_failures_by_errno();
 
 }  // namespace pctx::cpu

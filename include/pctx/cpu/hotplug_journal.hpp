@@ -1,11 +1,12 @@
 // A journal of the CPUs pctx took offline, so that a crashed process's CPUs can be brought
 // back (`pctx hotplug restore`), plus the in-process guard that restores them at exit and
-// on SIGINT/SIGTERM.
+// on SIGINT, SIGTERM and SIGHUP.
 #pragma once
 
 #include <string>
 
 #include "pctx/cpu/cpu_set.hpp"
+#include "pctx/cpu/sysfs.hpp"  // write_cpu_online and cpu_is_online, once declared here
 #include "pctx/pmu/result.hpp"
 
 namespace pctx::cpu {
@@ -30,15 +31,12 @@ class HotplugJournal {
   std::string path_;
 };
 
-// Writes "0" or "1" to /sys/devices/system/cpu/cpuN/online and checks it took. Errors say
-// what to do (root, no online file, kernel refusal).
-pmu::Status write_cpu_online(int cpu, bool online);
-bool cpu_is_online(int cpu);
-
 // The CPUs this process took offline, restored by exit and signal handlers. The handlers
-// only open and write sysfs files, which is async-signal-safe.
+// only open and write sysfs files and sleep between retries of EBUSY and EAGAIN, all
+// async-signal-safe. SIGHUP is covered too: a terminal closing under a torture run must
+// not leave its CPUs offline.
 namespace exit_guard {
-void install();  // idempotent: atexit + SIGINT + SIGTERM
+void install();  // idempotent: atexit + SIGINT + SIGTERM + SIGHUP
 void mark_offline(int cpu);
 void mark_online(int cpu);
 CpuSet marked();

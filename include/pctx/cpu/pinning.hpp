@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace pctx::cpu {
 
@@ -18,5 +19,16 @@ PinResult pin_current_thread(int cpu,
 
 // Whether the calling thread's affinity mask is exactly {cpu}.
 bool pinned_to(int cpu);
+
+// What every pin_current_thread of this process has met so far, for tools that report how
+// the kernel behaved under hotplug (a torture run's summary).
+struct PinStats {
+  uint64_t pins = 0;            // calls
+  uint64_t failed = 0;          // calls that gave up or met another error
+  uint64_t einval_retries = 0;  // attempts refused with EINVAL, each retried unless given up
+  uint64_t other_errors = 0;    // attempts refused with anything else (not retried)
+  std::chrono::nanoseconds max_einval_window{0};  // the longest PinResult::einval_window
+};
+PinStats pin_stats();
 
 }  // namespace pctx::cpu

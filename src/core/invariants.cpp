@@ -26,6 +26,11 @@ struct CpuSnapshot {
   int sibling_without_leader = 0;
   int empty_but_active = 0;      // invariant 5
   int task_ctx_not_current = 0;  // invariant 5
+  int current_not_scheduled = 0;  // invariant 8: a current task's context is scheduled
+  bool current_detail_task = false;
+  int current_detail_active = 0;
+  int current_detail_oncpu = 0;
+  int current_detail_ctx_active = 0;
 };
 
 void snapshot_context(const Context* ctx, int cpu, CpuSnapshot& s) {
@@ -116,6 +121,21 @@ std::string PerfCore::check_invariants(const std::vector<Context*>& task_context
       if (task != nullptr && task->is_active && (c.current == nullptr || task->task != c.current)) {
         ++s.task_ctx_not_current;
       }
+      if (c.online && c.current != nullptr) {
+        // A context with events that is not being torn down must have been scheduled in,
+        // and be on, since the switch that made its task current. (Its own fields are
+        // peeked without its lock when it is not the one scheduled.)
+        Context* mine = c.current->perf_ctx.load();
+        if (mine != nullptr && std::atomic_ref<int>(mine->nr_events).load() > 0 &&
+            !std::atomic_ref<bool>(mine->tombstone).load() &&
+            (mine != task || !(task->is_active & kEventAll))) {
+          ++s.current_not_scheduled;
+          s.current_detail_task = mine != task;
+          s.current_detail_active = task != nullptr ? task->is_active : -1;
+          s.current_detail_oncpu = c.current->oncpu.load();
+          s.current_detail_ctx_active = std::atomic_ref<uint8_t>(mine->is_active).load();
+        }
+      }
       for (int i = 0; i < kMaxPmus; ++i)
         s.counters_in_use[i] = c.pmus[static_cast<size_t>(i)].active_counters;
       if (task != nullptr) task->lock.unlock();
@@ -133,6 +153,14 @@ std::string PerfCore::check_invariants(const std::vector<Context*>& task_context
     bad(s.sibling_without_leader, "Active siblings of inactive leaders (invariant 3)");
     bad(s.empty_but_active, "active contexts without events (invariant 5)");
     bad(s.task_ctx_not_current, "active task contexts of a task not current (invariant 5)");
+    if (s.current_not_scheduled != 0) {
+      out.push_back(fmt::format("CPU {}: the current task's context is not scheduled in "
+                                "(invariant 8): {}, is_active {}; the task says it is on CPU "
+                                "{}, its context's is_active {}",
+                                cpu, s.current_detail_task ? "another context is" : "it is",
+                                s.current_detail_active, s.current_detail_oncpu,
+                                s.current_detail_ctx_active));
+    }
     for (int i = 0; i < nr_pmus_.load(); ++i) {
       const Pmu* p = pmus_[static_cast<size_t>(i)];
       if (s.counters_in_use[i] != s.counters_held[i]) {

@@ -559,7 +559,12 @@ GroupReading PerfCore::read_group(Event* event) {
   return g;
 }
 
+// The switch hooks run whole with irqs off, as the kernel's do under the runqueue lock: a
+// cross-call handler (delivered by the CPU's timer signal even between tasks) must never
+// see the task current with its context half switched, or it would adopt the context on
+// a CPU the task is leaving, and the task's context would stay on after it left.
 void PerfCore::sched_out(Task* prev, Task*) {
+  cpu::IrqGuard irqs_off;
   CpuContext& cc = *cpu(cpu::current_cpu());
   if (cc.task_ctx != nullptr) {
     CpuLocks locks(*this, cc);
@@ -571,6 +576,7 @@ void PerfCore::sched_out(Task* prev, Task*) {
 }
 
 void PerfCore::sched_in(Task* next) {
+  cpu::IrqGuard irqs_off;
   CpuContext& cc = *cpu(cpu::current_cpu());
   cc.current = next;
   if (next == nullptr) return;

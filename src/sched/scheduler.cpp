@@ -152,6 +152,13 @@ int Scheduler::select_cpu(Task& task, int avoid) {
       best_load = load;
     }
   }
+  // `avoid` is a preference: when it is the only allowed CPU that takes tasks (the one the
+  // task wanted went offline again before it could move), the task stays where it is
+  // rather than being lost.
+  if (best < 0 && avoid >= 0 && task.affinity_.test(avoid)) {
+    RunQueue* q = rq(avoid);
+    if (q != nullptr && q->accepting.load()) return avoid;
+  }
   return best;
 }
 

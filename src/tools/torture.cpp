@@ -211,9 +211,11 @@ void check_tasks(Rig& rig) {
     const double record = static_cast<double>(task.on_cpu_ticks());
     if (record > 0 && std::abs(static_cast<double>(ref.count) / record - 1.0) > 0.01) {
       rig.violate(task.cpu(), "uncounted",
-                  fmt::format("{}: tsc count {} vs {} ticks on CPU ({:+.2f}%)", task.name(),
-                              ref.count, task.on_cpu_ticks(),
-                              100.0 * (static_cast<double>(ref.count) / record - 1.0)));
+                  fmt::format("{}: tsc count {} vs {} ticks on CPU ({:+.2f}%); its pinned "
+                              "event is {}, enabled {} ns, running {} ns",
+                              task.name(), ref.count, task.on_cpu_ticks(),
+                              100.0 * (static_cast<double>(ref.count) / record - 1.0),
+                              core::to_string(ref.state), ref.time_enabled, ref.time_running));
     }
     if (task.on_cpu_time() < std::chrono::milliseconds(200)) continue;  // too short to judge
     for (size_t i = 0; i < t->flexible.size(); ++i) {

@@ -318,7 +318,9 @@ void hotplug_thread(Rig& rig, WatchSlot& slot) {
       rig.violate(c, "cpu event lost counts",
                   fmt::format("count {} while offline, {} after online", kept, after));
     }
-    if (!eventually([&] { return cpu_tsc_count(rig, c) > after; }, 2s)) {
+    // (Unless someone else took the CPU away again meanwhile.)
+    auto& hp = rig.runtime->hotplug();
+    if (!eventually([&] { return cpu_tsc_count(rig, c) > after || !hp.online().test(c); }, 2s)) {
       rig.violate(c, "cpu event frozen", "its tsc event did not count for 2 s after online");
     }
     sleep_ms(rig.options.interval_ms);
@@ -379,6 +381,12 @@ void watchdog_thread(Rig& rig) {
                              t != nullptr ? cpu::to_string(t->state()) : "none",
                              rig.scheduler->tasks_on(c),
                              t != nullptr ? t->stats().calls.load() : 0);
+      }
+      int listed = 0;
+      for (const auto& t : rig.tasks) {
+        if (t->task->done() || ++listed > 8) continue;
+        where += fmt::format("; {} {} on cpu{}", t->task->name(),
+                             sched::to_string(t->task->state()), t->task->cpu());
       }
       rig.violate(s->cpu.load(), "watchdog",
                   fmt::format("{} has not returned after {:.1f} s{}", s->what.load(),

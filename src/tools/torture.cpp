@@ -280,6 +280,7 @@ void collect_stats(Rig& rig) {
     r.signals += t->stats().signal_calls.load() + t->stats().timer_signals.load();
   }
   for (auto d : rig.scheduler->rebalance_delays()) r.rebalance_delay_ns.push_back(d.count());
+  r.kernel_refusals = cpu::hotplug_failures_by_errno();
 }
 
 void tear_down(Rig& rig) {

@@ -70,6 +70,7 @@ struct TortureReport {
   uint64_t einval_count = 0;
   int64_t einval_max_ns = 0;
   std::vector<int64_t> rebalance_delay_ns;
+  std::map<int, uint64_t> kernel_refusals;  // by errno, retried ones included
   uint64_t install_retries = 0, cross_calls = 0, signals = 0, rotations = 0;
   std::atomic<uint64_t> operations{0};  // installer operations done
   std::vector<Violation> violations;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pctx/cpu/sysfs.hpp"
 #include "tools/table.hpp"
 #include "tools/torture.hpp"
 
@@ -16,29 +17,6 @@ int64_t percentile(std::vector<int64_t> v, double p) {
   std::sort(v.begin(), v.end());
   const auto i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
-}
-
-std::string errno_name(int error) {
-  switch (-error) {
-    case EBUSY:
-      return "EBUSY";
-    case EAGAIN:
-      return "EAGAIN";
-    case EINVAL:
-      return "EINVAL";
-    case EPERM:
-      return "EPERM";
-    case EACCES:
-      return "EACCES";
-    case ETIMEDOUT:
-      return "ETIMEDOUT";
-    case EIO:
-      return "EIO";
-    case ENXIO:
-      return "ENXIO";
-    default:
-      return fmt::format("errno {}", -error);
-  }
 }
 
 std::string ms(int64_t ns) {
@@ -55,7 +33,7 @@ void OpStats::success(std::chrono::nanoseconds took) {
 
 void OpStats::failure(int error) {
   ++attempts_;
-  ++failures_by_errno_[errno_name(error)];
+  ++failures_by_errno_[cpu::errno_name(error)];
 }
 
 uint64_t OpStats::failures() const {
@@ -118,6 +96,9 @@ nlohmann::json TortureReport::json() {
   j["einval_window"] = {{"count", einval_count}, {"max_ns", einval_max_ns}};
   j["rebalance_delay_ns"] = {{"p50", percentile(rebalance_delay_ns, 0.5)},
                              {"p99", percentile(rebalance_delay_ns, 0.99)}};
+  nlohmann::json refused = nlohmann::json::object();
+  for (const auto& [err, n] : kernel_refusals) refused[cpu::errno_name(err)] = n;
+  j["kernel_refusals_by_errno"] = refused;  // every refused write or re-pin, retried or not
   j["install_retries"] = install_retries;
   j["cross_calls"] = cross_calls;
   j["signals"] = signals;

@@ -460,10 +460,12 @@ int PerfCore::reset(Event* event) {
   });
 }
 
-// Runs `snapshot` where `e`'s count is whole: on the CPU where it is Active (in place when
-// that is this CPU, else by a cross-call), or under its context's lock when it is not
-// counting. Returns without calling it if e raced a sched-in and its count is in flight.
-bool PerfCore::with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void()> snapshot) {
+// Runs `snapshot(true)` where `e`'s count is whole: on the CPU where it is Active (in place
+// when that is this CPU, else by a cross-call), or under its context's lock when it is not
+// counting. If e raced a sched-in, its running delta is out of reach: `snapshot(false)`
+// then copies the values as of its last update, under the lock all the same.
+void PerfCore::with_event_stable(Event* e, uint32_t pmu_mask,
+                                 cpu::FunctionRef<void(bool)> snapshot) {
   Context* ctx = e->ctx;
   const int oncpu = e->peek_oncpu();
   // Active here: read in place, with irqs off so that no handler interleaves, under the
@@ -476,11 +478,11 @@ bool PerfCore::with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<v
       for (size_t i = 0; i < pmus_.size(); ++i) {
         if (pmu_mask & (1u << i)) pmus_[i]->begin_pass(oncpu);
       }
-      snapshot();
+      snapshot(true);
       for (size_t i = 0; i < pmus_.size(); ++i) {
         if (pmu_mask & (1u << i)) pmus_[i]->end_pass(oncpu);
       }
-      return true;
+      return;
     }
   }
   // An Active event elsewhere is read on its CPU, in a pass.
@@ -489,21 +491,19 @@ bool PerfCore::with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<v
     cpu::cpu_function_call(oncpu, [&] {
       CpuLocks locks(*this, *cpu(oncpu), ctx);
       if (e->state == EventState::kActive && e->oncpu == oncpu) {
-        snapshot();
+        snapshot(true);
         done = true;
       }
       return 0;
     });
     if (done) {
       if (oncpu != cpu::current_cpu()) stats_.remote_reads.fetch_add(1, std::memory_order_relaxed);
-      return true;
+      return;
     }
   }
   // Not counting (or it stopped meanwhile): its count is whole under the lock.
   std::lock_guard l(ctx->lock);
-  if (e->state == EventState::kActive) return false;  // raced a sched-in
-  snapshot();  // read_active does nothing for an event that is not counting
-  return true;
+  snapshot(e->state != EventState::kActive);
 }
 
 Reading PerfCore::read(Event* e) {
@@ -511,13 +511,14 @@ Reading PerfCore::read(Event* e) {
   Context* ctx = e->ctx;
   if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
   Reading r;
-  const bool fresh = with_event_stable(e, 1u << e->attr.pmu->index(), [&] {
-    read_active(e);
-    update_context_time(ctx);
-    update_event_time(e);
+  with_event_stable(e, 1u << e->attr.pmu->index(), [&](bool fresh) {
+    if (fresh) {
+      read_active(e);
+      update_context_time(ctx);
+      update_event_time(e);
+    }
     r = {e->count, e->time_enabled, e->time_running, e->state};
   });
-  if (!fresh) return {e->count, e->time_enabled, e->time_running, e->state};
   return r;
 }
 
@@ -547,15 +548,16 @@ GroupReading PerfCore::read_group(Event* event) {
   }
   uint32_t pmus = 1u << leader->attr.pmu->index();
   for (const Event* s : leader->siblings) pmus |= 1u << s->attr.pmu->index();
-  const bool fresh = with_event_stable(leader, pmus, [&] {
-    read_active(leader);
-    for (Event* s : leader->siblings) read_active(s);
-    update_context_time(ctx);
-    update_event_time(leader);
-    for (Event* s : leader->siblings) update_event_time(s);
+  with_event_stable(leader, pmus, [&](bool fresh) {
+    if (fresh) {
+      read_active(leader);
+      for (Event* s : leader->siblings) read_active(s);
+      update_context_time(ctx);
+      update_event_time(leader);
+      for (Event* s : leader->siblings) update_event_time(s);
+    }
     fill();
   });
-  if (!fresh) fill();
   return g;
 }
 

@@ -222,6 +222,9 @@ void CpuThread::on_signal() {
 }
 
 CpuThread::BusyScope::BusyScope(CpuThread& t) : t_(t) {
+  // The loop drained the mailbox since any signal was sent: a signal that never arrived
+  // must not keep every later call from sending one.
+  t_.shared_.signal_sent.store(false, std::memory_order_relaxed);
   t_.shared_.mode.store(kBusy, std::memory_order_relaxed);
   internal::full_fence();
   if (!t_.queue_empty()) t_.drain_calls();

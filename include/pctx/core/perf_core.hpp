@@ -127,7 +127,7 @@ class PerfCore {
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
   int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
-  bool with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void()> snapshot);
+  void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
   int cpu_teardown(int cpu);

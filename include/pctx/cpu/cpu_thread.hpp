@@ -81,6 +81,9 @@ class CpuThread {
   pid_t tid() const { return tid_.load(); }
   pthread_t handle() const { return handle_; }
   const CpuThreadStats& stats() const { return stats_; }
+  // Calls wait in the mailbox: for preemption points that poll, in case a call's signal is
+  // late or lost (ThreadSanitizer defers signals and may merge them).
+  bool calls_pending() const { return !queue_empty(); }
 
   // Wakes the thread if it sleeps, so its loop runs the scheduler hook again.
   void kick();

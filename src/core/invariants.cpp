@@ -24,8 +24,8 @@ struct CpuSnapshot {
   int active_off_cpu = 0;                        // Active events whose oncpu is not this CPU
   int active_in_inactive_ctx = 0;
   int sibling_without_leader = 0;
-  int empty_but_active = 0;      // invariant 5
-  int task_ctx_not_current = 0;  // invariant 5
+  int empty_but_active = 0;       // invariant 5
+  int task_ctx_not_current = 0;   // invariant 5
   int current_not_scheduled = 0;  // invariant 8: a current task's context is scheduled
   bool current_detail_task = false;
   int current_detail_active = 0;
@@ -154,12 +154,12 @@ std::string PerfCore::check_invariants(const std::vector<Context*>& task_context
     bad(s.empty_but_active, "active contexts without events (invariant 5)");
     bad(s.task_ctx_not_current, "active task contexts of a task not current (invariant 5)");
     if (s.current_not_scheduled != 0) {
-      out.push_back(fmt::format("CPU {}: the current task's context is not scheduled in "
-                                "(invariant 8): {}, is_active {}; the task says it is on CPU "
-                                "{}, its context's is_active {}",
-                                cpu, s.current_detail_task ? "another context is" : "it is",
-                                s.current_detail_active, s.current_detail_oncpu,
-                                s.current_detail_ctx_active));
+      out.push_back(fmt::format(
+          "CPU {}: the current task's context is not scheduled in "
+          "(invariant 8): {}, is_active {}; the task says it is on CPU "
+          "{}, its context's is_active {}",
+          cpu, s.current_detail_task ? "another context is" : "it is", s.current_detail_active,
+          s.current_detail_oncpu, s.current_detail_ctx_active));
     }
     for (int i = 0; i < nr_pmus_.load(); ++i) {
       const Pmu* p = pmus_[static_cast<size_t>(i)];

@@ -329,8 +329,8 @@ void run(const RunOptions& o) {
     if (!seen.test(c)) continue;
     nlohmann::json cj;
     cj["cpu"] = c;
-    cj["offline_ns"] = std::chrono::duration_cast<std::chrono::nanoseconds>(timeline.offline(c))
-                           .count();
+    cj["offline_ns"] =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(timeline.offline(c)).count();
     cj["events"] = nlohmann::json::array();
     for (auto& m : members) {
       const core::Reading r = core->read(m.event);

@@ -17,8 +17,8 @@
 #include "pctx/cpu/sysfs.hpp"
 #include "pctx/pmu/capabilities.hpp"
 #include "pctx/pmu/encoding.hpp"
-#include "pctx/pmu/spec.hpp"
 #include "pctx/pmu/scale.hpp"
+#include "pctx/pmu/spec.hpp"
 #include "tools/torture_rig.hpp"
 
 namespace pctx::tools {
@@ -77,8 +77,8 @@ class KernelLog {
       const char* msg = std::strchr(buf, ';');
       std::string text = msg != nullptr ? std::string(msg + 1) : std::string(buf);
       while (!text.empty() && text.back() == '\n') text.pop_back();
-      for (const char* key : {"WARNING", "WARN", "BUG", "lockdep", "possible circular",
-                              "RCU stall", "rcu_sched self-detected stall",
+      for (const char* key : {"WARNING", "WARN", "BUG", "lockdep", "possible circular", "RCU stall",
+                              "rcu_sched self-detected stall",
                               "rcu: INFO: rcu_preempt detected stalls", "detected stalls"}) {
         if (text.find(key) != std::string::npos) {
           out.push_back(text);
@@ -140,7 +140,8 @@ core::Event* software_group(Rig& rig) {
   core::EventAttr attr;
   attr.pmu = rig.software.get();
   attr.config = kSwitches;
-  if (auto s = rig.core->create_event(attr, leader); !s) rig.violate(-1, "create_event", s.error().message);
+  if (auto s = rig.core->create_event(attr, leader); !s)
+    rig.violate(-1, "create_event", s.error().message);
   return leader;
 }
 
@@ -221,13 +222,13 @@ void check_tasks(Rig& rig) {
     const bool contained = count >= inner * 0.999 && count <= outer * 1.001;
     const bool close = !kCheckPercent || outer == 0 || std::abs(count / outer - 1.0) <= 0.01;
     if (!contained || !close) {
-      rig.violate(task.cpu(), "uncounted",
-                  fmt::format("{}: tsc count {} vs {} ticks on CPU ({:+.2f}%), {} between the "
-                              "switch hooks; its pinned event is {}, enabled {} ns, running {} ns",
-                              task.name(), ref.count, task.on_cpu_ticks(),
-                              outer > 0 ? 100.0 * (count / outer - 1.0) : 0.0,
-                              task.between_hooks_ticks(), core::to_string(ref.state),
-                              ref.time_enabled, ref.time_running));
+      rig.violate(
+          task.cpu(), "uncounted",
+          fmt::format("{}: tsc count {} vs {} ticks on CPU ({:+.2f}%), {} between the "
+                      "switch hooks; its pinned event is {}, enabled {} ns, running {} ns",
+                      task.name(), ref.count, task.on_cpu_ticks(),
+                      outer > 0 ? 100.0 * (count / outer - 1.0) : 0.0, task.between_hooks_ticks(),
+                      core::to_string(ref.state), ref.time_enabled, ref.time_running));
     }
     if (task.on_cpu_time() < std::chrono::milliseconds(200)) continue;  // too short to judge
     for (size_t i = 0; i < t->flexible.size(); ++i) {
@@ -344,7 +345,8 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
     threads.emplace_back([&] { checker_thread(rig, checker); });
     threads.emplace_back([&] { hotplug_thread(rig, driver); });
     for (int i = 0; i < o.installers; ++i) {
-      threads.emplace_back([&, i] { installer_thread(rig, i, *installers[static_cast<size_t>(i)]); });
+      threads.emplace_back(
+          [&, i] { installer_thread(rig, i, *installers[static_cast<size_t>(i)]); });
     }
     const auto end = rig.start + std::chrono::duration_cast<Clock::duration>(
                                      std::chrono::duration<double>(o.duration_s));
@@ -353,9 +355,11 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (o.progress) {
         const double left = std::max(0.0, o.duration_s - rig.now_s());
-        fmt::print(stderr, "\r  pctx torture: {} cycles, {} errors, {} violations, {:.0f} s, {:.0f} s left ",
-                   report.cycles.load(), report.offline.failures() + report.online.failures(),
-                   report.violation_count(), rig.now_s(), left);
+        fmt::print(
+            stderr,
+            "\r  pctx torture: {} cycles, {} errors, {} violations, {:.0f} s, {:.0f} s left ",
+            report.cycles.load(), report.offline.failures() + report.online.failures(),
+            report.violation_count(), rig.now_s(), left);
       }
     }
     if (o.progress) fmt::print(stderr, "\r\033[K");
@@ -385,8 +389,8 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
     rig.violate(-1, "leak",
                 fmt::format("alive after the run: {} events, {} contexts, {} PMU contexts "
                             "(before: {}, {}, {})",
-                            core::Event::alive(), core::Context::alive(),
-                            core::PmuContext::alive(), events0, contexts0, pmu_contexts0));
+                            core::Event::alive(), core::Context::alive(), core::PmuContext::alive(),
+                            events0, contexts0, pmu_contexts0));
   }
   restore_signal_handlers();
   {

@@ -39,10 +39,10 @@ void check(const TortureOptions& o) {
   if (!o.allow_cpu0) victims = victims - cpu::CpuSet::of({0});
   if (victims.empty()) {
     const cpu::CpuSet h = cpu::hotpluggable_cpus();
-    usage_error(fmt::format("no online CPU to take down (hotpluggable: {}{}); bring one up with "
-                            "`pctx hotplug up`, or add --allow-cpu0",
-                            h.empty() ? "none" : h.to_string(),
-                            o.allow_cpu0 ? "" : ", CPU 0 left alone"));
+    usage_error(
+        fmt::format("no online CPU to take down (hotpluggable: {}{}); bring one up with "
+                    "`pctx hotplug up`, or add --allow-cpu0",
+                    h.empty() ? "none" : h.to_string(), o.allow_cpu0 ? "" : ", CPU 0 left alone"));
   }
   if (!o.json_path.empty()) {
     FILE* f = std::fopen(o.json_path.c_str(), "w");  // before the run, not after it
@@ -97,8 +97,7 @@ void add_torture_command(CLI::App& app) {
     }
     check(*o);
     o->progress = isatty(STDERR_FILENO) != 0;
-    fmt::print(stderr, "pctx torture: seed {} (--seed {} repeats the choices)\n", o->seed,
-               o->seed);
+    fmt::print(stderr, "pctx torture: seed {} (--seed {} repeats the choices)\n", o->seed, o->seed);
     TortureReport report;
     const int status = run_torture(*o, report);
     report.print(stdout);

@@ -135,14 +135,16 @@ void TortureReport::print(FILE* out) {
   Table w({"what", "value"});
   w.add({"cycles (offline + online)", fmt::format("{}", cycles.load())});
   for (const auto& [c, ns] : offline_ns) {
-    w.add({fmt::format("cpu{} offline", c), fmt::format("{} ms, {} cycles", ms(ns), cpu_cycles[c])});
+    w.add(
+        {fmt::format("cpu{} offline", c), fmt::format("{} ms, {} cycles", ms(ns), cpu_cycles[c])});
   }
   if (external) {
     w.add({"uevent to pctx following, p50 / max",
            fmt::format("{} / {} ms", ms(percentile(uevent_delay_ns, 0.5)),
                        ms(percentile(uevent_delay_ns, 1.0)))});
   }
-  w.add({"re-pin EINVAL window", fmt::format("{} times, max {} ms", einval_count, ms(einval_max_ns))});
+  w.add({"re-pin EINVAL window",
+         fmt::format("{} times, max {} ms", einval_count, ms(einval_max_ns))});
   w.add({"online to a task there, p50 / p99",
          fmt::format("{} / {} ms", ms(percentile(rebalance_delay_ns, 0.5)),
                      ms(percentile(rebalance_delay_ns, 0.99)))});

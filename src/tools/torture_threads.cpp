@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <optional>
-#include <cstring>
 #include <thread>
 
 #include "pctx/cpu/cpu_thread.hpp"
@@ -57,9 +57,9 @@ void give_back(Rig& rig, ExtraGroup g) {
 
 void check_reading(Rig& rig, const core::Reading& r, const char* what) {
   if (r.time_enabled < r.time_running) {
-    rig.violate(-1, "enabled < running",
-                fmt::format("{}: enabled {} ns, running {} ns", what, r.time_enabled,
-                            r.time_running));
+    rig.violate(
+        -1, "enabled < running",
+        fmt::format("{}: enabled {} ns, running {} ns", what, r.time_enabled, r.time_running));
   }
 }
 
@@ -225,9 +225,9 @@ pmu::Status hotplug_op(Rig& rig, int c, bool online, WatchSlot& slot,
   *took = Clock::now() - t0;
   if (!st) return st;
   const auto written = Clock::now();
-  const bool followed = eventually(
-      [&] { return hp.online().test(c) == online; },
-      std::chrono::milliseconds(static_cast<int64_t>(rig.options.deadline_s * 1000)));
+  const bool followed =
+      eventually([&] { return hp.online().test(c) == online; },
+                 std::chrono::milliseconds(static_cast<int64_t>(rig.options.deadline_s * 1000)));
   if (!followed) {
     rig.violate(c, "not followed",
                 fmt::format("pctx did not follow an outside {} within {:.0f} s",
@@ -296,8 +296,7 @@ void hotplug_thread(Rig& rig, WatchSlot& slot) {
       if (!back) sleep_ms(20);
     }
     if (!back) {
-      rig.violate(c, "stuck offline", "50 attempts to bring it back failed: " +
-                                          st.error().message);
+      rig.violate(c, "stuck offline", "50 attempts to bring it back failed: " + st.error().message);
       continue;
     }
     {
@@ -340,7 +339,8 @@ void checker_thread(Rig& rig, WatchSlot& slot) {
       const auto all = t->all();
       events.insert(events.end(), all.begin(), all.end());
     }
-    for (const auto& per_cpu : rig.cpu_events) events.insert(events.end(), per_cpu.begin(), per_cpu.end());
+    for (const auto& per_cpu : rig.cpu_events)
+      events.insert(events.end(), per_cpu.begin(), per_cpu.end());
     WatchScope w(slot, "read", -1);
     for (core::Event* e : events) {
       const core::Reading r = rig.core->read(e);
@@ -366,9 +366,8 @@ void checker_thread(Rig& rig, WatchSlot& slot) {
 // is, the CPUs come back, and the process ends, since the hung thread cannot be joined.
 void watchdog_thread(Rig& rig) {
   const auto limit = static_cast<int64_t>(rig.options.deadline_s * 1e9);
-  while (!rig.halt.load() || std::any_of(rig.slots.begin(), rig.slots.end(), [](auto& s) {
-           return s->since_ns.load() != 0;
-         })) {
+  while (!rig.halt.load() || std::any_of(rig.slots.begin(), rig.slots.end(),
+                                         [](auto& s) { return s->since_ns.load() != 0; })) {
     std::this_thread::sleep_for(100ms);
     const int64_t now = now_ns();
     for (const auto& s : rig.slots) {
@@ -377,10 +376,10 @@ void watchdog_thread(Rig& rig) {
       std::string where;
       for (int c : rig.managed.cpus()) {
         const cpu::CpuThread* t = rig.runtime->thread(c);
-        where += fmt::format("; cpu{}: {}, {} tasks, {} calls run", c,
-                             t != nullptr ? cpu::to_string(t->state()) : "none",
-                             rig.scheduler->tasks_on(c),
-                             t != nullptr ? t->stats().calls.load() : 0);
+        where +=
+            fmt::format("; cpu{}: {}, {} tasks, {} calls run", c,
+                        t != nullptr ? cpu::to_string(t->state()) : "none",
+                        rig.scheduler->tasks_on(c), t != nullptr ? t->stats().calls.load() : 0);
       }
       int listed = 0;
       for (const auto& t : rig.tasks) {

@@ -45,9 +45,9 @@ std::string describe(const Op& op) {
       }
       return fmt::format("install g{} into {} {{{}{}{}}}{}{} cpu={}", op.group,
                          op.spec.ctx == 0 ? "cpu" : fmt::format("task{}", op.spec.ctx),
-                         op.spec.counting ? "tsc" : "soft", op.spec.disabled ? ":off" : "",
-                         members, op.spec.pinned ? " pinned" : "",
-                         op.spec.exclusive ? " exclusive" : "", op.spec.cpu);
+                         op.spec.counting ? "tsc" : "soft", op.spec.disabled ? ":off" : "", members,
+                         op.spec.pinned ? " pinned" : "", op.spec.exclusive ? " exclusive" : "",
+                         op.spec.cpu);
     }
     case Op::kRemove:
       return fmt::format("remove g{}", op.group);
@@ -289,7 +289,7 @@ class DifferentialTest : public testing::CoreTest {
 
   Task* tasks_[kTasks] = {};
   Context* ctxs_[kTasks + 1] = {};
-  uint64_t applied_ = 0;  // steps run on both sides
+  uint64_t applied_ = 0;      // steps run on both sides
   uint64_t active_seen_ = 0;  // Active events seen in comparisons, so the test is not vacuous
 };
 
@@ -319,8 +319,8 @@ TEST_F(DifferentialTest, CoreAgreesWithTheReferenceModel) {
         steps += fmt::format("  {:3}: {}\n", i, describe(shortest[i]));
       }
       FAIL() << "seed " << seed << ": " << failure << "\nshortest failing steps ("
-             << shortest.size() << " of " << ops.size() << "), then: "
-             << run(const_cast<std::vector<Op>&>(shortest), false, nullptr) << "\n"
+             << shortest.size() << " of " << ops.size()
+             << "), then: " << run(const_cast<std::vector<Op>&>(shortest), false, nullptr) << "\n"
              << steps;
     }
   }

@@ -19,8 +19,8 @@ struct MemberSpec {
 };
 
 struct GroupSpec {
-  int ctx = 0;            // 0: the CPU's context; 1..tasks: a task's
-  bool counting = true;   // the leader's PMU: the counting one, or software
+  int ctx = 0;           // 0: the CPU's context; 1..tasks: a task's
+  bool counting = true;  // the leader's PMU: the counting one, or software
   bool pinned = false;
   bool exclusive = false;
   int cpu = -1;           // CPU filter
@@ -57,7 +57,7 @@ class Model {
     int pmu = kCounting;
     bool pinned = false, exclusive = false;
     int cpu = -1;
-    uint64_t order = 0;  // position in its context's tree
+    uint64_t order = 0;           // position in its context's tree
     std::vector<Member> members;  // [0] is the leader
   };
   struct Ctx {
@@ -83,9 +83,9 @@ class Model {
   int cpu_, counters_;
   std::vector<Group> groups_;
   std::vector<Ctx> ctxs_;
-  int current_ = 0;     // the current task, 0 for none
-  int task_ctx_ = -1;   // the task context scheduled here, -1 for none
-  int used_ = 0;        // counters in use
+  int current_ = 0;    // the current task, 0 for none
+  int task_ctx_ = -1;  // the task context scheduled here, -1 for none
+  int used_ = 0;       // counters in use
   bool exclusive_on_[2] = {false, false};
   uint64_t next_order_ = 1;
 };

@@ -21,7 +21,7 @@ TEST_F(CoreTest, ReschedulesLoseNoRunningTime) {
   switch_in(cpu_, &task);
   Context* tctx = task_ctx(task);
   Context* cpu_ctx = core_->cpu_context(cpu_);
-  Event* task_ref = group(1);      // flexible: every flexible reschedule takes it off
+  Event* task_ref = group(1);       // flexible: every flexible reschedule takes it off
   Event* cpu_ref = group(1, true);  // pinned: a pinned CPU install takes it off
   ASSERT_EQ(core_->install(tctx, task_ref), 0);
   ASSERT_EQ(core_->install(cpu_ctx, cpu_ref), 0);

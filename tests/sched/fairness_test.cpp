@@ -122,9 +122,11 @@ TEST_F(CpuFairnessTest, CpuContextGroupsGetTheirShareWhileTasksSwitch) {
   for (int i = 0; i < 3; ++i) {
     SpawnOptions so;
     so.affinity = cpu::CpuSet::of({cpu});
-    spawn([&stop] {
-      while (!stop.load(std::memory_order_relaxed)) this_task::cond_resched();
-    }, so);
+    spawn(
+        [&stop] {
+          while (!stop.load(std::memory_order_relaxed)) this_task::cond_resched();
+        },
+        so);
   }
   std::this_thread::sleep_for(600ms);
   stop = true;

@@ -49,9 +49,9 @@ class Event {
   uint64_t count = 0;
   uint64_t time_enabled = 0;
   uint64_t time_running = 0;
-  uint64_t tstamp = 0;       // context time of the last time update
-  uint64_t group_index = 0;  // insertion order in its tree; rotation renews it
-  int oncpu = -1;            // CPU where it is Active
+  uint64_t tstamp = 0;            // context time of the last time update
+  uint64_t group_index = 0;       // insertion order in its tree; rotation renews it
+  int oncpu = -1;                 // CPU where it is Active
   bool cpu_from_context = false;  // attr.cpu was -1 and install set it to the CPU context's
 
   Context* ctx = nullptr;

@@ -50,7 +50,7 @@ class Task : public core::Task {
   const std::string& name() const { return name_; }
   TaskState state() const { return state_.load(std::memory_order_acquire); }
   int cpu() const { return cpu_.load(std::memory_order_relaxed); }  // current or last CPU
-  cpu::CpuSet affinity() const;            // in force now
+  cpu::CpuSet affinity() const;                                     // in force now
   cpu::CpuSet requested_affinity() const;  // as spawned or set; hotplug never changes it
   bool affinity_widened() const { return widened_.load(); }  // by a CPU going offline
 

@@ -406,11 +406,14 @@ void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader) {
 }
 
 void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index) {
+  rearm_rotation_at(core, cc, pmu_index, clock_ns());
+}
+
+void rearm_rotation_at(PerfCore& core, CpuContext& cc, int pmu_index, uint64_t now) {
   auto* thread = core.runtime().thread(cc.cpu);
   if (thread == nullptr) return;
   Pmu* pmu = core.pmus()[static_cast<size_t>(pmu_index)];
   const uint64_t interval = interval_ns(core);
-  const uint64_t now = clock_ns();
   uint64_t wait = UINT64_MAX;
   for (Context* ctx : {cc.ctx, cc.task_ctx}) {
     PmuContext* pc = ctx != nullptr ? find_pmu_context(ctx, pmu) : nullptr;
@@ -427,7 +430,7 @@ void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index) {
   thread->arm_timer(timer, nanoseconds(wait));
 }
 
-bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
+void rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
   Pmu* pmu = core.pmus()[static_cast<size_t>(pmu_index)];
   PmuContext* cpu_pc = cc.ctx != nullptr ? find_pmu_context(cc.ctx, pmu) : nullptr;
   PmuContext* task_pc = cc.task_ctx != nullptr ? find_pmu_context(cc.task_ctx, pmu) : nullptr;
@@ -438,7 +441,6 @@ bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
   };
   const bool cpu_rotate = wants(cpu_pc);
   const bool task_rotate = wants(task_pc);
-  bool rotated = false;
   if (cpu_rotate || task_rotate) {
     core.stats().rotations.fetch_add(1, std::memory_order_relaxed);
     Event* task_first = task_rotate ? event_to_rotate(cc, task_pc) : nullptr;
@@ -457,10 +459,9 @@ bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
     if (task_out && (cc.task_ctx->is_active & kEventFlexible)) {
       sched_in_groups(core, cc, task_pc, false);
     }
-    rotated = cpu_first != nullptr || task_first != nullptr;
   }
-  rearm_rotation(core, cc, pmu_index);
-  return rotated;
+  // Context times do not move within the pass, so the due check's clock serves here too.
+  rearm_rotation_at(core, cc, pmu_index, now);
 }
 
 // Before a task's groups go on: each of its PMU contexts that multiplexed when it last

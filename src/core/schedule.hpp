@@ -52,13 +52,15 @@ void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader);
 // Rotation of one PMU's flexible groups on this CPU (invariant 10). `force` rotates every
 // context that needs it, as the kernel's timer does; otherwise only those whose own
 // context time since their last rotation reached the interval. Then re-arms the CPU's
-// rotation timer for the next one due, or stops it. True if anything rotated.
-bool rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force);
+// rotation timer for the next one due, or stops it.
+void rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force);
 // At a task's sched-in, before its groups go on: rotates its PMU contexts that are due
 // by their own time (the context is not active yet).
 void rotate_due_at_sched_in(PerfCore& core, CpuContext& cc, Context* ctx);
-// Re-arms (or stops) one PMU's rotation timer for the contexts scheduled on this CPU.
+// Re-arms (or stops) one PMU's rotation timer for the contexts scheduled on this CPU, by
+// their time as of now (or of `now`, a CLOCK_MONOTONIC reading the caller has).
 void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index);
+void rearm_rotation_at(PerfCore& core, CpuContext& cc, int pmu_index, uint64_t now);
 
 // Folds the running delta of an Active event into its count (on its CPU).
 void read_active(Event* e);

@@ -18,27 +18,26 @@ int main(int argc, char** argv) {
   }
   const int cpu = std::atoi(argv[2]);
   pctx::cpu::HotplugOptions options;
-  if (std::strcmp(argv[1], "down-and-die") == 0) {
-    options.restore_on_exit = false;
-    pctx::cpu::Hotplug hotplug(options);
+  // Takes the CPU down and says so on stdout; false after printing why it could not.
+  auto take_down = [cpu](pctx::cpu::Hotplug& hotplug) {
     auto st = hotplug.cpu_down(cpu);
     if (!st) {
       std::fprintf(stderr, "%s\n", st.error().message.c_str());
-      return 1;
+      return false;
     }
     std::printf("down\n");
     std::fflush(stdout);
+    return true;
+  };
+  if (std::strcmp(argv[1], "down-and-die") == 0) {
+    options.restore_on_exit = false;
+    pctx::cpu::Hotplug hotplug(options);
+    if (!take_down(hotplug)) return 1;
     raise(SIGKILL);
   }
   if (std::strcmp(argv[1], "down-and-wait") == 0) {
     pctx::cpu::Hotplug hotplug(options);  // restores at exit and on SIGINT/SIGTERM/SIGHUP
-    auto st = hotplug.cpu_down(cpu);
-    if (!st) {
-      std::fprintf(stderr, "%s\n", st.error().message.c_str());
-      return 1;
-    }
-    std::printf("down\n");
-    std::fflush(stdout);
+    if (!take_down(hotplug)) return 1;
     while (true) pause();
   }
   if (std::strcmp(argv[1], "cycle") == 0) {

@@ -157,11 +157,6 @@ int CpuThread::enqueue(CallNode* node) {
   return 0;
 }
 
-void CpuThread::resend() {
-  shared_.signal_sent.store(false, std::memory_order_relaxed);
-  wake_for(shared_.mode.load(std::memory_order_seq_cst));
-}
-
 void CpuThread::wake_for(uint32_t mode) {
   if (mode == kSleeping) {
     uint32_t expected = kSleeping;

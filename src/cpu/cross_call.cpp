@@ -22,9 +22,7 @@ struct SyncCall : CallNode {
 // Spins first (a polling target answers within a microsecond or two). A CPU thread keeps
 // serving its own mailbox while it waits, so two CPUs calling each other cannot deadlock;
 // other threads sleep on the node's futex word after the spin.
-// Waits for a call to complete. `target`, when given, is sent the call again every 10 ms
-// the caller waits, so a lost wake-up or signal costs a delay, never a hang.
-void wait_done(CallNode& node, CpuThread* target = nullptr) {
+void wait_done(CallNode& node) {
   for (int i = 0; i < 2000; ++i) {
     if (node.done.load(std::memory_order_acquire) != 0) return;
     cpu_relax();
@@ -32,20 +30,15 @@ void wait_done(CallNode& node, CpuThread* target = nullptr) {
   if (CpuThread* self = CpuThread::current()) {
     // Irqs are on here (cpu_function_call refuses otherwise), so serving our own mailbox
     // meanwhile runs no call inside a locked section.
-    for (uint32_t spins = 1; node.done.load(std::memory_order_acquire) == 0; ++spins) {
+    while (node.done.load(std::memory_order_acquire) == 0) {
       self->drain_calls();
       sched_yield();
-      if (target != nullptr && spins % 4096 == 0) target->resend();  // a few ms
     }
     return;
   }
   uint32_t expected = 0;
   if (node.done.compare_exchange_strong(expected, 2, std::memory_order_acq_rel)) {
-    const timespec patience{0, 10'000'000};
-    while (node.done.load(std::memory_order_acquire) == 2) {
-      internal::futex_wait(&node.done, 2, target != nullptr ? &patience : nullptr);
-      if (target != nullptr && node.done.load(std::memory_order_acquire) == 2) target->resend();
-    }
+    while (node.done.load(std::memory_order_acquire) == 2) internal::futex_wait(&node.done, 2);
   }
 }
 
@@ -70,7 +63,7 @@ int cpu_function_call(int cpu, FunctionRef<int()> fn) {
   if (CpuThread::current() != nullptr && irqs_disabled()) return -EDEADLK;
   SyncCall node(fn);
   if (int err = t->enqueue(&node)) return err;
-  wait_done(node, t);
+  wait_done(node);
   return node.result;
 }
 

@@ -25,6 +25,8 @@ struct TaskAccess {
     RunQueue& rq = *task.rq_;
     if (rq.need_resched.load(std::memory_order_relaxed)) return true;
     if ((++rq.resched_polls & 255) != 0) return false;
+    // A call whose signal is late or lost is run by the loop once the task yields.
+    if (rq.thread->calls_pending()) return true;
     return rq.nr_runnable.load(std::memory_order_relaxed) > 0 &&
            std::chrono::steady_clock::now() >= rq.slice_end;
   }

@@ -81,6 +81,10 @@ class CpuThread {
   pid_t tid() const { return tid_.load(); }
   pthread_t handle() const { return handle_; }
   const CpuThreadStats& stats() const { return stats_; }
+  // Calls wait in the mailbox: for preemption points that poll, in case a call's signal is
+  // late or lost (ThreadSanitizer defers signals and may merge them).
+  bool calls_pending() const { return !queue_empty(); }
+
   // Wakes the thread if it sleeps, so its loop runs the scheduler hook again.
   void kick();
   // Like kick, but leaves a busy thread alone: its loop sees the work when the user work
@@ -89,9 +93,6 @@ class CpuThread {
 
   // Queues a call; -ENXIO when the thread does not take calls. Used by cross_call.cpp.
   int enqueue(CallNode* node);
-  // Delivers the queued calls again, signal included: for a caller that has waited long,
-  // since a signal can be lost (ThreadSanitizer defers signals and may merge them).
-  void resend();
 
   // Runs queued calls on this thread, with irqs off. Must be called by the owner.
   void drain_calls();

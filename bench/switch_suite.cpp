@@ -45,7 +45,7 @@ double time_switches(BenchEnv& env, benchmark::State& state, int n, Pmus pmus) {
     core::Context* ctx = ref.get();
     const int tsc = pmus == Pmus::kTsc ? n : pmus == Pmus::kBoth ? (n + 1) / 2 : 0;
     const int sw = n - tsc;
-    const auto cfg = static_cast<uint64_t>(core::PerfSoftwarePmu::config_of("task-clock"));
+    const auto cfg = core::PerfSoftwarePmu::config_of("task-clock").value();
     if (!env.install_all(state, ctx, env.events(env.tsc(), tsc)) ||
         !env.install_all(state, ctx, env.events(env.software(), sw, cfg))) {
       return 0;

@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 4; ++k) {
       pctx::core::EventAttr attr;
       attr.pmu = k < 3 ? static_cast<pctx::core::Pmu*>(&tsc) : software->get();
-      attr.config = k < 3 ? 0 : pctx::core::PerfSoftwarePmu::config_of("task-clock");
+      attr.config = k < 3 ? 0 : pctx::core::PerfSoftwarePmu::config_of("task-clock").value();
       auto e = (*core)->create_event(attr);
       if (!e) return fail(e.error().message);
       if (int err = (*core)->install(ctx, *e); err != 0) return fail("install failed");

@@ -231,7 +231,9 @@ pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader)
       for (const Event* s : leader->siblings) members += s->attr.pmu == pmu ? 1 : 0;
       if (members > pmu->counters()) {
         return pmu::make_error(-EINVAL, fmt::format("too many events in the group: the {} PMU "
-                                                    "has {} counters, the group would need {}",
+                                                    "has {} counters, the group would need {}; split "
+                                                    "it into smaller groups (separate groups are "
+                                                    "multiplexed)",
                                                     pmu->name(), pmu->counters(), members));
       }
     }

@@ -1,12 +1,29 @@
 #include "pctx/core/perf_software_pmu.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <string>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pctx/core/event.hpp"
 #include "pctx/cpu/cross_call.hpp"
+#include "pctx/pmu/kernel_pmus.hpp"
+#include "pctx/pmu/software_events.hpp"
 
 namespace pctx::core {
+
+namespace {
+
+bool same_attr(const perf_event_attr& a, const perf_event_attr& b) {
+  return a.type == b.type && a.config == b.config && a.config1 == b.config1 &&
+         a.config2 == b.config2 && a.exclude_user == b.exclude_user &&
+         a.exclude_kernel == b.exclude_kernel && a.exclude_hv == b.exclude_hv &&
+         a.precise_ip == b.precise_ip;
+}
+
+}  // namespace
 
 int PerfSoftwarePmu::slot_of(uint64_t config) {
   for (size_t i = 0; i < std::size(kEvents); ++i) {
@@ -15,25 +32,40 @@ int PerfSoftwarePmu::slot_of(uint64_t config) {
   return -1;
 }
 
-int64_t PerfSoftwarePmu::config_of(std::string_view name) {
-  for (size_t i = 0; i < std::size(kNames); ++i) {
-    if (name == kNames[i]) return static_cast<int64_t>(kEvents[i]);
+pmu::Result<uint64_t> PerfSoftwarePmu::config_of(std::string_view name) {
+  const pmu::SoftwareEvent* e = pmu::find_software_event(name);
+  if (e != nullptr && slot_of(e->config) >= 0) return e->config;
+  std::vector<std::string_view> names;
+  for (uint64_t c : kEvents) {
+    for (const auto& s : pmu::software_events()) {
+      if (s.config == c) names.push_back(s.name);
+    }
   }
-  return -1;
+  return pmu::make_error(-EINVAL, fmt::format("'{}' is not one of the shared software events "
+                                              "({}); encode it and use config_for()",
+                                              name, fmt::join(names, ", ")));
 }
 
 pmu::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRuntime& runtime) {
-  std::string spec = "{";
-  for (const char* n : kNames) spec += std::string(n) + ",";
-  spec.back() = '}';
-  auto groups = pmu::compile_spec(spec);
-  if (!groups) return groups.error();
+  pmu::EncodedGroup group;
+  group.braced = true;
+  for (uint64_t c : kEvents) {
+    pmu::EncodedEvent e;
+    e.attr.size = sizeof(perf_event_attr);
+    e.attr.type = PERF_TYPE_SOFTWARE;
+    e.attr.config = c;
+    for (const auto& s : pmu::software_events()) {
+      if (s.config == c) e.text = e.canonical = std::string(s.name);
+    }
+    group.events.push_back(std::move(e));
+  }
   std::unique_ptr<PerfSoftwarePmu> p(new PerfSoftwarePmu());
+  p->runtime_ = &runtime;
   p->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
   for (int c : runtime.cpus().cpus()) {
     auto per = std::make_unique<PerCpu>();
     // Counting the CPU thread itself: what runs on it is what its tasks do.
-    auto g = pmu::CounterGroup::open((*groups)[0], pmu::Target::thread(runtime.thread(c)->tid()));
+    auto g = pmu::CounterGroup::open(group, pmu::Target::thread(runtime.thread(c)->tid()));
     if (!g) return g.error();
     per->group = std::move(*g);
     // Sized once here, so the reads in passes never allocate.
@@ -43,12 +75,68 @@ pmu::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRunt
   return p;
 }
 
+pmu::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& event) {
+  const perf_event_attr& a = event.attr;
+  if (a.type == PERF_TYPE_SOFTWARE && slot_of(a.config) >= 0 && !a.exclude_user &&
+      !a.exclude_kernel && !a.exclude_hv && a.precise_ip == 0) {
+    return a.config;
+  }
+  const auto kernel_pmu = pmu::kernel_pmu_name(a.type);
+  if (a.type == PERF_TYPE_HARDWARE || a.type == PERF_TYPE_HW_CACHE || a.type == PERF_TYPE_RAW ||
+      (kernel_pmu && pmu::is_core_pmu_name(*kernel_pmu))) {
+    return pmu::make_error(-EINVAL, fmt::format("'{}' needs a hardware counter; the perf "
+                                                "hardware PMU counts it",
+                                                event.text));
+  }
+  std::lock_guard lock(variants_mutex_);
+  const int n = nr_variants_.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    if (same_attr(variants_[static_cast<size_t>(i)].attr, a)) {
+      return kVariantBase + static_cast<uint64_t>(i);
+    }
+  }
+  if (n == kMaxVariants) {
+    return pmu::make_error(-ENOSPC, fmt::format("'{}': at most {} distinct kernel events besides "
+                                                "the common software ones; use fewer",
+                                                event.text, kMaxVariants));
+  }
+  Variant& v = variants_[static_cast<size_t>(n)];
+  std::vector<std::unique_ptr<VariantCounter>> cpus(cpus_.size());
+  pmu::EncodedGroup one;
+  one.events.push_back(event);
+  for (int c : runtime_->cpus().cpus()) {
+    auto vc = std::make_unique<VariantCounter>();
+    auto g = pmu::CounterGroup::open(one, pmu::Target::thread(runtime_->thread(c)->tid()));
+    if (!g) return g.error();
+    vc->counter = std::move(*g);
+    if (auto st = vc->counter.read(&vc->reading); !st) return st.error();
+    cpus[static_cast<size_t>(c)] = std::move(vc);
+  }
+  v.attr = a;
+  v.cpus = std::move(cpus);
+  // Published for init(); a CPU thread reaches a variant only through an event installed
+  // after this, so the install's own synchronisation orders the writes above for it.
+  nr_variants_.store(n + 1, std::memory_order_release);
+  return kVariantBase + static_cast<uint64_t>(n);
+}
+
 int PerfSoftwarePmu::init(Event& event) {
-  return slot_of(event.attr.config) >= 0 ? 0 : -EINVAL;
+  const uint64_t config = event.attr.config;
+  if (config >= kVariantBase) {
+    return config - kVariantBase < static_cast<uint64_t>(nr_variants_.load()) ? 0 : -EINVAL;
+  }
+  return slot_of(config) >= 0 ? 0 : -EINVAL;
 }
 
 uint64_t PerfSoftwarePmu::value(int cpu, uint64_t config) const {
   return cpus_[static_cast<size_t>(cpu)]->snapshot.values[static_cast<size_t>(slot_of(config))];
+}
+
+uint64_t PerfSoftwarePmu::variant_value(int cpu, uint64_t config) const {
+  auto& vc = *variants_[static_cast<size_t>(config - kVariantBase)].cpus[static_cast<size_t>(cpu)];
+  // A failed read leaves the last value: the count stalls rather than jumps.
+  (void)vc.counter.read(&vc.reading);
+  return vc.reading.values[0];
 }
 
 void PerfSoftwarePmu::begin_pass(int cpu) {
@@ -66,6 +154,11 @@ void PerfSoftwarePmu::begin_pass(int cpu) {
 
 int PerfSoftwarePmu::add(Event& event) {
   const int cpu = cpu::current_cpu();
+  event.hw_slot = cpu;
+  if (event.attr.config >= kVariantBase) {
+    event.hw_prev = variant_value(cpu, event.attr.config);
+    return 0;
+  }
   auto& per = *cpus_[static_cast<size_t>(cpu)];
   if (!per.used) {  // the first of ours this pass: take the snapshot now
     (void)per.group.read(&per.snapshot);
@@ -74,19 +167,20 @@ int PerfSoftwarePmu::add(Event& event) {
   }
   ++per.active;
   event.hw_prev = value(cpu, event.attr.config);
-  event.hw_slot = cpu;
   return 0;
 }
 
 void PerfSoftwarePmu::read(Event& event) {
-  const uint64_t now = value(event.hw_slot, event.attr.config);
+  const uint64_t now = event.attr.config >= kVariantBase
+                           ? variant_value(event.hw_slot, event.attr.config)
+                           : value(event.hw_slot, event.attr.config);
   event.count += now - event.hw_prev;
   event.hw_prev = now;
 }
 
 void PerfSoftwarePmu::del(Event& event) {
   read(event);
-  --cpus_[static_cast<size_t>(event.hw_slot)]->active;
+  if (event.attr.config < kVariantBase) --cpus_[static_cast<size_t>(event.hw_slot)]->active;
 }
 
 }  // namespace pctx::core

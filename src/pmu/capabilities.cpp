@@ -11,12 +11,16 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "pctx/pmu/catalog.hpp"
 #include "pctx/pmu/counter_group.hpp"
 #include "pctx/pmu/kernel_pmus.hpp"
+#include "pctx/pmu/sysfs_events.hpp"
 #include "pmu/pfm.hpp"
 
 namespace pctx::pmu {
@@ -137,8 +141,31 @@ Capabilities probe_capabilities() {
   for (const auto& p : kernel_pmus()) caps.kernel_pmus.push_back(p.name);
   probe_hardware(caps);
 
+  // The same PMU names as `pctx list`: pctx's own tsc driver, the kernel's software
+  // events, and the kernel PMUs in sysfs whose named events count per thread.
+  caps.pmus.push_back({"tsc",
+                       "pctx's time-stamp counter driver: rdtsc while the task runs (4 "
+                       "counters unless capped with --counters tsc=N)",
+                       4, 0, false, true, ""});
   caps.pmus.push_back(
       {"software", "kernel software events (task-clock, page-faults, ...)", 0, 0, false, true, ""});
+  std::map<std::string, std::vector<std::string>> sysfs;
+  for (const auto& e : sysfs_events()) {
+    if (e.pmu != "software" && !is_core_pmu_name(e.pmu)) sysfs[e.pmu].push_back(e.name);
+  }
+  for (const auto& [pmu, names] : sysfs) {
+    PmuInfo info{pmu, fmt::format("kernel PMU: {} (write {}/EVENT/)", fmt::join(names, ", "), pmu),
+                 0, 0, false, false, ""};
+    ListOptions lo;
+    lo.pattern = pmu + "/*";
+    lo.include_absent = true;
+    for (const auto& e : list_events(lo)) {
+      info.usable |= e.usable;
+      if (!e.usable && info.note.empty()) info.note = e.note;
+    }
+    if (info.usable) info.note.clear();
+    caps.pmus.push_back(std::move(info));
+  }
   for (const auto& p : internal::pfm_pmus()) {
     if (!p.present || p.generic) continue;
     PmuInfo info{p.name, p.description, p.counters, p.fixed, true, caps.hardware_pmu, ""};

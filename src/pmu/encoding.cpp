@@ -9,6 +9,8 @@
 
 #include "pctx/pmu/catalog.hpp"
 #include "pctx/pmu/kernel_pmus.hpp"
+#include "pctx/pmu/software_events.hpp"
+#include "pctx/pmu/sysfs_events.hpp"
 #include "pctx/pmu/suggest.hpp"
 #include "pmu/pfm.hpp"
 
@@ -99,15 +101,42 @@ Result<EncodedEvent> encode_event(const EventTerm& term) {
   EncodedEvent ev;
   ev.text = term.text;
   perf_event_attr& a = ev.attr;
-  a.size = sizeof(perf_event_attr);
   const int plm = privilege_mask(term.modifiers);
-  if (term.raw) {
+  // Without a privilege modifier a kernel-side event counts every level; with one, only
+  // the levels named (perf's convention).
+  auto restrict_privilege = [&] {
+    if (!term.modifiers.restricts_privilege()) return;
+    a.exclude_user = !(plm & internal::kPlmUser);
+    a.exclude_kernel = !(plm & internal::kPlmKernel);
+    a.exclude_hv = !(plm & internal::kPlmHv);
+  };
+  if (!term.pmu.empty()) {
+    auto enc = encode_sysfs_event(term);
+    if (!enc) return enc.error();
+    a = enc->attr;
+    restrict_privilege();
+    ev.canonical = term.name;
+    ev.unit = enc->unit;
+    ev.scale = enc->scale;
+  } else if (term.raw) {
     a.type = PERF_TYPE_RAW;
     a.config = *term.raw;
     a.exclude_user = !(plm & internal::kPlmUser);
     a.exclude_kernel = !(plm & internal::kPlmKernel);
     a.exclude_hv = !(plm & internal::kPlmHv);
     ev.canonical = fmt::format("raw:{:#x}", *term.raw);
+  } else if (const SoftwareEvent* sw = find_software_event(term.name)) {
+    a.type = PERF_TYPE_SOFTWARE;
+    a.config = sw->config;
+    restrict_privilege();
+    ev.canonical = std::string(sw->name);
+    ev.unit = std::string(sw->unit);
+    ev.scale = sw->scale;
+  } else if (term.name == "tsc") {
+    return make_error(-EINVAL, fmt::format("'{}' is pctx's own time-stamp counter, read with "
+                                           "rdtsc in pctx tasks (pctx::core), not a kernel event; "
+                                           "the kernel's is msr/tsc/",
+                                           term.text));
   } else {
     internal::PfmEncoding enc;
     auto r = internal::pfm_encode(term.name, plm, &enc);
@@ -133,6 +162,7 @@ Result<EncodedEvent> encode_event(const EventTerm& term) {
     a.precise_ip = enc.precise_ip;
     ev.canonical = enc.fstr;
   }
+  a.size = sizeof(perf_event_attr);
   if (term.modifiers.precise > 0) a.precise_ip = static_cast<uint64_t>(term.modifiers.precise);
   return ev;
 }

@@ -25,12 +25,14 @@ std::optional<std::string> kernel_pmu_name(uint32_t type) {
   return std::nullopt;
 }
 
+bool is_core_pmu_name(const std::string& name) {
+  return name == "cpu" || name == "cpu_core" || name == "cpu_atom" || name.rfind("armv8", 0) == 0 ||
+         name.rfind("armv7", 0) == 0;
+}
+
 bool kernel_has_core_pmu() {
   for (const auto& p : kernel_pmus()) {
-    if (p.name == "cpu" || p.name == "cpu_core" || p.name == "cpu_atom" ||
-        p.name.rfind("armv8", 0) == 0 || p.name.rfind("armv7", 0) == 0) {
-      return true;
-    }
+    if (is_core_pmu_name(p.name)) return true;
   }
   return false;
 }

@@ -89,6 +89,9 @@ class Parser {
 
   Result<EventTerm> parse_event() {
     const size_t start = pos_;
+    if (auto slash = pmu_form_slash(); slash != std::string_view::npos) {
+      return parse_pmu_event(start, slash);
+    }
     while (!at_end() && !is_space(peek()) && peek() != ',' && peek() != '{' && peek() != '}') {
       if (!is_name_char(peek())) {
         const unsigned char c = static_cast<unsigned char>(peek());
@@ -127,6 +130,79 @@ class Parser {
     if (!raw) return raw.error();
     term.raw = *raw;
     term.name = std::string(name);
+    return term;
+  }
+
+  // The position of the first '/' when the event is written `pmu/.../`, else npos.
+  size_t pmu_form_slash() const {
+    size_t i = pos_;
+    while (i < spec_.size() && (std::isalnum(static_cast<unsigned char>(spec_[i])) ||
+                                spec_[i] == '_' || spec_[i] == '-' || spec_[i] == '.')) {
+      ++i;
+    }
+    return i > pos_ && i < spec_.size() && spec_[i] == '/' ? i : std::string_view::npos;
+  }
+
+  // `pmu/term,term=value,.../` and optional modifiers, `u` or `:u`, after the last slash.
+  Result<EventTerm> parse_pmu_event(size_t start, size_t slash) {
+    EventTerm term;
+    term.column = start + 1;
+    term.pmu = std::string(spec_.substr(start, slash - start));
+    pos_ = slash + 1;
+    while (true) {
+      const size_t at = pos_;
+      while (!at_end() && peek() != ',' && peek() != '/' && peek() != '=' && !is_space(peek()) &&
+             peek() != '{' && peek() != '}') {
+        ++pos_;
+      }
+      std::string key(spec_.substr(at, pos_ - at));
+      if (at_end() || is_space(peek()) || peek() == '{' || peek() == '}') {
+        return fail(slash, fmt::format("unclosed '{}/': end the terms with '/', e.g. {}/event/",
+                                       term.pmu, term.pmu));
+      }
+      if (key.empty()) {
+        if (peek() == '/' && term.pmu_terms.empty()) {
+          return fail(at, fmt::format("no terms in '{}//'; name an event, e.g. `pctx list {}/`",
+                                      term.pmu, term.pmu));
+        }
+        return fail(at, "empty term; write term or term=value between the slashes");
+      }
+      PmuTerm t{key, std::nullopt};
+      if (peek() == '=') {
+        const size_t v = ++pos_;
+        while (!at_end() && peek() != ',' && peek() != '/' && !is_space(peek()) &&
+               peek() != '{' && peek() != '}') {
+          ++pos_;
+        }
+        if (pos_ == v) return fail(v, fmt::format("missing value after '{}='", key));
+        t.value = std::string(spec_.substr(v, pos_ - v));
+      }
+      term.pmu_terms.push_back(std::move(t));
+      if (peek() == '/') break;
+      if (peek() != ',') return fail(pos_, "expected ',' or '/' after a term");
+      ++pos_;
+    }
+    ++pos_;  // the closing '/'
+    term.name = std::string(spec_.substr(start, pos_ - start));
+    const bool colon = peek() == ':';
+    if (colon) ++pos_;
+    const size_t mods_at = pos_;
+    while (!at_end() && std::isalpha(static_cast<unsigned char>(peek()))) ++pos_;
+    std::string_view mods = spec_.substr(mods_at, pos_ - mods_at);
+    if (!mods.empty()) {
+      auto m = parse_modifier_text(mods, mods_at);
+      if (!m) return m.error();
+      if (!m->has_value()) {
+        return fail(mods_at, fmt::format("bad modifier '{}'; use u, k, h and p", mods));
+      }
+      term.modifiers = **m;
+    } else if (colon) {
+      return fail(pos_, "missing modifier after ':'");
+    }
+    if (!at_end() && !is_space(peek()) && peek() != ',' && peek() != '}') {
+      return fail(pos_, "expected ',' after an event");
+    }
+    term.text = std::string(spec_.substr(start, pos_ - start));
     return term;
   }
 

@@ -1,5 +1,6 @@
 // `pctx list [PATTERN]`: the events usable here, with descriptions.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
@@ -16,7 +17,8 @@ void add_list_command(CLI::App& app) {
   auto list = std::make_shared<pmu::ListOptions>();
   cmd->add_option("pattern", list->pattern, "only names containing this (or matching a glob)");
   cmd->add_flag("--all", list->include_absent,
-                "also the PMUs libpfm4 knows but this machine lacks, marked unusable");
+                "also events that cannot be opened here (PMUs libpfm4 knows but this machine lacks, "
+                "hardware events without a hardware PMU), with the reason");
   opts->add_to(cmd);
   cmd->callback([opts, list] {
     list->hardware_pmu = pmu::probe_capabilities().hardware_pmu;
@@ -26,22 +28,28 @@ void add_list_command(CLI::App& app) {
       for (const auto& e : events) {
         nlohmann::json j;
         j["name"] = e.name;
+        j["aliases"] = e.aliases;
         j["pmu"] = e.pmu;
+        j["source"] = pmu::to_string(e.source);
         j["description"] = e.description;
+        j["unit"] = e.unit;
+        j["modifiers"] = e.modifiers;
         j["hardware"] = e.hardware;
         j["usable"] = e.usable;
+        j["note"] = e.note;
         out.push_back(std::move(j));
       }
       fmt::print("{}\n", out.dump(2));
       return;
     }
-    std::vector<std::string> headers = {"event", "pmu", "kind"};
+    std::vector<std::string> headers = {"event", "aliases", "pmu", "modifiers"};
     if (list->include_absent) headers.push_back("usable");
     headers.push_back("description");
     Table t(headers);
     for (const auto& e : events) {
-      std::vector<std::string> row = {e.name, e.pmu, e.hardware ? "hardware" : "software"};
-      if (list->include_absent) row.push_back(e.usable ? "yes" : "no");
+      std::vector<std::string> row = {e.name, fmt::format("{}", fmt::join(e.aliases, " ")), e.pmu,
+                                      e.modifiers.empty() ? "-" : e.modifiers};
+      if (list->include_absent) row.push_back(e.usable ? "yes" : "no: " + e.note);
       row.push_back(e.description);
       t.add(std::move(row));
     }

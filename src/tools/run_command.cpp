@@ -1,31 +1,23 @@
 // `pctx run`: built-in workloads as pctx tasks on the CPU threads, counted per task and per
-// CPU with the perf core's semantics, multiplexing and scaling shown.
-#include <unistd.h>
+// CPU with the perf core's semantics, and reported as `perf stat` reports: a table for
+// people, -x CSV and --json for machines, -I intervals, -r repeats with their spread, and
+// what was counted so far on Ctrl-C or SIGTERM. run_session.cpp collects; this reports.
+#include <signal.h>
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
-#include <map>
-#include <mutex>
-#include <thread>
-
-#include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "pctx/pmu/capabilities.hpp"
-#include "pctx/pmu/scale.hpp"
-#include "pctx/sched/scheduler.hpp"
 #include "tools/commands.hpp"
-#include "tools/event_set.hpp"
+#include "tools/run_session.hpp"
 #include "tools/table.hpp"
-#include "tools/workloads.hpp"
 
 namespace pctx::tools {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct RunOptions {
   std::string cpus;
@@ -35,6 +27,8 @@ struct RunOptions {
   std::string cpu_spec = "task-clock,context-switches";
   std::vector<std::string> counters;
   std::vector<std::string> workloads = {"spin", "chase", "syscall", "mixed"};
+  int interval_ms = 0;
+  int repeat = 1;
   OutputOptions out;
 };
 
@@ -43,355 +37,260 @@ struct RunOptions {
   throw CLI::RuntimeError(code);
 }
 
-template <class T>
-T or_die(pmu::Result<T> r) {
-  if (!r) die(r.error().message);
-  return std::move(*r);
+// SIGINT and SIGTERM end the run early with its counts printed, as perf stat does; a
+// second one while the first is handled ends the process the default way.
+std::atomic<int> g_stop_signal{0};
+
+void on_stop_signal(int sig) {
+  if (g_stop_signal.exchange(sig) != 0) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
 }
+
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
 
 std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
   std::map<std::string, int> caps;
   for (const auto& item : items) {
     const auto eq = item.find('=');
     int n = 0;
-    if (eq == std::string::npos || eq == 0 || std::sscanf(item.c_str() + eq + 1, "%d", &n) != 1) {
+    char tail = 0;
+    if (eq == std::string::npos || eq == 0 ||
+        std::sscanf(item.c_str() + eq + 1, "%d%c", &n, &tail) != 1) {
       die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2", item), 2);
     }
-    caps[item.substr(0, eq)] = n;
+    const std::string name = item.substr(0, eq);
+    if (caps.count(name)) {
+      die(fmt::format("--counters: {} is capped twice ({}={} and {}); give each PMU once", name,
+                      name, caps[name], item),
+          2);
+    }
+    caps[name] = n;
   }
   return caps;
 }
 
-cpu::CpuSet pick_cpus(const std::string& text) {
+cpu::CpuSet pick_cpus(const RunOptions& o, bool given) {
   const cpu::CpuSet online = cpu::online_cpus();
-  if (text.empty()) return online;
-  auto set = cpu::CpuSet::parse(text);
-  if (!set) die(set.error().message, 2);
+  if (!given) return online;
+  auto set = cpu::CpuSet::parse(o.cpus);
+  if (!set) die(fmt::format("--cpus: {}", set.error().message), 2);
   if (set->empty()) die("--cpus: give at least one CPU, e.g. 0 or 0-1", 2);
   const cpu::CpuSet offline = *set - online;
   if (!offline.empty()) {
-    die(fmt::format("--cpus {}: CPU {} is offline (online: {}); bring it up with `pctx hotplug "
-                    "up {}` or choose online CPUs",
-                    text, offline.to_string(), online.to_string(), offline.to_string()),
+    die(fmt::format("--cpus {}: CPU {} is not online (online: {}); bring it up with `pctx "
+                    "hotplug up {}` or choose online CPUs",
+                    o.cpus, offline.to_string(), online.to_string(), offline.to_string()),
         2);
   }
   return *set;
 }
 
-// What the CPUs did during the run: when each was offline, from a hotplug step of the
-// run's own (the runtime follows hotplug done by anyone).
-class CpuTimeline {
- public:
-  explicit CpuTimeline(const cpu::CpuSet& online_at_start, const cpu::CpuSet& managed)
-      : start_(Clock::now()) {
-    for (int c : managed.cpus()) {
-      if (online_at_start.test(c)) {
-        seen_.set(c);
-      } else {
-        since_[c] = start_;
-      }
-    }
+RunPlan make_plan(const RunOptions& o, bool cpus_given) {
+  constexpr int kMaxTasksPerCpu = 4096;  // each task has a stack; this bounds the memory
+  if (o.tasks < 1 || o.tasks > kMaxTasksPerCpu) {
+    die(fmt::format("--tasks {}: give 1 to {} tasks per CPU", o.tasks, kMaxTasksPerCpu), 2);
   }
-  void down(int c) {
-    std::lock_guard lock(mutex_);
-    since_[c] = Clock::now();
+  if (!std::isfinite(o.duration) || o.duration < 0.001 || o.duration > 86400 * 365) {
+    die(fmt::format("--duration {}: give seconds, from 0.001 up, e.g. --duration 2", o.duration),
+        2);
   }
-  void up(int c) {
-    std::lock_guard lock(mutex_);
-    seen_.set(c);
-    if (auto it = since_.find(c); it != since_.end()) {
-      offline_[c] += Clock::now() - it->second;
-      since_.erase(it);
-    }
+  if (o.interval_ms < 0 || (o.interval_ms > 0 && o.interval_ms < 10)) {
+    die(fmt::format("-I {}: give an interval of at least 10 ms, e.g. -I 100", o.interval_ms), 2);
   }
-  cpu::CpuSet seen() const {
-    std::lock_guard lock(mutex_);
-    return seen_;
+  if (o.repeat < 1 || o.repeat > 1000) {
+    die(fmt::format("-r {}: give 1 to 1000 runs", o.repeat), 2);
   }
-  Clock::duration offline(int c) const {
-    std::lock_guard lock(mutex_);
-    Clock::duration d = offline_.count(c) ? offline_.at(c) : Clock::duration{};
-    if (auto it = since_.find(c); it != since_.end()) d += Clock::now() - it->second;
-    return d;
+  if (o.interval_ms > 0 && o.repeat > 1) {
+    die("-I and -r together: intervals of repeated runs would mix; use one of them", 2);
   }
-
- private:
-  mutable std::mutex mutex_;
-  Clock::time_point start_;
-  cpu::CpuSet seen_;  // online at some time in the run
-  std::map<int, Clock::time_point> since_;
-  std::map<int, Clock::duration> offline_;
-};
-
-struct TaskInfo {
-  sched::TaskRef task;
-  Workload workload;
-  int home_cpu;
-  std::atomic<uint64_t> work{0};
-  std::vector<EventSetMember> events;  // the spec's groups, installed in the task
-};
-
-nlohmann::json event_json(const EventSetMember& m, const core::Reading& r) {
-  const auto s = pmu::scale(r.count, r.time_enabled, r.time_running);
-  nlohmann::json j;
-  j["event"] = m.label;
-  j["count"] = r.count;
-  j["time_enabled"] = r.time_enabled;
-  j["time_running"] = r.time_running;
-  if (s.counted) {
-    j["scaled"] = s.value;
-  } else {
-    j["scaled"] = nullptr;
-  }
-  j["percent_running"] = 100.0 * s.running_fraction;
-  return j;
-}
-
-std::vector<std::string> event_row(const std::string& scope, const std::string& workload,
-                                   const EventSetMember& m, const core::Reading& r) {
-  const auto s = pmu::scale(r.count, r.time_enabled, r.time_running);
-  return {scope,
-          workload,
-          m.label,
-          fmt::format("{}", r.count),
-          fmt::format("{}", r.time_enabled),
-          fmt::format("{}", r.time_running),
-          s.counted ? fmt::format("{}", s.value) : "not counted",
-          fmt::format("{:.1f}%", 100.0 * s.running_fraction)};
-}
-
-void run(const RunOptions& o) {
-  if (o.tasks < 1) die("--tasks must be at least 1", 2);
-  if (o.duration <= 0) die("--duration must be positive, in seconds", 2);
-  std::vector<Workload> workloads;
+  RunPlan plan;
+  if (o.workloads.empty()) die("-w: name at least one workload, e.g. -w spin", 2);
   for (const auto& w : o.workloads) {
     auto parsed = parse_workload(w);
     if (!parsed) {
-      die(fmt::format("unknown workload '{}'; choose from {}", w,
+      die(fmt::format("-w: unknown workload '{}'; choose from {}", w,
                       fmt::join(workload_names(), ", ")),
           2);
     }
-    workloads.push_back(*parsed);
+    plan.workloads.push_back(*parsed);
   }
-  const cpu::CpuSet cpus = pick_cpus(o.cpus);
+  plan.cpus = pick_cpus(o, cpus_given);
   // Without --cpus the runtime manages every present CPU, so that one coming online during
   // the run gets a CPU thread and its events count there.
-  const cpu::CpuSet managed = o.cpus.empty() ? cpu::present_cpus() : cpus;
-  const std::string cpu_spec = o.cpu_spec == "none" ? "" : o.cpu_spec;
-  auto pmus = or_die(PmuSet::create(parse_caps(o.counters)));
-  const std::string spec = !o.spec.empty() ? o.spec
-                           : pmu::probe_capabilities().hardware_pmu
-                               ? "cycles,instructions"
-                               : "tsc,task-clock,page-faults,context-switches";
+  plan.managed = cpus_given ? plan.cpus : cpu::present_cpus();
+  plan.tasks_per_cpu = o.tasks;
+  plan.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(o.duration));
+  plan.interval = std::chrono::milliseconds(o.interval_ms);
+  plan.cpu_spec = o.cpu_spec == "none" ? "" : o.cpu_spec;
+  plan.caps = parse_caps(o.counters);
+  plan.spec = !o.spec.empty()                         ? o.spec
+              : pmu::probe_capabilities().hardware_pmu ? "cycles,instructions"
+                                                       : "tsc,task-clock,page-faults,context-switches";
+  return plan;
+}
 
-  // Declared before the runtime and the scheduler, whose callbacks and hotplug step use
-  // them, so they outlive both also when an error unwinds the stack.
-  std::mutex log_mutex;
-  std::vector<std::string> widened, restored;
-  CpuTimeline timeline(cpu::online_cpus() & managed, managed);
-
-  cpu::RuntimeOptions ro;
-  ro.cpus = managed;
-  ro.thread.scheduler = sched::Scheduler::hook();
-  auto runtime = or_die(cpu::CpuRuntime::start(ro));
-  auto core = or_die(core::PerfCore::start(*runtime));
-  if (auto st = pmus->prepare(*core, spec); !st) die(st.error().message);
-  if (!cpu_spec.empty()) {
-    if (auto st = pmus->prepare(*core, cpu_spec); !st) die("--cpu-events: " + st.error().message);
-  }
-  auto scheduler = or_die(sched::Scheduler::start(*runtime, core.get()));
-  scheduler->on_affinity_widened([&](const sched::AffinityWidened& w) {
-    std::lock_guard lock(log_mutex);
-    widened.push_back(w.task_name);
-    fmt::print(stderr, "pctx run: cpu{} went offline: {} may now run on any CPU (was {})\n",
-               w.from_cpu, w.task_name, w.old_affinity.to_string());
-  });
-  scheduler->on_affinity_restored([&](const sched::AffinityRestored& r) {
-    std::lock_guard lock(log_mutex);
-    restored.push_back(r.task_name);
-    fmt::print(stderr, "pctx run: cpu{} is back: {} has its affinity {} again\n", r.cpu,
-               r.task_name, r.affinity.to_string());
-  });
-  runtime->hotplug().add_step({"pctx-run",
-                               [&timeline](int c) {
-                                 timeline.up(c);
-                                 return 0;
-                               },
-                               [&timeline](int c) {
-                                 timeline.down(c);
-                                 return 0;
-                               }});
-  struct StepGuard {
-    cpu::Hotplug& hotplug;
-    ~StepGuard() { hotplug.remove_step("pctx-run"); }
-  } step_guard{runtime->hotplug()};
-
-  // CPU-context events, like perf stat -a: installed in every managed CPU's context (an
-  // offline CPU's count once it is back), kept across offline periods.
-  std::map<int, std::vector<EventSetMember>> cpu_events;
-  if (!cpu_spec.empty()) {
-    for (int c : managed.cpus()) {
-      auto members = pmus->create_groups(*core, cpu_spec);
-      if (!members) die("--cpu-events: " + members.error().message, 2);
-      for (auto& m : *members) {
-        if (m.leader && core->install(core->cpu_context(c), m.event) != 0) {
-          die(fmt::format("cannot install CPU event '{}' on cpu{}", m.label, c));
-        }
-      }
-      cpu_events[c] = std::move(*members);
+// The runs' rows merged: means of counts and times, and perf's spread, the standard
+// deviation of the mean relative to it, in percent.
+std::vector<StatRow> merge_runs(const std::vector<RunOutcome>& runs) {
+  std::vector<StatRow> rows = runs.back().rows;
+  const double n = static_cast<double>(runs.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    double count = 0, enabled = 0, running = 0, sum = 0, sum2 = 0;
+    for (const auto& run : runs) {
+      const StatRow& r = run.rows[i];
+      count += static_cast<double>(r.count);
+      enabled += static_cast<double>(r.enabled);
+      running += static_cast<double>(r.running);
+      sum += r.value();
+      sum2 += r.value() * r.value();
     }
+    StatRow& row = rows[i];
+    row.count = static_cast<uint64_t>(std::llround(count / n));
+    row.enabled = static_cast<uint64_t>(std::llround(enabled / n));
+    row.running = static_cast<uint64_t>(std::llround(running / n));
+    const double mean = sum / n;
+    const double var = n > 1 ? std::max(0.0, (sum2 - n * mean * mean) / (n - 1)) : 0.0;
+    row.variance = mean > 0 ? 100.0 * std::sqrt(var / n) / mean : 0.0;
   }
+  double elapsed = 0;
+  for (const auto& run : runs) elapsed += run.elapsed_s;
+  add_metrics(rows, elapsed / n);
+  return rows;
+}
 
-  std::atomic<bool> stop{false};
-  std::vector<std::unique_ptr<TaskInfo>> tasks;
-  size_t next_workload = 0;
-  for (int c : cpus.cpus()) {
-    for (int i = 0; i < o.tasks; ++i) {
-      auto info = std::make_unique<TaskInfo>();
-      info->workload = workloads[next_workload++ % workloads.size()];
-      info->home_cpu = c;
-      TaskInfo* raw = info.get();
-      sched::SpawnOptions so;
-      so.name = fmt::format("{}-{}.{}", to_string(info->workload), c, i);
-      so.affinity = cpu::CpuSet::of({c});
-      so.start = false;
-      const uint64_t seed = static_cast<uint64_t>(c) * 1000 + static_cast<uint64_t>(i) + 1;
-      info->task = or_die(scheduler->spawn(
-          [raw, &stop, seed] { raw->work = run_workload(raw->workload, stop, seed); }, so));
-      info->events = or_die(pmus->create_groups(*core, spec));
-      core::ContextRef ctx = or_die(core->task_context(*info->task));
-      for (auto& m : info->events) {
-        if (m.leader && core->install(ctx.get(), m.event) != 0) {
-          die(fmt::format("cannot install '{}' in task {}", m.label, so.name));
-        }
-      }
-      tasks.push_back(std::move(info));
-    }
-  }
-  for (auto& t : tasks) scheduler->wake(*t->task);
-
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(o.duration));
-  const bool progress = isatty(STDERR_FILENO) != 0 && o.duration >= 1.0;
-  while (Clock::now() < end) {
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(end - Clock::now(), std::chrono::milliseconds(200)));
-    if (progress) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      fmt::print(stderr, "\r  pctx run: {:.1f} / {:.1f} s, {} tasks on CPUs {}, {} switches ",
-                 elapsed, o.duration, tasks.size(), cpus.to_string(),
-                 scheduler->stats().switches.load());
-    }
-  }
-  stop = true;
-  for (auto& t : tasks) t->task->join();
-  if (progress) fmt::print(stderr, "\r\033[K");
-
-  // Results: tasks (their events are in Exit, frozen at exit), then CPUs (read live).
+nlohmann::json document(const RunOptions& o, const RunPlan& plan,
+                        const std::vector<RunOutcome>& runs, const std::vector<StatRow>& rows) {
+  const RunOutcome& last = runs.back();
   nlohmann::json j;
-  j["spec"] = spec;
+  j["spec"] = plan.spec;
+  j["cpu_spec"] = plan.cpu_spec;
   j["duration_s"] = o.duration;
-  j["tasks"] = nlohmann::json::array();
-  j["cpus"] = nlohmann::json::array();
-  Table table(
-      {"scope", "workload", "event", "count", "enabled ns", "running ns", "scaled", "running"});
-  Table summary(
-      {"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations", "work"});
-  for (auto& t : tasks) {
-    sched::Task& task = *t->task;
-    nlohmann::json tj;
-    tj["id"] = task.id();
-    tj["name"] = task.name();
-    tj["workload"] = to_string(t->workload);
-    tj["cpu"] = task.cpu();
-    tj["on_cpu_ns"] = task.on_cpu_time().count();
-    tj["on_cpu_ticks"] = task.on_cpu_ticks();
-    tj["switches"] = task.switches();
-    tj["migrations"] = task.migrations();
-    tj["work"] = t->work.load();
-    tj["affinity_widened"] = task.affinity_widened();
-    tj["events"] = nlohmann::json::array();
-    for (auto& m : t->events) {
-      const core::Reading r = core->read(m.event);
-      tj["events"].push_back(event_json(m, r));
-      table.add(event_row(task.name(), to_string(t->workload), m, r));
+  j["runs"] = runs.size();
+  double elapsed = 0;
+  for (const auto& r : runs) elapsed += r.elapsed_s;
+  j["elapsed_s"] = elapsed / static_cast<double>(runs.size());
+  j["interrupted"] = last.interrupted;
+  j["tasks"] = last.tasks;
+  j["cpus"] = last.cpus;
+  auto events_of = [&](const std::string& scope) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& r : rows) {
+      if (r.scope == scope) a.push_back(stat_json(r));
     }
-    summary.add({task.name(), fmt::format("{}", task.cpu()), to_string(t->workload),
-                 fmt::format("{:.1f}", static_cast<double>(task.on_cpu_time().count()) / 1e6),
-                 fmt::format("{}", task.on_cpu_ticks()), fmt::format("{}", task.switches()),
-                 fmt::format("{}", task.migrations()), fmt::format("{}", t->work.load())});
-    j["tasks"].push_back(std::move(tj));
-  }
-  // Per CPU: its own context's events, for every CPU online at some time in the run.
-  const cpu::CpuSet seen = timeline.seen();
-  for (auto& [c, members] : cpu_events) {
-    if (!seen.test(c)) continue;
-    nlohmann::json cj;
-    cj["cpu"] = c;
-    cj["offline_ns"] =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(timeline.offline(c)).count();
-    cj["events"] = nlohmann::json::array();
-    for (auto& m : members) {
-      const core::Reading r = core->read(m.event);
-      cj["events"].push_back(event_json(m, r));
-      table.add(event_row(fmt::format("cpu{}", c), "(cpu)", m, r));
-    }
-    j["cpus"].push_back(std::move(cj));
-  }
-  {
-    std::lock_guard lock(log_mutex);
-    j["affinity_widened"] = widened;
-    j["affinity_restored"] = restored;
-  }
-  j["rebalance_delays_ns"] = nlohmann::json::array();
-  for (auto d : scheduler->rebalance_delays()) j["rebalance_delays_ns"].push_back(d.count());
+    return a;
+  };
+  for (auto& t : j["tasks"]) t["events"] = events_of(t["scope"].get<std::string>());
+  for (auto& c : j["cpus"]) c["events"] = events_of(c["scope"].get<std::string>());
+  j["affinity_widened"] = last.widened;
+  j["affinity_restored"] = last.restored;
+  j["rebalance_delays_ns"] = last.rebalance_delays_ns;
+  return j;
+}
 
-  if (o.out.json) {
-    fmt::print("{}\n", j.dump(2));
-  } else if (!o.out.csv_separator.empty()) {
-    table.print_csv(stdout, o.out.csv_separator);
-  } else {
-    fmt::print("{} tasks on CPUs {} for {:.2f} s, events {}\n\n", tasks.size(), cpus.to_string(),
-               o.duration, spec);
-    summary.print(stdout);
-    fmt::print("\n");
-    table.print(stdout);
+void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<RunOutcome>& runs,
+                 const std::vector<StatRow>& rows) {
+  const RunOutcome& last = runs.back();
+  fmt::print("\n Performance counter stats for {} tasks on CPUs {} ({}){}:\n",
+             last.tasks.size(), plan.cpus.to_string(), fmt::join(o.workloads, ", "),
+             runs.size() > 1 ? fmt::format(" ({} runs)", runs.size()) : "");
+  print_stat_table(stdout, rows);
+  std::vector<double> elapsed;
+  for (const auto& r : runs) elapsed.push_back(r.elapsed_s);
+  double mean = 0;
+  for (double e : elapsed) mean += e / static_cast<double>(elapsed.size());
+  fmt::print("\n {:>17.9f} seconds time elapsed{}\n", mean,
+             last.interrupted ? " (interrupted)" : "");
+  Table summary({"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations",
+                 "work"});
+  for (const auto& t : last.tasks) {
+    summary.add({t["scope"].get<std::string>(), fmt::format("{}", t["cpu"].get<int>()),
+                 t["workload"].get<std::string>(),
+                 fmt::format("{:.1f}", t["on_cpu_ns"].get<double>() / 1e6),
+                 fmt::format("{}", t["on_cpu_ticks"].get<uint64_t>()),
+                 fmt::format("{}", t["switches"].get<uint64_t>()),
+                 fmt::format("{}", t["migrations"].get<uint64_t>()),
+                 fmt::format("{}", t["work"].get<uint64_t>())});
+  }
+  fmt::print("\n");
+  summary.print(stdout);
+  bool multiplexed = false;
+  for (const auto& r : rows) multiplexed |= r.counted() && r.percent_running() < 99.995;
+  if (multiplexed) {
     fmt::print(
-        "\nscaled = count * enabled / running; running < 100% means the events were "
-        "multiplexed (--counters PMU=N caps a PMU)\n");
-    for (int c : seen.cpus()) {
-      const auto off = timeline.offline(c);
-      if (off.count() > 0) {
-        fmt::print("cpu{} was offline for {:.1f} ms of the run\n", c,
-                   std::chrono::duration<double, std::milli>(off).count());
-      }
-    }
-    std::lock_guard lock(log_mutex);
-    if (!widened.empty() || !restored.empty()) {
-      fmt::print("hotplug: {} task(s) widened to any CPU, {} given their affinity back\n",
-                 widened.size(), restored.size());
-    }
+        "\n(NN.NN%) is the share of the time the event counted: it was multiplexed, and its "
+        "count is scaled by enabled/running\n");
   }
+  for (const auto& [c, ms] : last.offline_ms) {
+    fmt::print("cpu{} was offline for {:.1f} ms of the run\n", c, ms);
+  }
+  if (!last.widened.empty() || !last.restored.empty()) {
+    fmt::print("hotplug: {} task(s) widened to any CPU, {} given their affinity back\n",
+               last.widened.size(), last.restored.size());
+  }
+}
 
-  // Tear down in order: events out of their contexts, then the scheduler, core and runtime.
-  for (auto& t : tasks) {
-    for (auto& m : t->events) {
-      if (!m.leader) continue;
-      if (m.event->ctx != nullptr) core->remove(m.event);
-      m.event->put();
+void run(const RunOptions& o, bool cpus_given) {
+  const RunPlan plan = make_plan(o, cpus_given);
+  const StopSignals signals;
+  bool interval_header = false;
+  const IntervalSink on_interval = [&](const std::vector<StatRow>& rows) {
+    if (o.out.json) {
+      for (const auto& r : rows) fmt::print("{}\n", stat_json(r).dump());
+    } else if (!o.out.csv_separator.empty()) {
+      print_stat_csv(stdout, rows, o.out.csv_separator);
+    } else {
+      if (!interval_header) fmt::print("#           time scope        {:>18} unit  events\n", "counts");
+      interval_header = true;
+      print_stat_table(stdout, rows);
     }
+    std::fflush(stdout);
+  };
+  std::vector<RunOutcome> runs;
+  for (int i = 0; i < o.repeat; ++i) {
+    auto outcome = run_session(plan, g_stop_signal, on_interval);
+    if (!outcome) die(outcome.error().message);
+    // An interrupted repeat is dropped when complete ones exist: its counts cover less time.
+    if (outcome->interrupted && !runs.empty()) break;
+    runs.push_back(std::move(*outcome));
+    if (runs.back().interrupted) break;
   }
-  for (auto& [c, members] : cpu_events) {
-    for (auto& m : members) {
-      if (!m.leader) continue;
-      if (m.event->ctx != nullptr) core->remove(m.event);
-      m.event->put();
-    }
+  if (g_stop_signal.load() != 0) {
+    fmt::print(stderr, "pctx run: interrupted by {}; the counts so far follow\n",
+               strsignal(g_stop_signal.load()));
   }
-  tasks.clear();
-  scheduler.reset();
-  core.reset();
+  const std::vector<StatRow> rows = runs.size() > 1 ? merge_runs(runs) : runs.back().rows;
+  if (o.out.json) {
+    const auto j = document(o, plan, runs, rows);
+    fmt::print("{}\n", o.interval_ms > 0 ? j.dump() : j.dump(2));
+  } else if (!o.out.csv_separator.empty()) {
+    if (o.interval_ms == 0) print_stat_csv(stdout, rows, o.out.csv_separator);
+  } else {
+    print_table(o, plan, runs, rows);
+  }
 }
 
 }  // namespace
@@ -404,7 +303,7 @@ void add_run_command(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--tasks", o->tasks, "tasks per CPU")->capture_default_str();
-  cmd->add_option("--cpus", o->cpus, "CPU list, e.g. 0-1 (default: every online CPU)");
+  auto* cpus = cmd->add_option("--cpus", o->cpus, "CPU list, e.g. 0-1 (default: every online CPU)");
   cmd->add_option("--duration", o->duration, "seconds")->capture_default_str();
   cmd->add_option("-e,--events", o->spec,
                   "event spec (default: cycles,instructions with a hardware PMU, else "
@@ -415,8 +314,13 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--counters", o->counters,
                   "cap a PMU's counters to show multiplexing, e.g. tsc=2 (PMUs: tsc, hardware)");
+  cmd->add_option("-I,--interval-print", o->interval_ms,
+                  "print the counts of every interval of this many ms, as perf stat -I");
+  cmd->add_option("-r,--repeat", o->repeat,
+                  "run this many times and print the means with their spread, as perf stat -r")
+      ->capture_default_str();
   o->out.add_to(cmd);
-  cmd->callback([o] { run(*o); });
+  cmd->callback([o, cpus] { run(*o, cpus->count() > 0); });
 }
 
 }  // namespace pctx::tools

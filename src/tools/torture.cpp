@@ -129,9 +129,9 @@ pmu::Status set_up(Rig& rig) {
   return pmu::Ok{};
 }
 
-const uint64_t kTaskClock = static_cast<uint64_t>(core::PerfSoftwarePmu::config_of("task-clock"));
+const uint64_t kTaskClock = core::PerfSoftwarePmu::config_of("task-clock").value();
 const uint64_t kSwitches =
-    static_cast<uint64_t>(core::PerfSoftwarePmu::config_of("context-switches"));
+    core::PerfSoftwarePmu::config_of("context-switches").value();
 
 // A software group {task-clock,context-switches}.
 core::Event* software_group(Rig& rig) {

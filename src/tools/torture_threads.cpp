@@ -76,7 +76,7 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
   // and would take the tasks' capped tsc counters (the kernel's priority order).
   if (into_cpu || rng() % 3 == 0) {
     leader = rig.make_event(rig.software.get(),
-                            static_cast<uint64_t>(core::PerfSoftwarePmu::config_of("task-clock")));
+                            core::PerfSoftwarePmu::config_of("task-clock").value());
   } else {
     leader = rig.make_event(rig.tsc.get(), 0, rng() % 10 == 0);
   }
@@ -84,7 +84,7 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
   if (rng() % 2 == 0) {  // with a software sibling, sometimes disabled
     core::EventAttr attr;
     attr.pmu = rig.software.get();
-    attr.config = static_cast<uint64_t>(core::PerfSoftwarePmu::config_of("context-switches"));
+    attr.config = core::PerfSoftwarePmu::config_of("context-switches").value();
     attr.disabled = rng() % 4 == 0;
     auto s = rig.core->create_event(attr, leader);
     if (!s) rig.violate(-1, "create_event", s.error().message);

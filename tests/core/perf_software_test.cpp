@@ -29,7 +29,7 @@ class PerfSoftwareTest : public testing::CoreTest {
   Event* sw_event(const char* name) {
     EventAttr attr;
     attr.pmu = sw_.get();
-    attr.config = static_cast<uint64_t>(PerfSoftwarePmu::config_of(name));
+    attr.config = PerfSoftwarePmu::config_of(name).value();
     auto e = core_->create_event(attr);
     EXPECT_TRUE(e) << e.error().message;
     owned_.push_back(*e);

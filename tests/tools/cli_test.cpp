@@ -246,14 +246,20 @@ TEST(PctxRun, EveryTaskMultiplexesFairlyAtTheDefaults) {
 }
 
 TEST(PctxRun, TableAndCsv) {
-  auto table = run("run --duration 0.2 --tasks 1 -w spin");
+  // perf stat's layout: a header, a block per task, right-aligned counts with units and
+  // `#` metrics, and the elapsed time.
+  auto table = run("run --duration 0.2 --tasks 1 -w spin -e tsc,task-clock,page-faults");
   ASSERT_EQ(table.status, 0) << table.out;
-  EXPECT_NE(table.out.find("scaled"), std::string::npos);
+  EXPECT_NE(table.out.find("Performance counter stats for"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(" msec task-clock"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("CPUs utilized"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("seconds time elapsed"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("spin-"), std::string::npos);
-  auto csv = run("run --duration 0.2 --tasks 1 -w spin -x,", true);
+  auto csv = run("run --duration 0.2 --tasks 1 -w spin -e task-clock -x,", true);
   ASSERT_EQ(csv.status, 0) << csv.out;
-  EXPECT_EQ(csv.out.rfind("scope,workload,event,count,enabled ns,running ns,scaled,running", 0), 0u)
-      << csv.out;
+  // perf stat -x, with perf's leading scope column (a task as name-id, a CPU as CPUn).
+  EXPECT_NE(csv.out.find(",msec,task-clock,"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("CPU0,"), std::string::npos) << csv.out;
 }
 
 TEST(PctxRun, BadInputSaysWhatToDo) {

@@ -14,8 +14,11 @@ namespace pctx::pmu {
 
 struct EncodedEvent {
   std::string text;       // as written in the spec
-  std::string canonical;  // libpfm4's fully qualified name, or "raw:0x..."
+  std::string canonical;  // libpfm4's fully qualified name, perf's software name, the
+                          // `pmu/terms/` as written, or "raw:0x..."
   perf_event_attr attr{};
+  std::string unit;    // of the shown value: "msec" for the clocks, a sysfs event's unit
+  double scale = 1.0;  // a count times this is in `unit` (the clocks count ns)
 
   // The kernel PMU that counts it: "cpu" for the core PMU (hardware, cache and raw types),
   // "software", "tracepoint", "breakpoint", or the sysfs name of a dynamic PMU.
@@ -34,6 +37,9 @@ struct EncodedGroup {
 std::string kernel_pmu_of(const perf_event_attr& attr);
 bool is_hardware_type(const perf_event_attr& attr);
 
+// Software events by perf's names and aliases, `pmu/terms/` through sysfs, `rNNNN` as a raw
+// core-PMU code, anything else through libpfm4. `tsc` is pctx's own driver (pctx::core),
+// with no kernel encoding: -EINVAL here.
 Result<EncodedEvent> encode_event(const EventTerm& term);
 Result<std::vector<EncodedGroup>> encode_spec(const ParsedSpec& spec);
 

@@ -5,7 +5,10 @@
 // A comma list of events; braces make a group (no nesting); a trailing `:` component made
 // only of modifier letters (u, k, h, p) sets the privilege levels and precision; `rNNNN`
 // is a raw hexadecimal code for the core PMU; other names go to libpfm4 as written
-// (`pmu::event:umask:attr=value`). Parsing is pure syntax; encoding.hpp resolves names.
+// (`pmu::event:umask:attr=value`). perf's kernel-PMU form names a PMU in
+// /sys/bus/event_source/devices and its terms: `msr/tsc/`, `cpu/event=0x3c,umask=0/u` (the
+// modifiers follow the closing slash, with or without a ':'). Parsing is pure syntax;
+// encoding.hpp resolves names.
 #pragma once
 
 #include <cstddef>
@@ -30,10 +33,19 @@ struct Modifiers {
   bool empty() const { return !restricts_privilege() && precise == 0; }
 };
 
+// One term of a kernel-PMU event: `umask=0x3`, or a bare `tsc` (an event alias of the PMU,
+// or a format field set to 1).
+struct PmuTerm {
+  std::string key;
+  std::optional<std::string> value;
+};
+
 struct EventTerm {
   std::string text;             // exactly as written, modifiers included
   std::string name;             // without the perf modifier suffix
   std::optional<uint64_t> raw;  // set for rNNNN
+  std::string pmu;              // the kernel PMU of `pmu/terms/`, else empty
+  std::vector<PmuTerm> pmu_terms;
   Modifiers modifiers;          // the event's own, merged with its group's
   size_t column = 0;            // 1-based position in the spec, for messages
 };

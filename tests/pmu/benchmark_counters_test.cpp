@@ -158,9 +158,10 @@ void expect_timed_faults(const nlohmann::json& benchmark, const char* name = "pa
   ASSERT_TRUE(benchmark.contains(name)) << name << " in " << benchmark.dump(2);
   const double faults = benchmark[name].get<double>();
 #if defined(__SANITIZE_THREAD__)
-  // TSan maps its shadow of each fresh page lazily, which faults too.
+  // TSan maps its shadow of each fresh page lazily, which faults too: five faults a page
+  // here. Counted across the pauses, the paused benchmarks would read over 200.
   EXPECT_GE(faults, kPages - 0.5) << name << " per iteration";
-  EXPECT_LE(faults, 3 * kPages) << name << " per iteration, timed part only";
+  EXPECT_LE(faults, 8 * kPages) << name << " per iteration, timed part only";
 #else
   EXPECT_NEAR(faults, kPages, 0.5) << name << " per iteration, timed part only";
 #endif

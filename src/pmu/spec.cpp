@@ -42,7 +42,7 @@ class Parser {
       } else {
         auto event = parse_event();
         if (!event) return event.error();
-        out.groups.push_back(GroupTerm{{std::move(*event)}, false});
+        out.groups.push_back(GroupTerm{{std::move(*event)}, false, {}});
       }
       skip_space();
       if (at_end()) return out;
@@ -55,7 +55,7 @@ class Parser {
  private:
   Result<GroupTerm> parse_group() {
     const size_t open = pos_++;
-    GroupTerm group{{}, true};
+    GroupTerm group{{}, true, {}};
     skip_space();
     if (peek() == '}') return fail(pos_, "empty group '{}'; put at least one event inside");
     while (true) {
@@ -83,6 +83,7 @@ class Parser {
         return fail(at, fmt::format("bad group modifier '{}'; use u, k, h and p", text));
       }
       for (auto& e : group.events) merge(e.modifiers, **mods);
+      group.modifier_text = std::string(text);
     }
     return group;
   }

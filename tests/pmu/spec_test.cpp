@@ -56,6 +56,15 @@ TEST(SpecParser, GroupModifiersApplyWhereTheEventSaysNothing) {
   EXPECT_EQ(ev[2].modifiers.precise, 1);
 }
 
+TEST(SpecParser, AGroupKeepsItsModifiersAsWritten) {
+  auto s = parse_spec("{a,b:k}:uk,{c},d:u");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->groups[0].modifier_text, "uk");
+  EXPECT_EQ(s->groups[1].modifier_text, "");
+  EXPECT_EQ(s->groups[2].modifier_text, "") << "an event's own modifiers stay in its text";
+  EXPECT_EQ(s->groups[2].events[0].text, "d:u");
+}
+
 TEST(SpecParser, LibpfmUnitMasksAreNotModifiers) {
   auto s = parse_spec("INST_RETIRED:ANY_P,amd64_fam19h_zen4::RETIRED_UOPS:u,ev:c=2");
   ASSERT_TRUE(s) << s.error().message;

@@ -53,6 +53,9 @@ struct EventTerm {
 struct GroupTerm {
   std::vector<EventTerm> events;
   bool braced = false;  // written as {...}; an unbraced event is a group of one
+  // The group's own modifiers as written after the '}' ("u" for "{a,b}:u"), or empty. They
+  // are merged into each event's modifiers already; this keeps the text, for names.
+  std::string modifier_text;
 };
 
 struct ParsedSpec {

@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "pctx/pmu/capabilities.hpp"
 #include "pctx/pmu/scale.hpp"
 #include "pctx/sched/scheduler.hpp"
+#include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
 #include "tools/event_set.hpp"
 #include "tools/table.hpp"
@@ -49,15 +52,37 @@ T or_die(pmu::Result<T> r) {
   return std::move(*r);
 }
 
+// The largest --counters cap: no PMU has more counters, and a cap is for showing
+// multiplexing, which needs fewer.
+constexpr int kMaxCounterCap = 64;
+
+// --counters PMU=N, each PMU once: a repeated PMU used to mean the last one silently, and
+// sscanf took "tsc=2x" or "tsc=2,hardware=2" as tsc=2.
 std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
   std::map<std::string, int> caps;
+  std::map<std::string, std::string> given;  // PMU -> the item that capped it
   for (const auto& item : items) {
     const auto eq = item.find('=');
-    int n = 0;
-    if (eq == std::string::npos || eq == 0 || std::sscanf(item.c_str() + eq + 1, "%d", &n) != 1) {
-      die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2", item), 2);
+    const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(value.c_str(), &end, 10);
+    if (eq == std::string::npos || eq == 0 || value.empty() || *end != '\0' || errno != 0) {
+      die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2 (one PMU per --counters)", item), 2);
     }
-    caps[item.substr(0, eq)] = n;
+    if (n < 1 || n > kMaxCounterCap) {
+      die(fmt::format("--counters {}: N is the PMU's number of counters, from 1 to {}", item,
+                      kMaxCounterCap),
+          2);
+    }
+    const std::string pmu = item.substr(0, eq);
+    if (auto it = given.find(pmu); it != given.end()) {
+      die(fmt::format("--counters {}: {} is already capped by --counters {}; give each PMU once",
+                      item, pmu, it->second),
+          2);
+    }
+    given[pmu] = item;
+    caps[pmu] = static_cast<int>(n);
   }
   return caps;
 }
@@ -399,24 +424,66 @@ void run(const RunOptions& o) {
 void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "run built-in workloads as pctx tasks and count them");
   auto o = std::make_shared<RunOptions>();
-  cmd->add_option("-w,--workload", o->workloads,
+  // -w is split here rather than by CLI11's delimiter, which drops empty items and so
+  // accepted `-w spin,,chase`.
+  auto workload_lists = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("-w,--workload", *workload_lists,
                   "workloads, given to the tasks in turn: spin, chase, syscall, mixed")
-      ->delimiter(',')
+      ->check(CLI::Validator(
+          [](std::string& list) -> std::string {
+            const auto items = split_commas(list);
+            for (const auto& w : items) {
+              if (parse_workload(w)) continue;
+              return fmt::format("{}{}; write e.g. -w spin,chase (workloads: {})",
+                                 w.empty() ? "an empty item" : "unknown workload '" + w + "'",
+                                 items.size() > 1 ? " in '" + list + "'" : "",
+                                 fmt::join(workload_names(), ", "));
+            }
+            return {};
+          },
+          ""))
+      ->default_str("spin,chase,syscall,mixed");
+  // 4096 tasks per CPU is far past what multiplexing needs to show; each task maps a 256 KiB
+  // stack, so more only risks memory (--tasks 100000 died in std::bad_alloc).
+  cmd->add_option("--tasks", o->tasks, "tasks per CPU, 1 to 4096")
+      ->check(integer_between(1, 4096, "a number of tasks per CPU", "--tasks 2"))
       ->capture_default_str();
-  cmd->add_option("--tasks", o->tasks, "tasks per CPU")->capture_default_str();
-  cmd->add_option("--cpus", o->cpus, "CPU list, e.g. 0-1 (default: every online CPU)");
-  cmd->add_option("--duration", o->duration, "seconds")->capture_default_str();
+  cmd->add_option("--cpus", o->cpus, "CPU list, e.g. 0-1 (default: every online CPU)")
+      ->check(not_empty("write CPUs like 0 or 0-1, or leave --cpus out for every online CPU"));
+  // Bounded so that the run's end time is representable; below 1 ms nothing runs.
+  cmd->add_option("--duration", o->duration, "seconds, 0.001 to 604800 (a week)")
+      ->check(number_between(0.001, 604800, "a number of seconds", "--duration 2"))
+      ->capture_default_str();
   cmd->add_option("-e,--events", o->spec,
                   "event spec (default: cycles,instructions with a hardware PMU, else "
-                  "tsc,task-clock,page-faults,context-switches)");
+                  "tsc,task-clock,page-faults,context-switches)")
+      ->check(not_empty("name events, e.g. -e task-clock, or leave -e out for the default"));
   cmd->add_option("--cpu-events", o->cpu_spec,
                   "events of each CPU's own context, like perf stat -a, kept across hotplug; "
                   "'none' for none")
+      ->check(not_empty("name events, e.g. --cpu-events task-clock, or 'none' for none"))
       ->capture_default_str();
   cmd->add_option("--counters", o->counters,
-                  "cap a PMU's counters to show multiplexing, e.g. tsc=2 (PMUs: tsc, hardware)");
+                  "cap a PMU's counters to show multiplexing, e.g. tsc=2 (PMUs: tsc, hardware); "
+                  "repeat for more PMUs");
   o->out.add_to(cmd);
-  cmd->callback([o] { run(*o); });
+  cmd->footer(
+      "Examples:\n"
+      "  pctx run --duration 2\n"
+      "  pctx run -e task-clock,page-faults --cpus 0 --tasks 1\n"
+      "  pctx run --counters tsc=2 -e tsc,tsc,tsc,tsc --json\n"
+      "  pctx run -w chase --cpu-events none -x,");
+  cmd->callback([o, workload_lists] {
+    if (!workload_lists->empty()) {
+      o->workloads.clear();
+      for (const auto& list : *workload_lists) {
+        for (const auto& w : split_commas(list)) o->workloads.push_back(w);
+      }
+    }
+    // Checked before run() starts anything: a bad --counters is a usage error.
+    parse_caps(o->counters);
+    run(*o);
+  });
 }
 
 }  // namespace pctx::tools

@@ -2,11 +2,13 @@
 // it would hurt (the last online CPU, CPUs without an online file, CPU 0 unless asked).
 // up and down change all the CPUs listed or none.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/sysfs.hpp"
+#include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
 #include "tools/table.hpp"
 
@@ -57,6 +59,14 @@ void status(bool json) {
 void add_hotplug_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("hotplug", "take CPUs down and up (root), journaled");
   cmd->require_subcommand(1);
+  cmd->footer(
+      "Exit codes: 0 success, 1 the kernel or permissions refused, 2 bad input (nothing "
+      "changed).\n\n"
+      "Examples:\n"
+      "  pctx hotplug status\n"
+      "  pctx hotplug down 1\n"
+      "  pctx hotplug up 1\n"
+      "  pctx hotplug restore");
   struct Args {
     std::string cpus;
     bool allow_cpu0 = false;
@@ -72,6 +82,14 @@ void add_hotplug_command(CLI::App& app) {
     sub->add_option("cpus", args->cpus, "CPU list, e.g. 1 or 1-3,5")->required();
     sub->add_flag("--allow-cpu0", args->allow_cpu0, "allow CPU 0 (left alone otherwise)");
   }
+  down->footer(
+      "Examples:\n"
+      "  pctx hotplug down 1\n"
+      "  pctx hotplug up 1");
+  up->footer(
+      "Examples:\n"
+      "  pctx hotplug up 1\n"
+      "  pctx hotplug restore");
   // All or nothing: the whole list is checked first, and a failure midway undoes what was
   // done. Bad input exits 2, a failure of the machine or of permissions 1.
   auto run = [args](bool online) {
@@ -82,11 +100,13 @@ void add_hotplug_command(CLI::App& app) {
     cpu::Hotplug hotplug(options);
     const cpu::HotplugCheck check = hotplug.check_all(cpus, online);
     if (!check.ok()) {
+      // Every problem on one line, so that a script sees one error per failed command.
+      std::vector<std::string> problems;
       for (const auto& p : check.problems) {
         const bool cpu0 = p.kind == cpu::HotplugProblem::Kind::kCpu0;
-        fmt::print(stderr, "pctx hotplug: {}\n",
-                   cpu0 ? "CPU 0 is left alone unless --allow-cpu0" : p.message);
+        problems.push_back(cpu0 ? "CPU 0 is left alone unless --allow-cpu0" : p.message);
       }
+      fmt::print(stderr, "pctx hotplug: {}\n", fmt::join(problems, "; "));
       throw CLI::RuntimeError(check.bad_input() ? 2 : 1);
     }
     auto changed = hotplug.apply_all(cpus, online);
@@ -105,11 +125,20 @@ void add_hotplug_command(CLI::App& app) {
   auto* st =
       cmd->add_subcommand("status", "online, offline and hotpluggable CPUs, and the journal");
   st->add_flag("--json", args->json, "print one JSON object");
+  st->footer(
+      "Examples:\n"
+      "  pctx hotplug status\n"
+      "  pctx hotplug status --json");
   st->callback([args] { status(args->json); });
 
   auto* restore = cmd->add_subcommand(
       "restore", "bring back the CPUs pctx took offline (after a crash), or only those listed");
-  restore->add_option("cpus", args->cpus, "only these CPUs");
+  restore->add_option("cpus", args->cpus, "only these CPUs")
+      ->check(not_empty("give a CPU list, e.g. 1, or none for every CPU pctx took offline"));
+  restore->footer(
+      "Examples:\n"
+      "  pctx hotplug restore\n"
+      "  pctx hotplug restore 1");
   restore->callback([args] {
     cpu::HotplugJournal journal;
     auto restored =

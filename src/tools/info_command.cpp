@@ -59,6 +59,41 @@ nlohmann::json to_json(const pmu::Capabilities& c) {
   return j;
 }
 
+// A JSON value as one CSV cell: text as is, null as an empty cell, numbers and booleans as
+// JSON writes them.
+std::string cell(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+// `info -x` prints key,value rows whose cells are plain values, not JSON: objects become
+// dotted keys (cpus.online), arrays of objects are keyed by each element's name
+// (pmus.software.counters) or index, and arrays of plain values are one space-separated cell.
+void flatten(const std::string& key, const nlohmann::json& v, Table& t) {
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) flatten(key.empty() ? k : key + "." + k, x, t);
+    return;
+  }
+  if (v.is_array()) {
+    bool plain = true;
+    for (const auto& x : v) plain &= x.is_primitive();
+    if (plain) {
+      std::vector<std::string> cells;
+      for (const auto& x : v) cells.push_back(cell(x));
+      t.add({key, fmt::format("{}", fmt::join(cells, " "))});
+      return;
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      const auto& x = v[i];
+      const bool named = x.is_object() && x.contains("name") && x["name"].is_string();
+      flatten(key + "." + (named ? x["name"].get<std::string>() : std::to_string(i)), x, t);
+    }
+    return;
+  }
+  t.add({key, cell(v)});
+}
+
 void print_human(const pmu::Capabilities& c) {
   Table t({"what", "value"});
   t.add({"kernel", c.kernel});
@@ -88,6 +123,11 @@ void print_human(const pmu::Capabilities& c) {
 
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "what this machine can count: CPUs, PMUs, permissions");
+  cmd->footer(
+      "Examples:\n"
+      "  pctx info\n"
+      "  pctx info --json\n"
+      "  pctx info -x,");
   auto opts = std::make_shared<OutputOptions>();
   opts->add_to(cmd);
   cmd->callback([opts] {
@@ -96,9 +136,7 @@ void add_info_command(CLI::App& app) {
       fmt::print("{}\n", to_json(caps).dump(2));
     } else if (!opts->csv_separator.empty()) {
       Table t({"key", "value"});
-      const auto j = to_json(caps);
-      for (const auto& [k, v] : j.items())
-        t.add({k, v.is_string() ? v.get<std::string>() : v.dump()});
+      flatten("", to_json(caps), t);
       t.print_csv(stdout, opts->csv_separator);
     } else {
       print_human(caps);

@@ -11,6 +11,9 @@
 
 #include "pctx/cpu/sysfs.hpp"
 #include "pctx/pmu/capabilities.hpp"
+#include "pctx/pmu/catalog.hpp"
+#include "pctx/pmu/spec.hpp"
+#include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
 #include "tools/run_session.hpp"
 #include "tools/table.hpp"
@@ -71,23 +74,37 @@ class StopSignals {
   struct sigaction old_term_ {};
 };
 
+// The largest --counters cap: no PMU has more counters, and a cap is for showing
+// multiplexing, which needs fewer.
+constexpr int kMaxCounterCap = 64;
+
+// --counters PMU=N, each PMU once: a repeated PMU used to mean the last one silently, and
+// sscanf took "tsc=2x" or "tsc=2,hardware=2" as tsc=2.
 std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
   std::map<std::string, int> caps;
+  std::map<std::string, std::string> given;  // PMU -> the item that capped it
   for (const auto& item : items) {
     const auto eq = item.find('=');
-    int n = 0;
-    char tail = 0;
-    if (eq == std::string::npos || eq == 0 ||
-        std::sscanf(item.c_str() + eq + 1, "%d%c", &n, &tail) != 1) {
-      die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2", item), 2);
+    const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(value.c_str(), &end, 10);
+    if (eq == std::string::npos || eq == 0 || value.empty() || *end != '\0' || errno != 0) {
+      die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2 (one PMU per --counters)", item), 2);
     }
-    const std::string name = item.substr(0, eq);
-    if (caps.count(name)) {
-      die(fmt::format("--counters: {} is capped twice ({}={} and {}); give each PMU once", name,
-                      name, caps[name], item),
+    if (n < 1 || n > kMaxCounterCap) {
+      die(fmt::format("--counters {}: N is the PMU's number of counters, from 1 to {}", item,
+                      kMaxCounterCap),
           2);
     }
-    caps[name] = n;
+    const std::string pmu = item.substr(0, eq);
+    if (auto it = given.find(pmu); it != given.end()) {
+      die(fmt::format("--counters {}: {} is already capped by --counters {}; give each PMU once",
+                      item, pmu, it->second),
+          2);
+    }
+    given[pmu] = item;
+    caps[pmu] = static_cast<int>(n);
   }
   return caps;
 }
@@ -108,15 +125,33 @@ cpu::CpuSet pick_cpus(const RunOptions& o, bool given) {
   return *set;
 }
 
+// A spec's mistakes are usage errors, found before anything starts: its syntax, unknown
+// names (with suggestions), modifiers an event does not take, and tsc groups larger than
+// the tsc driver's counters. What only the kernel can say (no hardware PMU, permission)
+// comes from the run, as a runtime failure.
+void check_spec(const std::string& spec, const std::map<std::string, int>& caps,
+                const std::string& option) {
+  auto parsed = pmu::parse_spec(spec);
+  if (!parsed) die(fmt::format("{}: {}", option, parsed.error().message), 2);
+  const int tsc_counters = caps.count("tsc") ? caps.at("tsc") : 4;
+  for (const auto& g : parsed->groups) {
+    int tsc = 0;
+    for (const auto& term : g.events) {
+      auto r = pmu::resolve_event(term);
+      if (!r) die(fmt::format("{}: {}", option, r.error().message), 2);
+      tsc += r->source == pmu::EventSource::kTsc ? 1 : 0;
+    }
+    if (tsc > tsc_counters) {
+      die(fmt::format("{}: a group of {} tsc events, but the tsc PMU has {} counters; split it "
+                      "into smaller groups (separate groups are multiplexed) or raise "
+                      "--counters tsc=N",
+                      option, tsc, tsc_counters),
+          2);
+    }
+  }
+}
+
 RunPlan make_plan(const RunOptions& o, bool cpus_given) {
-  constexpr int kMaxTasksPerCpu = 4096;  // each task has a stack; this bounds the memory
-  if (o.tasks < 1 || o.tasks > kMaxTasksPerCpu) {
-    die(fmt::format("--tasks {}: give 1 to {} tasks per CPU", o.tasks, kMaxTasksPerCpu), 2);
-  }
-  if (!std::isfinite(o.duration) || o.duration < 0.001 || o.duration > 86400 * 365) {
-    die(fmt::format("--duration {}: give seconds, from 0.001 up, e.g. --duration 2", o.duration),
-        2);
-  }
   if (o.interval_ms < 0 || (o.interval_ms > 0 && o.interval_ms < 10)) {
     die(fmt::format("-I {}: give an interval of at least 10 ms, e.g. -I 100", o.interval_ms), 2);
   }
@@ -127,7 +162,6 @@ RunPlan make_plan(const RunOptions& o, bool cpus_given) {
     die("-I and -r together: intervals of repeated runs would mix; use one of them", 2);
   }
   RunPlan plan;
-  if (o.workloads.empty()) die("-w: name at least one workload, e.g. -w spin", 2);
   for (const auto& w : o.workloads) {
     auto parsed = parse_workload(w);
     if (!parsed) {
@@ -150,6 +184,8 @@ RunPlan make_plan(const RunOptions& o, bool cpus_given) {
   plan.spec = !o.spec.empty()                         ? o.spec
               : pmu::probe_capabilities().hardware_pmu ? "cycles,instructions"
                                                        : "tsc,task-clock,page-faults,context-switches";
+  check_spec(plan.spec, plan.caps, "-e");
+  if (!plan.cpu_spec.empty()) check_spec(plan.cpu_spec, plan.caps, "--cpu-events");
   return plan;
 }
 
@@ -298,29 +334,73 @@ void run(const RunOptions& o, bool cpus_given) {
 void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "run built-in workloads as pctx tasks and count them");
   auto o = std::make_shared<RunOptions>();
-  cmd->add_option("-w,--workload", o->workloads,
+  // -w is split here rather than by CLI11's delimiter, which drops empty items and so
+  // accepted `-w spin,,chase`.
+  auto workload_lists = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("-w,--workload", *workload_lists,
                   "workloads, given to the tasks in turn: spin, chase, syscall, mixed")
-      ->delimiter(',')
+      ->check(CLI::Validator(
+          [](std::string& list) -> std::string {
+            const auto items = split_commas(list);
+            for (const auto& w : items) {
+              if (parse_workload(w)) continue;
+              return fmt::format("{}{}; write e.g. -w spin,chase (workloads: {})",
+                                 w.empty() ? "an empty item" : "unknown workload '" + w + "'",
+                                 items.size() > 1 ? " in '" + list + "'" : "",
+                                 fmt::join(workload_names(), ", "));
+            }
+            return {};
+          },
+          ""))
+      ->default_str("spin,chase,syscall,mixed");
+  // 4096 tasks per CPU is far past what multiplexing needs to show; each task maps a 256 KiB
+  // stack, so more only risks memory (--tasks 100000 died in std::bad_alloc).
+  cmd->add_option("--tasks", o->tasks, "tasks per CPU, 1 to 4096")
+      ->check(integer_between(1, 4096, "a number of tasks per CPU", "--tasks 2"))
       ->capture_default_str();
-  cmd->add_option("--tasks", o->tasks, "tasks per CPU")->capture_default_str();
   auto* cpus = cmd->add_option("--cpus", o->cpus, "CPU list, e.g. 0-1 (default: every online CPU)");
-  cmd->add_option("--duration", o->duration, "seconds")->capture_default_str();
+  cpus->check(not_empty("write CPUs like 0 or 0-1, or leave --cpus out for every online CPU"));
+  // Bounded so that the run's end time is representable; below 1 ms nothing runs.
+  cmd->add_option("--duration", o->duration, "seconds, 0.001 to 604800 (a week)")
+      ->check(number_between(0.001, 604800, "a number of seconds", "--duration 2"))
+      ->capture_default_str();
   cmd->add_option("-e,--events", o->spec,
                   "event spec (default: cycles,instructions with a hardware PMU, else "
-                  "tsc,task-clock,page-faults,context-switches)");
+                  "tsc,task-clock,page-faults,context-switches)")
+      ->check(not_empty("name events, e.g. -e task-clock, or leave -e out for the default"));
   cmd->add_option("--cpu-events", o->cpu_spec,
                   "events of each CPU's own context, like perf stat -a, kept across hotplug; "
                   "'none' for none")
+      ->check(not_empty("name events, e.g. --cpu-events task-clock, or 'none' for none"))
       ->capture_default_str();
   cmd->add_option("--counters", o->counters,
-                  "cap a PMU's counters to show multiplexing, e.g. tsc=2 (PMUs: tsc, hardware)");
+                  "cap a PMU's counters to show multiplexing, e.g. tsc=2 (PMUs: tsc, hardware); "
+                  "repeat for more PMUs");
   cmd->add_option("-I,--interval-print", o->interval_ms,
                   "print the counts of every interval of this many ms, as perf stat -I");
   cmd->add_option("-r,--repeat", o->repeat,
                   "run this many times and print the means with their spread, as perf stat -r")
       ->capture_default_str();
   o->out.add_to(cmd);
-  cmd->callback([o, cpus] { run(*o, cpus->count() > 0); });
+  cmd->footer(
+      "Examples:\n"
+      "  pctx run --duration 2\n"
+      "  pctx run -e task-clock,page-faults --cpus 0 --tasks 1\n"
+      "  pctx run --counters tsc=2 -e tsc,tsc,tsc,tsc --json\n"
+      "  pctx run -e task-clock,cs -I 200 --duration 1\n"
+      "  pctx run -e task-clock -r 5 --duration 0.5 -x,\n"
+      "  pctx run -w chase --cpu-events none -x,");
+  cmd->callback([o, workload_lists, cpus] {
+    if (!workload_lists->empty()) {
+      o->workloads.clear();
+      for (const auto& list : *workload_lists) {
+        for (const auto& w : split_commas(list)) o->workloads.push_back(w);
+      }
+    }
+    // Checked before run() starts anything: a bad --counters is a usage error.
+    parse_caps(o->counters);
+    run(*o, cpus->count() > 0);
+  });
 }
 
 }  // namespace pctx::tools

@@ -3,12 +3,13 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "pctx/cpu/sysfs.hpp"
+#include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
 #include "tools/torture.hpp"
 
@@ -21,17 +22,16 @@ namespace {
   throw CLI::RuntimeError(2);
 }
 
+// The options' ranges are checked while parsing; what is left needs the machine. The output
+// file comes before root and the CPUs, so that its error is the same wherever it runs.
 void check(const TortureOptions& o) {
-  if (!std::isfinite(o.duration_s) || o.duration_s <= 0) {
-    usage_error("--duration must be a positive number of seconds, e.g. 20");
+  if (!o.json_path.empty()) {
+    const std::string why = cannot_write(o.json_path);  // before the run, not after it
+    if (!why.empty()) {
+      usage_error(
+          fmt::format("--json {}: cannot write it ({}); choose a writable path", o.json_path, why));
+    }
   }
-  if (!std::isfinite(o.interval_ms) || o.interval_ms < 0) {
-    usage_error("--interval must be zero or more milliseconds");
-  }
-  if (o.tasks < 1 || o.tasks > 64) usage_error("--tasks must be between 1 and 64 per CPU");
-  if (o.installers < 0 || o.installers > 16) usage_error("--installers must be 0 to 16");
-  if (o.tsc_counters < 2) usage_error("--tsc-counters must be at least 2");
-  if (!std::isfinite(o.deadline_s) || o.deadline_s < 1) usage_error("--deadline must be >= 1 s");
   if (geteuid() != 0) {
     usage_error("CPU hotplug needs root: run `sudo pctx torture ...`");
   }
@@ -44,14 +44,6 @@ void check(const TortureOptions& o) {
                     "`pctx hotplug up`, or add --allow-cpu0",
                     h.empty() ? "none" : h.to_string(), o.allow_cpu0 ? "" : ", CPU 0 left alone"));
   }
-  if (!o.json_path.empty()) {
-    FILE* f = std::fopen(o.json_path.c_str(), "w");  // before the run, not after it
-    if (f == nullptr) {
-      usage_error(fmt::format("--json {}: cannot write it ({}); choose a writable path",
-                              o.json_path, std::strerror(errno)));
-    }
-    std::fclose(f);
-  }
 }
 
 }  // namespace
@@ -61,39 +53,52 @@ void add_torture_command(CLI::App& app) {
       "torture", "take CPUs down and up under load, checking the perf core's invariants (root)");
   auto o = std::make_shared<TortureOptions>();
   auto seed = std::make_shared<std::string>();
-  cmd->add_option("--duration", o->duration_s, "seconds")->capture_default_str();
+  // Bounded so that every time computed from them is representable.
+  cmd->add_option("--duration", o->duration_s, "seconds, 0.001 to 604800 (a week)")
+      ->check(number_between(0.001, 604800, "a number of seconds", "--duration 20"))
+      ->capture_default_str();
   cmd->add_option("--cycles", o->cycles, "stop after this many offline+online pairs (0: none)")
+      ->check(integer_between(0, 1000000000, "a number of cycles", "--cycles 500"))
       ->capture_default_str();
-  cmd->add_option("--interval", o->interval_ms, "milliseconds between hotplug operations")
+  cmd->add_option("--interval", o->interval_ms,
+                  "milliseconds between hotplug operations, 0 (back to back) to 3600000")
+      ->check(number_between(0, 3600000, "a number of milliseconds", "--interval 5"))
       ->capture_default_str();
-  cmd->add_option("--seed", *seed, "seed of every random choice (default: random, printed)");
+  cmd->add_option("--seed", *seed, "seed of every random choice (default: random, printed)")
+      ->check(integer_between(0, std::numeric_limits<long long>::max(), "a seed", "--seed 42"));
   cmd->add_flag("--external", o->external,
                 "write sysfs directly, as another program would; pctx follows from uevents");
   cmd->add_flag("--allow-cpu0", o->allow_cpu0, "take CPU 0 down too, where it can be");
-  cmd->add_option("--tasks", o->tasks, "tasks per online CPU")->capture_default_str();
+  cmd->add_option("--tasks", o->tasks, "tasks per online CPU, 1 to 64")
+      ->check(integer_between(1, 64, "a number of tasks per CPU", "--tasks 2"))
+      ->capture_default_str();
   cmd->add_option("--installers", o->installers,
-                  "threads that install, remove, enable, disable and read events")
+                  "threads that install, remove, enable, disable and read events, 0 to 16")
+      ->check(integer_between(0, 16, "a number of installer threads", "--installers 2"))
       ->capture_default_str();
   cmd->add_option("--tsc-counters", o->tsc_counters,
-                  "counters of the tasks' tsc PMU (few: their groups multiplex)")
+                  "counters of the tasks' tsc PMU, 2 to 64 (few: their groups multiplex)")
+      ->check(integer_between(2, 64, "a number of counters", "--tsc-counters 2"))
       ->capture_default_str();
   cmd->add_option("--deadline", o->deadline_s,
                   "seconds one install, read or hotplug step may take before the watchdog "
-                  "fails the run")
+                  "fails the run, 1 to 86400")
+      ->check(number_between(1, 86400, "a number of seconds", "--deadline 20"))
       ->capture_default_str();
-  cmd->add_option("--json", o->json_path, "also write the report as JSON to this file");
+  cmd->add_option("--json", o->json_path, "also write the report as JSON to this file")
+      ->check(not_empty("give a file name, e.g. --json report.json"));
   cmd->footer(
-      "Exit status: 0 SUCCESS, 1 FAILURE (a violation), 2 bad usage, 3 HOTPLUG_FAIL (only "
-      "hotplug operations failed).\n\nExamples:\n  sudo pctx torture --duration 60\n"
-      "  sudo pctx torture --external --cycles 500 --json report.json\n"
-      "  sudo pctx torture --seed 42 --interval 0");
+      "Needs root and a hotpluggable CPU. Exit codes: 0 SUCCESS, 1 FAILURE (a violation), 2 "
+      "bad usage, 3 HOTPLUG_FAIL (only hotplug operations failed).\n\n"
+      "Examples:\n"
+      "  pctx torture --duration 60\n"
+      "  pctx torture --external --cycles 500 --json report.json\n"
+      "  pctx torture --seed 42 --interval 0");
   cmd->callback([o, seed] {
     if (seed->empty()) {
       o->seed = std::random_device{}();
     } else {
-      char* end = nullptr;
-      o->seed = std::strtoull(seed->c_str(), &end, 0);
-      if (end == seed->c_str() || *end != '\0') usage_error("--seed must be a number");
+      o->seed = std::strtoull(seed->c_str(), nullptr, 10);  // checked while parsing
     }
     check(*o);
     o->progress = isatty(STDERR_FILENO) != 0;

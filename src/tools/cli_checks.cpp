@@ -1,0 +1,76 @@
+#include "tools/cli_checks.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace pctx::tools {
+
+CLI::Validator number_between(double min, double max, const std::string& unit,
+                              const std::string& example) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(text.c_str(), &end);
+        // strtod takes "nan", "inf" and numbers too small to represent (1e-300 is 0 for a
+        // duration); all of them ran 0 s and exited 0, so they are refused here by value.
+        const bool number = !text.empty() && end != nullptr && *end == '\0';
+        if (number && std::isfinite(v) && v >= min && v <= max) return {};
+        return fmt::format("'{}' is not {} from {} to {}; write e.g. {}", text, unit, min, max,
+                           example);
+      },
+      "");
+}
+
+CLI::Validator integer_between(long long min, long long max, const std::string& unit,
+                               const std::string& example) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        const bool number = !text.empty() && end != nullptr && *end == '\0' && errno == 0;
+        if (number && v >= min && v <= max) return {};
+        return fmt::format("'{}' is not {} from {} to {}; write e.g. {}", text, unit, min, max,
+                           example);
+      },
+      "");
+}
+
+CLI::Validator not_empty(const std::string& hint) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        return text.empty() ? fmt::format("the value is empty; {}", hint) : std::string{};
+      },
+      "");
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    items.push_back(text.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) return items;
+    start = comma + 1;
+  }
+}
+
+std::string cannot_write(const std::string& path) {
+  if (path.empty()) return "no file name given";
+  const bool existed = access(path.c_str(), F_OK) == 0;
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return std::strerror(errno);
+  close(fd);
+  if (!existed) unlink(path.c_str());
+  return {};
+}
+
+}  // namespace pctx::tools

@@ -1,0 +1,130 @@
+// Runs the pctx binary as a user would, for the CLI tests: the arguments exactly as given
+// (no shell, so '' and '{tsc' reach pctx as they are), stdout and stderr captured apart, and
+// a hang bound after which the process is killed and the run reported as hung.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pctx::cli_test {
+
+struct PctxResult {
+  int exit_code = -1;  // -1 when a signal ended it
+  int signal = 0;      // the signal that ended it, 0 if it exited
+  bool hung = false;   // it outlived the bound and was killed
+  std::string out, err;
+};
+
+// Runs `PCTX_BINARY args...`; stdout goes to `stdout_path` instead of a pipe when given
+// (e.g. /dev/full). A hung pctx gets SIGTERM (pctx torture restores the CPUs on it), then
+// SIGKILL two seconds later.
+inline PctxResult run_pctx(const std::vector<std::string>& args,
+                           std::chrono::milliseconds bound = std::chrono::seconds(5),
+                           const std::string& stdout_path = "") {
+  PctxResult r;
+  int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+  if (stdout_path.empty() && pipe2(out_pipe, O_CLOEXEC) != 0) return r;
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) return r;
+  std::vector<std::string> argv_text = {PCTX_BINARY};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);  // its own group, so that a kill reaches anything it started
+    const int in = open("/dev/null", O_RDONLY);
+    dup2(in, STDIN_FILENO);
+    if (stdout_path.empty()) {
+      dup2(out_pipe[1], STDOUT_FILENO);
+    } else {
+      const int out = open(stdout_path.c_str(), O_WRONLY);
+      dup2(out, STDOUT_FILENO);
+    }
+    dup2(err_pipe[1], STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  if (out_pipe[1] >= 0) close(out_pipe[1]);
+  close(err_pipe[1]);
+
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  auto left_ms = [&] {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
+  };
+  std::vector<pollfd> fds;
+  if (out_pipe[0] >= 0) fds.push_back({out_pipe[0], POLLIN, 0});
+  fds.push_back({err_pipe[0], POLLIN, 0});
+  auto drain = [&](int fd) {
+    char buf[4096];
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) (fd == err_pipe[0] ? r.err : r.out).append(buf, static_cast<size_t>(n));
+    return n > 0;
+  };
+  while (!fds.empty() && left_ms() > 0) {
+    if (poll(fds.data(), fds.size(), left_ms()) <= 0) continue;
+    for (size_t i = 0; i < fds.size();) {
+      if (fds[i].revents != 0 && !drain(fds[i].fd)) {
+        close(fds[i].fd);
+        fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+  }
+  int status = 0;
+  bool reaped = false;
+  while (!reaped && left_ms() > 0) {
+    reaped = waitpid(pid, &status, WNOHANG) == pid;
+    if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!reaped) {
+    r.hung = true;
+    kill(-pid, SIGTERM);
+    for (int i = 0; i < 400 && !reaped; ++i) {
+      reaped = waitpid(pid, &status, WNOHANG) == pid;
+      if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!reaped) {
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+  }
+  for (auto& f : fds) {
+    while (drain(f.fd)) {
+    }
+    close(f.fd);
+  }
+  if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    r.signal = WTERMSIG(status);
+  }
+  return r;
+}
+
+// `text` split at '\n', without the empty piece after a final newline.
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t nl = text.find('\n', start);
+    lines.push_back(text.substr(start, nl == std::string::npos ? nl : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return lines;
+}
+
+}  // namespace pctx::cli_test

@@ -117,12 +117,18 @@ cpu::CpuSet pick_cpus(const RunOptions& o, bool given) {
   if (set->empty()) die("--cpus: give at least one CPU, e.g. 0 or 0-1", 2);
   const cpu::CpuSet offline = *set - online;
   if (!offline.empty()) {
-    die(fmt::format("--cpus {}: CPU {} is not online (online: {}); bring it up with `pctx "
+    die(fmt::format("--cpus {}: CPU {} is offline or absent (online: {}); bring it up with `pctx "
                     "hotplug up {}` or choose online CPUs",
                     o.cpus, offline.to_string(), online.to_string(), offline.to_string()),
         2);
   }
   return *set;
+}
+
+std::string group_text(const pmu::GroupTerm& g) {
+  std::string text;
+  for (const auto& t : g.events) text += (text.empty() ? "" : ",") + t.text;
+  return g.braced ? "{" + text + "}" : text;
 }
 
 // A spec's mistakes are usage errors, found before anything starts: its syntax, unknown
@@ -142,10 +148,10 @@ void check_spec(const std::string& spec, const std::map<std::string, int>& caps,
       tsc += r->source == pmu::EventSource::kTsc ? 1 : 0;
     }
     if (tsc > tsc_counters) {
-      die(fmt::format("{}: a group of {} tsc events, but the tsc PMU has {} counters; split it "
-                      "into smaller groups (separate groups are multiplexed) or raise "
-                      "--counters tsc=N",
-                      option, tsc, tsc_counters),
+      die(fmt::format("{}: too many events in the group {}: the tsc PMU has {} counters, the "
+                      "group would need {}; split it into smaller groups (separate groups are "
+                      "multiplexed) or raise --counters tsc=N",
+                      option, group_text(g), tsc_counters, tsc),
           2);
     }
   }
@@ -181,6 +187,14 @@ RunPlan make_plan(const RunOptions& o, bool cpus_given) {
   plan.interval = std::chrono::milliseconds(o.interval_ms);
   plan.cpu_spec = o.cpu_spec == "none" ? "" : o.cpu_spec;
   plan.caps = parse_caps(o.counters);
+  for (const auto& [name, n] : plan.caps) {
+    if (name != "tsc" && name != "hardware") {
+      die(fmt::format("--counters {}={}: no PMU named '{}' has a counter limit; use tsc=N or "
+                      "hardware=N",
+                      name, n, name),
+          2);
+    }
+  }
   plan.spec = !o.spec.empty()                         ? o.spec
               : pmu::probe_capabilities().hardware_pmu ? "cycles,instructions"
                                                        : "tsc,task-clock,page-faults,context-switches";

@@ -30,9 +30,6 @@ struct Row {
   std::vector<std::string> args;
   int code;             // 2: usage error, 1: runtime failure
   std::string culprit;  // text the message line must hold
-  // False for rows whose fix is in a parallel change to `pctx run`'s body, the event catalog
-  // and the event-set code: they are listed, printed and not run until it is merged.
-  bool owner_fixed = true;
   bool caret = false;           // an event-spec error: message, spec and caret lines
   bool to_dev_full = false;     // stdout is /dev/full: the write must fail with exit 1
   bool without_hw_pmu = false;  // only meaningful where there is no hardware PMU
@@ -141,7 +138,7 @@ std::vector<Row> rows() {
       {{"run", "--json", "-x,"}, 2, "--json excludes"},
       {{"run", "--bogus"}, 2, "unknown option '--bogus'"},
       {{"run", "extra"}, 2, "'extra'"},
-      {{"run", "-e", "cycles"}, 1, "hardware PMU", true, false, false, true},
+      {{"run", "-e", "cycles"}, 1, "hardware PMU", false, false, true},
       // bench: every row is refused before a benchmark runs
       {{"bench", "--repetitions", "0"}, 2, "'0'"},
       {{"bench", "--repetitions", "-2"}, 2, "'-2'"},
@@ -187,23 +184,21 @@ std::vector<Row> rows() {
       {{"torture", "--bogus"}, 2, "unknown option '--bogus'"},
       {{"torture", "extra"}, 2, "'extra'"},
       // Output that cannot be written (a full disk) is a runtime failure, never exit 0.
-      {{"info"}, 1, "cannot write the output", true, false, true},
-      {{"info", "--json"}, 1, "cannot write the output", true, false, true},
-      {{"info", "-x,"}, 1, "cannot write the output", true, false, true},
-      {{"list"}, 1, "cannot write the output", true, false, true},
-      {{"list", "--json"}, 1, "cannot write the output", true, false, true},
-      {{"hotplug", "status"}, 1, "cannot write the output", true, false, true},
-      {{"hotplug", "status", "--json"}, 1, "cannot write the output", true, false, true},
-      {{"--help"}, 1, "cannot write the output", true, false, true},
-      {{"run", "--help"}, 1, "cannot write the output", true, false, true},
-      {{"--version"}, 1, "cannot write the output", true, false, true},
+      {{"info"}, 1, "cannot write the output", false, true},
+      {{"info", "--json"}, 1, "cannot write the output", false, true},
+      {{"info", "-x,"}, 1, "cannot write the output", false, true},
+      {{"list"}, 1, "cannot write the output", false, true},
+      {{"list", "--json"}, 1, "cannot write the output", false, true},
+      {{"hotplug", "status"}, 1, "cannot write the output", false, true},
+      {{"hotplug", "status", "--json"}, 1, "cannot write the output", false, true},
+      {{"--help"}, 1, "cannot write the output", false, true},
+      {{"run", "--help"}, 1, "cannot write the output", false, true},
+      {{"--version"}, 1, "cannot write the output", false, true},
   };
 }
 
-// The defects of `pctx run` that issue 12 lists, kept apart: all but the first are fixed in
-// the parallel change to run()'s body, the event catalog and event_set.cpp, and are
-// owner_fixed = false until it is merged. Event-spec errors are usage errors (exit 2); today
-// they exit 1.
+// The defects of `pctx run` that issue 12 lists, kept apart: each hung, aborted, was
+// accepted or exited 1 for a usage error before. Event-spec errors are usage errors (exit 2).
 std::vector<Row> run_defect_rows() {
   return {
       // Refused by --tasks' bound (1 to 4096) while parsing; it used to die in bad_alloc.
@@ -211,28 +206,26 @@ std::vector<Row> run_defect_rows() {
       // Each used to print the right error and then hang in Scheduler::~Scheduler().
       {{"run", "--cpus", "1", "--tasks", "1", "-e", "{tsc,tsc,tsc,tsc,tsc}"},
        2,
-       "too many events in the group",
-       false},
+       "too many events in the group"},
       {{"run", "--counters", "tsc=2", "-e", "{tsc,tsc,tsc}"},
        2,
-       "too many events in the group",
-       false},
+       "too many events in the group"},
       // Suggests `cs`, which run then refuses.
-      {{"run", "-e", "tcs"}, 2, "'tcs'", false},
+      {{"run", "-e", "tcs"}, 2, "'tcs'"},
       // Accepted without a hardware PMU.
-      {{"run", "--counters", "hardware=2"}, 1, "hardware", false, false, false, true},
-      {{"run", "--counters", "bogus=2"}, 2, "'bogus'", false},
-      {{"run", "-e", "cyclez"}, 2, "'cyclez'", false},
-      {{"run", "-e", "tsc:zz"}, 2, "'tsc:zz'", false},
-      {{"run", "--cpu-events", "bogus"}, 2, "'bogus'", false},
-      {{"run", "-e", "{tsc"}, 2, "unclosed group", false, true},
-      {{"run", "-e", "tsc,"}, 2, "empty event", false, true},
-      {{"run", "-e", "tsc,,tsc"}, 2, "empty event", false, true},
-      {{"run", "-e", "}"}, 2, "'}'", false, true},
-      {{"run", "--cpu-events", "{task-clock"}, 2, "unclosed group", false, true},
+      {{"run", "--counters", "hardware=2"}, 1, "hardware", false, false, true},
+      {{"run", "--counters", "bogus=2"}, 2, "'bogus'"},
+      {{"run", "-e", "cyclez"}, 2, "'cyclez'"},
+      {{"run", "-e", "tsc:zz"}, 2, "'tsc:zz'"},
+      {{"run", "--cpu-events", "bogus"}, 2, "'bogus'"},
+      {{"run", "-e", "{tsc"}, 2, "unclosed group", true},
+      {{"run", "-e", "tsc,"}, 2, "empty event", true},
+      {{"run", "-e", "tsc,,tsc"}, 2, "empty event", true},
+      {{"run", "-e", "}"}, 2, "'}'", true},
+      {{"run", "--cpu-events", "{task-clock"}, 2, "unclosed group", true},
       // Exits 1 as it should, but the write error unwinds run() past its teardown, and
       // LeakSanitizer finds the events it never put(); the event-set API's handles free them.
-      {{"run", "--duration", "0.1", "--json"}, 1, "cannot write the output", false, false, true},
+      {{"run", "--duration", "0.1", "--json"}, 1, "cannot write the output", false, true},
   };
 }
 
@@ -296,27 +289,17 @@ TEST_F(BadInput, TheTableHoldsSeventyRowsAtLeast) {
 TEST_F(BadInput, EachRowFailsWithOneLineThatNamesTheCulprit) {
   const bool hw = pctx::pmu::kernel_has_core_pmu();
   for (const auto& row : rows()) {
-    ASSERT_TRUE(row.owner_fixed) << describe(row) << ": pending rows go in run_defect_rows()";
     if (row.without_hw_pmu && hw) continue;
     check(row);
   }
 }
 
-// PCTX_BAD_INPUT_PENDING=1 runs the pending rows too, to see where the parallel change is.
 TEST_F(BadInput, RunDefectsOfTheIssue) {
   const bool hw = pctx::pmu::kernel_has_core_pmu();
-  const char* all = std::getenv("PCTX_BAD_INPUT_PENDING");
-  int pending = 0;
   for (const auto& row : run_defect_rows()) {
-    if (!row.owner_fixed && (all == nullptr || std::string(all) != "1")) {
-      std::printf("not run, fixed in a parallel change: %s\n", describe(row).c_str());
-      ++pending;
-      continue;
-    }
     if (row.without_hw_pmu && hw) continue;
     check(row);
   }
-  std::printf("%d of %zu rows wait for the parallel change\n", pending, run_defect_rows().size());
 }
 
 }  // namespace

@@ -51,10 +51,10 @@ pmu::Result<EventSet> EventSet::create(PerfCore& core, PmuRegistry& pmus, std::s
         const auto& g = parsed->groups[gi];
         std::string text;
         for (const auto& t : g.events) text += (text.empty() ? "" : ",") + t.text;
-        return pmu::make_error(e.error().code,
-                               fmt::format("'{}' in {}: {}", resolved.encoded.text,
-                                           g.braced ? "{" + text + "}" : "'" + text + "'",
-                                           e.error().message));
+        return pmu::make_error(
+            e.error().code,
+            fmt::format("'{}' in {}: {}", resolved.encoded.text,
+                        g.braced ? "{" + text + "}" : "'" + text + "'", e.error().message));
       }
       Member m;
       m.event = *e;
@@ -106,7 +106,8 @@ void EventSet::release() {
 
 pmu::Status EventSet::install(Context* ctx) {
   if (ctx_ != nullptr) return pmu::make_error(-EBUSY, "the event set is installed already");
-  if (ctx == nullptr) return pmu::make_error(-EINVAL, "no context (a CPU the core does not manage?)");
+  if (ctx == nullptr)
+    return pmu::make_error(-EINVAL, "no context (a CPU the core does not manage?)");
   for (size_t n = 0; n < leaders_.size(); ++n) {
     const Member& m = members_[leaders_[n]];
     if (int rc = core_->install(ctx, m.event); rc != 0) {
@@ -155,8 +156,8 @@ pmu::Result<Reading> EventSet::read(std::string_view name) {
   if (!i) {
     std::string names;
     for (const auto& m : members_) names += (names.empty() ? "" : ", ") + m.info.name;
-    return pmu::make_error(-ENOENT, fmt::format("the event set has no event '{}'; it has {}",
-                                                name, names));
+    return pmu::make_error(-ENOENT,
+                           fmt::format("the event set has no event '{}'; it has {}", name, names));
   }
   return read(*i);
 }

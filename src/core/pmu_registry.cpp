@@ -28,10 +28,9 @@ pmu::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::stri
                                                   it->second, c.hardware_pmu_reason));
     }
     if (it->second > c.available_core_counters()) {
-      return pmu::make_error(-EINVAL,
-                             fmt::format("--counters hardware={}: the hardware PMU has {} "
-                                         "counters free here; give at most that",
-                                         it->second, c.available_core_counters()));
+      return pmu::make_error(-EINVAL, fmt::format("--counters hardware={}: the hardware PMU has {} "
+                                                  "counters free here; give at most that",
+                                                  it->second, c.available_core_counters()));
     }
   }
   auto r = std::unique_ptr<PmuRegistry>(new PmuRegistry());
@@ -77,7 +76,8 @@ pmu::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const s
                                                       "instead (pctx list)",
                                                       what, c.hardware_pmu_reason));
         }
-        auto hw = PerfHardwarePmu::open(core.runtime(), cap("hardware", c.available_core_counters()));
+        auto hw =
+            PerfHardwarePmu::open(core.runtime(), cap("hardware", c.available_core_counters()));
         if (!hw) return hw.error();
         if (int rc = core.register_pmu(**hw); rc < 0) {
           return pmu::make_error(rc, "cannot register the hardware driver: the core has no room");
@@ -104,10 +104,10 @@ pmu::Result<PmuRegistry::Binding> PmuRegistry::bind(PerfCore& core,
     case pmu::EventSource::kHardware: {
       const uint64_t config = hardware_->config_for(event.encoded);
       if (config == 0) {
-        return pmu::make_error(-ENOSPC, fmt::format("'{}': the hardware driver holds {} distinct "
-                                                    "encodings already; use fewer",
-                                                    event.encoded.text,
-                                                    PerfHardwarePmu::kMaxEncodings));
+        return pmu::make_error(-ENOSPC,
+                               fmt::format("'{}': the hardware driver holds {} distinct "
+                                           "encodings already; use fewer",
+                                           event.encoded.text, PerfHardwarePmu::kMaxEncodings));
       }
       return Binding{hardware_.get(), config};
     }

@@ -154,8 +154,11 @@ Capabilities probe_capabilities() {
     if (e.pmu != "software" && !is_core_pmu_name(e.pmu)) sysfs[e.pmu].push_back(e.name);
   }
   for (const auto& [pmu, names] : sysfs) {
-    PmuInfo info{pmu, fmt::format("kernel PMU: {} (write {}/EVENT/)", fmt::join(names, ", "), pmu),
-                 0, 0, false, false, ""};
+    PmuInfo info{
+        pmu,   fmt::format("kernel PMU: {} (write {}/EVENT/)", fmt::join(names, ", "), pmu),
+        0,     0,
+        false, false,
+        ""};
     ListOptions lo;
     lo.pattern = pmu + "/*";
     lo.include_absent = true;

@@ -10,8 +10,8 @@
 #include "pctx/pmu/catalog.hpp"
 #include "pctx/pmu/kernel_pmus.hpp"
 #include "pctx/pmu/software_events.hpp"
-#include "pctx/pmu/sysfs_events.hpp"
 #include "pctx/pmu/suggest.hpp"
+#include "pctx/pmu/sysfs_events.hpp"
 #include "pmu/pfm.hpp"
 
 namespace pctx::pmu {

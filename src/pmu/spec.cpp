@@ -171,8 +171,8 @@ class Parser {
       PmuTerm t{key, std::nullopt};
       if (peek() == '=') {
         const size_t v = ++pos_;
-        while (!at_end() && peek() != ',' && peek() != '/' && !is_space(peek()) &&
-               peek() != '{' && peek() != '}') {
+        while (!at_end() && peek() != ',' && peek() != '/' && !is_space(peek()) && peek() != '{' &&
+               peek() != '}') {
           ++pos_;
         }
         if (pos_ == v) return fail(v, fmt::format("missing value after '{}='", key));

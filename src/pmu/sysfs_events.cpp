@@ -27,7 +27,8 @@ std::string read_trimmed(const fs::path& p) {
 }
 
 bool has_suffix(const std::string& s, std::string_view suffix) {
-  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() > suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // One bit range of a format: `config1:8-15` fills bits 8..15 of config1.
@@ -42,8 +43,8 @@ Result<std::vector<BitRange>> parse_format(const std::string& text, const std::s
   std::vector<BitRange> out;
   int w = word == "config" ? 0 : word == "config1" ? 1 : word == "config2" ? 2 : -1;
   if (colon == std::string::npos || w < 0) {
-    return make_error(-EINVAL, fmt::format("{}: the kernel's format '{}' is not understood", what,
-                                           text));
+    return make_error(-EINVAL,
+                      fmt::format("{}: the kernel's format '{}' is not understood", what, text));
   }
   std::stringstream ranges(text.substr(colon + 1));
   std::string item;
@@ -51,8 +52,8 @@ Result<std::vector<BitRange>> parse_format(const std::string& text, const std::s
     BitRange r{w, 0, 0};
     if (std::sscanf(item.c_str(), "%d-%d", &r.low, &r.high) == 1) r.high = r.low;
     if (r.low < 0 || r.high > 63 || r.low > r.high) {
-      return make_error(-EINVAL, fmt::format("{}: bad bit range '{}' in format '{}'", what, item,
-                                             text));
+      return make_error(-EINVAL,
+                        fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
     }
     out.push_back(r);
   }
@@ -97,8 +98,8 @@ class TermEncoder {
   Status apply(const PmuTerm& t, SysfsEncoding& out, int depth = 0) {
     const std::string what = fmt::format("{}/{}/", pmu_, t.key);
     if (t.key == "config" || t.key == "config1" || t.key == "config2") {
-      if (!t.value) return make_error(-EINVAL, fmt::format("'{}' needs a value: {}=0x...", t.key,
-                                                           t.key));
+      if (!t.value)
+        return make_error(-EINVAL, fmt::format("'{}' needs a value: {}=0x...", t.key, t.key));
       auto v = parse_value(t.key, *t.value);
       if (!v) return v.error();
       *word_of(out.attr, t.key == "config" ? 0 : t.key == "config1" ? 1 : 2) = *v;
@@ -173,8 +174,9 @@ std::vector<SysfsEvent> sysfs_events(const std::string& root) {
       out.push_back(std::move(e));
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return std::tie(a.pmu, a.name) < std::tie(b.pmu, b.name); });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.pmu, a.name) < std::tie(b.pmu, b.name);
+  });
   return out;
 }
 

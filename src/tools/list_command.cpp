@@ -16,9 +16,10 @@ void add_list_command(CLI::App& app) {
   auto opts = std::make_shared<OutputOptions>();
   auto list = std::make_shared<pmu::ListOptions>();
   cmd->add_option("pattern", list->pattern, "only names containing this (or matching a glob)");
-  cmd->add_flag("--all", list->include_absent,
-                "also events that cannot be opened here (PMUs libpfm4 knows but this machine lacks, "
-                "hardware events without a hardware PMU), with the reason");
+  cmd->add_flag(
+      "--all", list->include_absent,
+      "also events that cannot be opened here (PMUs libpfm4 knows but this machine lacks, "
+      "hardware events without a hardware PMU), with the reason");
   opts->add_to(cmd);
   cmd->callback([opts, list] {
     list->hardware_pmu = pmu::probe_capabilities().hardware_pmu;

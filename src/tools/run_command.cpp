@@ -195,9 +195,10 @@ RunPlan make_plan(const RunOptions& o, bool cpus_given) {
           2);
     }
   }
-  plan.spec = !o.spec.empty()                         ? o.spec
-              : pmu::probe_capabilities().hardware_pmu ? "cycles,instructions"
-                                                       : "tsc,task-clock,page-faults,context-switches";
+  plan.spec = !o.spec.empty() ? o.spec
+              : pmu::probe_capabilities().hardware_pmu
+                  ? "cycles,instructions"
+                  : "tsc,task-clock,page-faults,context-switches";
   check_spec(plan.spec, plan.caps, "-e");
   if (!plan.cpu_spec.empty()) check_spec(plan.cpu_spec, plan.caps, "--cpu-events");
   return plan;
@@ -264,8 +265,8 @@ nlohmann::json document(const RunOptions& o, const RunPlan& plan,
 void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<RunOutcome>& runs,
                  const std::vector<StatRow>& rows) {
   const RunOutcome& last = runs.back();
-  fmt::print("\n Performance counter stats for {} tasks on CPUs {} ({}){}:\n",
-             last.tasks.size(), plan.cpus.to_string(), fmt::join(o.workloads, ", "),
+  fmt::print("\n Performance counter stats for {} tasks on CPUs {} ({}){}:\n", last.tasks.size(),
+             plan.cpus.to_string(), fmt::join(o.workloads, ", "),
              runs.size() > 1 ? fmt::format(" ({} runs)", runs.size()) : "");
   print_stat_table(stdout, rows);
   std::vector<double> elapsed;
@@ -274,8 +275,8 @@ void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<Run
   for (double e : elapsed) mean += e / static_cast<double>(elapsed.size());
   fmt::print("\n {:>17.9f} seconds time elapsed{}\n", mean,
              last.interrupted ? " (interrupted)" : "");
-  Table summary({"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations",
-                 "work"});
+  Table summary(
+      {"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations", "work"});
   for (const auto& t : last.tasks) {
     summary.add({t["scope"].get<std::string>(), fmt::format("{}", t["cpu"].get<int>()),
                  t["workload"].get<std::string>(),
@@ -313,7 +314,8 @@ void run(const RunOptions& o, bool cpus_given) {
     } else if (!o.out.csv_separator.empty()) {
       print_stat_csv(stdout, rows, o.out.csv_separator);
     } else {
-      if (!interval_header) fmt::print("#           time scope        {:>18} unit  events\n", "counts");
+      if (!interval_header)
+        fmt::print("#           time scope        {:>18} unit  events\n", "counts");
       interval_header = true;
       print_stat_table(stdout, rows);
     }

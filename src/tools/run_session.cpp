@@ -193,8 +193,10 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
       so.affinity = cpu::CpuSet::of({c});
       so.start = false;
       const uint64_t seed = static_cast<uint64_t>(c) * 1000 + static_cast<uint64_t>(i) + 1;
-      auto task = (*scheduler)->spawn(
-          [raw, &stop, seed] { raw->work = run_workload(raw->workload, stop, seed); }, so);
+      auto task =
+          (*scheduler)
+              ->spawn([raw, &stop, seed] { raw->work = run_workload(raw->workload, stop, seed); },
+                      so);
       if (!task) return task.error();
       info->task = std::move(*task);
       info->scope = fmt::format("{}-{}", so.name, info->task->id());

@@ -38,7 +38,7 @@ struct TaskSummary {
 };
 
 struct RunOutcome {
-  std::vector<StatRow> rows;  // tasks in spawn order, then CPUs
+  std::vector<StatRow> rows;                       // tasks in spawn order, then CPUs
   nlohmann::json tasks = nlohmann::json::array();  // per task: id, name, stats
   nlohmann::json cpus = nlohmann::json::array();   // per CPU: cpu, offline_ns
   std::vector<std::string> widened, restored;

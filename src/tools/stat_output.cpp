@@ -48,8 +48,8 @@ double StatRow::percent_running() const {
 
 double StatRow::value() const {
   if (running == 0) return 0.0;
-  const double scaled = static_cast<double>(count) * static_cast<double>(enabled) /
-                        static_cast<double>(running);
+  const double scaled =
+      static_cast<double>(count) * static_cast<double>(enabled) / static_cast<double>(running);
   return scaled * scale;
 }
 

@@ -21,8 +21,8 @@ struct StatRow {
   std::string unit;       // "msec" for the clocks
   double scale = 1.0;     // a count times this is in `unit`
   uint64_t count = 0;
-  uint64_t enabled = 0;  // ns
-  uint64_t running = 0;  // ns
+  uint64_t enabled = 0;            // ns
+  uint64_t running = 0;            // ns
   std::optional<double> variance;  // -r: the relative spread of the mean, in percent
   std::optional<double> interval;  // -I: seconds since the start at the interval's end
   double metric_value = 0;

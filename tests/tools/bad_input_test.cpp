@@ -28,8 +28,8 @@ using pctx::cli_test::run_pctx;
 
 struct Row {
   std::vector<std::string> args;
-  int code;             // 2: usage error, 1: runtime failure
-  std::string culprit;  // text the message line must hold
+  int code;                     // 2: usage error, 1: runtime failure
+  std::string culprit;          // text the message line must hold
   bool caret = false;           // an event-spec error: message, spec and caret lines
   bool to_dev_full = false;     // stdout is /dev/full: the write must fail with exit 1
   bool without_hw_pmu = false;  // only meaningful where there is no hardware PMU
@@ -207,9 +207,7 @@ std::vector<Row> run_defect_rows() {
       {{"run", "--cpus", "1", "--tasks", "1", "-e", "{tsc,tsc,tsc,tsc,tsc}"},
        2,
        "too many events in the group"},
-      {{"run", "--counters", "tsc=2", "-e", "{tsc,tsc,tsc}"},
-       2,
-       "too many events in the group"},
+      {{"run", "--counters", "tsc=2", "-e", "{tsc,tsc,tsc}"}, 2, "too many events in the group"},
       // Suggests `cs`, which run then refuses.
       {{"run", "-e", "tcs"}, 2, "'tcs'"},
       // Accepted without a hardware PMU.

@@ -23,12 +23,18 @@ struct PctxResult {
   std::string out, err;
 };
 
+// A signal sent to pctx once it has run this long, as a user's Ctrl-C.
+struct SignalAfter {
+  int signal = 0;  // 0: none
+  std::chrono::milliseconds after{0};
+};
+
 // Runs `PCTX_BINARY args...`; stdout goes to `stdout_path` instead of a pipe when given
 // (e.g. /dev/full). A hung pctx gets SIGTERM (pctx torture restores the CPUs on it), then
 // SIGKILL two seconds later.
 inline PctxResult run_pctx(const std::vector<std::string>& args,
                            std::chrono::milliseconds bound = std::chrono::seconds(5),
-                           const std::string& stdout_path = "") {
+                           const std::string& stdout_path = "", SignalAfter interrupt = {}) {
   PctxResult r;
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   if (stdout_path.empty() && pipe2(out_pipe, O_CLOEXEC) != 0) return r;
@@ -72,8 +78,16 @@ inline PctxResult run_pctx(const std::vector<std::string>& args,
     if (n > 0) (fd == err_pipe[0] ? r.err : r.out).append(buf, static_cast<size_t>(n));
     return n > 0;
   };
+  const auto signal_at = std::chrono::steady_clock::now() + interrupt.after;
+  bool signalled = interrupt.signal == 0;
   while (!fds.empty() && left_ms() > 0) {
-    if (poll(fds.data(), fds.size(), left_ms()) <= 0) continue;
+    if (!signalled && std::chrono::steady_clock::now() >= signal_at) {
+      kill(pid, interrupt.signal);  // the process only, as a terminal's Ctrl-C reaches pctx
+      signalled = true;
+    }
+    if (poll(fds.data(), fds.size(), signalled ? left_ms() : std::min(left_ms(), 10)) <= 0) {
+      continue;
+    }
     for (size_t i = 0; i < fds.size();) {
       if (fds[i].revents != 0 && !drain(fds[i].fd)) {
         close(fds[i].fd);

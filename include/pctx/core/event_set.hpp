@@ -32,8 +32,8 @@
 namespace pctx::core {
 
 struct EventSetOptions {
-  int cpu = -1;          // count only on this CPU (-1: wherever the context runs)
-  bool pinned = false;   // every group pinned: always on, or in Error
+  int cpu = -1;           // count only on this CPU (-1: wherever the context runs)
+  bool pinned = false;    // every group pinned: always on, or in Error
   bool disabled = false;  // created Off; enable() starts them
 };
 

@@ -30,10 +30,10 @@ struct EventDescription {
   std::string description;
   std::string unit;  // of the shown value, e.g. "msec"
   EventSource source = EventSource::kSoftware;
-  bool hardware = false;   // needs a hardware PMU's counters
-  bool usable = false;     // opens on this machine, for a thread
-  std::string note;        // why not, when it is not usable
-  std::string modifiers;   // the modifier letters it takes here: "ukh", "ukhp", or ""
+  bool hardware = false;  // needs a hardware PMU's counters
+  bool usable = false;    // opens on this machine, for a thread
+  std::string note;       // why not, when it is not usable
+  std::string modifiers;  // the modifier letters it takes here: "ukh", "ukhp", or ""
 };
 
 struct ListOptions {
@@ -47,10 +47,10 @@ std::vector<EventDescription> list_events(const ListOptions& options);
 // An event term resolved through the catalog: who counts it and how to show it.
 struct ResolvedEvent {
   EventSource source = EventSource::kSoftware;
-  std::string name;       // the catalog's name: "context-switches" for "cs"
-  EncodedEvent encoded;   // the kernel encoding; empty attr for tsc
-  std::string unit;       // "msec" for the clocks
-  double scale = 1.0;     // a count times this is in `unit`
+  std::string name;      // the catalog's name: "context-switches" for "cs"
+  EncodedEvent encoded;  // the kernel encoding; empty attr for tsc
+  std::string unit;      // "msec" for the clocks
+  double scale = 1.0;    // a count times this is in `unit`
 };
 
 // -ENOENT with suggestions for an unknown name, -EINVAL for modifiers the event does not

@@ -46,8 +46,8 @@ struct EventTerm {
   std::optional<uint64_t> raw;  // set for rNNNN
   std::string pmu;              // the kernel PMU of `pmu/terms/`, else empty
   std::vector<PmuTerm> pmu_terms;
-  Modifiers modifiers;          // the event's own, merged with its group's
-  size_t column = 0;            // 1-based position in the spec, for messages
+  Modifiers modifiers;  // the event's own, merged with its group's
+  size_t column = 0;    // 1-based position in the spec, for messages
 };
 
 struct GroupTerm {

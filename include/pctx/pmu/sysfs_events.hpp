@@ -17,10 +17,10 @@ namespace pctx::pmu {
 inline constexpr const char* kSysfsPmuRoot = "/sys/bus/event_source/devices";
 
 struct SysfsEvent {
-  std::string pmu;    // "msr"
-  std::string name;   // "tsc"
-  std::string terms;  // what events/NAME holds: "event=0x00"
-  std::string unit;   // from events/NAME.unit, or empty
+  std::string pmu;     // "msr"
+  std::string name;    // "tsc"
+  std::string terms;   // what events/NAME holds: "event=0x00"
+  std::string unit;    // from events/NAME.unit, or empty
   double scale = 1.0;  // from events/NAME.scale: a count times this is in `unit`
 
   std::string spec() const { return pmu + "/" + name + "/"; }  // as a user writes it

@@ -565,9 +565,15 @@ GroupReading PerfCore::read_group(Event* event) {
 // cross-call handler (delivered by the CPU's timer signal even between tasks) must never
 // see the task current with its context half switched, or it would adopt the context on
 // a CPU the task is leaving, and the task's context would stay on after it left.
-void PerfCore::sched_out(Task* prev, Task*) {
+//
+// Off a CPU thread, current_cpu() is -1 and cpu() has no context for it: the one check the
+// fast path pays for refusing such a call.
+int PerfCore::sched_out(Task* prev, Task*) {
+  CpuContext* here = cpu(cpu::current_cpu());
+  if (here == nullptr) [[unlikely]]
+    return -EPERM;
   cpu::IrqGuard irqs_off;
-  CpuContext& cc = *cpu(cpu::current_cpu());
+  CpuContext& cc = *here;
   if (cc.task_ctx != nullptr) {
     CpuLocks locks(*this, cc);
     ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
@@ -575,20 +581,24 @@ void PerfCore::sched_out(Task* prev, Task*) {
   }
   cc.current = nullptr;
   if (prev != nullptr) prev->oncpu.store(-1, std::memory_order_release);
+  return 0;
 }
 
-void PerfCore::sched_in(Task* next) {
+int PerfCore::sched_in(Task* next) {
+  CpuContext* here = cpu(cpu::current_cpu());
+  if (here == nullptr) [[unlikely]]
+    return -EPERM;
   cpu::IrqGuard irqs_off;
-  CpuContext& cc = *cpu(cpu::current_cpu());
+  CpuContext& cc = *here;
   cc.current = next;
-  if (next == nullptr) return;
+  if (next == nullptr) return 0;
   // A seq_cst store is a full barrier: install publishes the context and then looks at
   // oncpu; we publish oncpu and then look at the context. One of us sees the other.
   next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
   Context* ctx = next->perf_ctx.load(std::memory_order_seq_cst);
-  if (ctx == nullptr) return;
+  if (ctx == nullptr) return 0;
   CpuLocks locks(*this, cc, ctx);
-  if (ctx->tombstone || ctx->nr_events == 0) return;
+  if (ctx->tombstone || ctx->nr_events == 0) return 0;
   cc.task_ctx = ctx;
   // The task's pinned groups go before the CPU's flexible ones, so those make room; a
   // task with no pinned group leaves the CPU's flexible groups as they are (the kernel's
@@ -598,6 +608,7 @@ void PerfCore::sched_in(Task* next) {
   // the timer still rotates, here.
   rotate_due_at_sched_in(*this, cc, ctx);
   sched_in_all(*this, cc);
+  return 0;
 }
 
 void PerfCore::exit_task(Task& task) {

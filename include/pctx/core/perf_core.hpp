@@ -100,9 +100,12 @@ class PerfCore {
   // locally or by a cross-call to where it counts.
   GroupReading read_group(Event* event);
 
-  // The switch hooks, called on the CPU thread that switches tasks.
-  void sched_out(Task* prev, Task* next);
-  void sched_in(Task* next);
+  // The switch hooks, called on the CPU thread that switches tasks. 0, or -EPERM (and
+  // nothing done) on a thread that is not a CPU thread of this core's runtime: the hooks
+  // program that CPU's counters, so only its own thread may run them (from elsewhere, use
+  // cpu::cpu_function_call to that CPU).
+  int sched_out(Task* prev, Task* next);
+  int sched_in(Task* next);
   // The task exits: its events go to Exit and its context is tombstoned.
   void exit_task(Task& task);
 

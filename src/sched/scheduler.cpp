@@ -377,6 +377,16 @@ void Scheduler::on_affinity_restored(std::function<void(const AffinityRestored&)
   on_restored_ = std::move(callback);
 }
 
+std::vector<DrainTimedOut> Scheduler::drain_timeouts() const {
+  std::lock_guard lock(log_mutex_);
+  return drain_timeouts_;
+}
+
+void Scheduler::on_drain_timeout(std::function<void(const DrainTimedOut&)> callback) {
+  std::lock_guard lock(log_mutex_);
+  on_drain_timeout_ = std::move(callback);
+}
+
 std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
   std::lock_guard lock(log_mutex_);
   return rebalance_delays_;
@@ -413,11 +423,18 @@ int Scheduler::cpu_teardown(int c) {
   const auto deadline = Clock::now() + options_.drain_timeout;
   while (!q->drained.load() || q->nr_tasks.load() != 0) {
     if (Clock::now() > deadline) {
-      fmt::print(stderr,
-                 "pctx: cpu{}: {} task(s) did not reach a preemption point within {} ms; they "
-                 "stay on the CPU until it returns (call this_task::cond_resched in long "
-                 "loops)\n",
-                 c, q->nr_tasks.load(), options_.drain_timeout.count());
+      DrainTimedOut d{c, q->nr_tasks.load(), options_.drain_timeout, {}};
+      d.message = fmt::format(
+          "cpu{}: {} task(s) did not reach a preemption point within {} ms; they stay on the "
+          "CPU until it returns (call this_task::cond_resched in long loops)",
+          c, d.tasks, d.timeout.count());
+      std::function<void(const DrainTimedOut&)> callback;
+      {
+        std::lock_guard lock(log_mutex_);
+        drain_timeouts_.push_back(d);
+        callback = on_drain_timeout_;
+      }
+      if (callback) callback(d);
       return -EBUSY;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));

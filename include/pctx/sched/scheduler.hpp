@@ -76,6 +76,16 @@ struct AffinityRestored {
   int cpu;               // the CPU whose return restored it
 };
 
+// A CPU going offline still had tasks after SchedOptions::drain_timeout: some task did not
+// reach a preemption point. Those tasks stay on the CPU until it returns, and the
+// scheduler's hotplug step fails with -EBUSY.
+struct DrainTimedOut {
+  int cpu;
+  int tasks;  // still on the CPU
+  std::chrono::milliseconds timeout;
+  std::string message;  // one line, for a person: what happened and what to do
+};
+
 struct SchedStats {
   std::atomic<uint64_t> switches{0};       // task resumptions
   std::atomic<uint64_t> migrations{0};     // tasks moved between CPUs
@@ -132,6 +142,10 @@ class Scheduler {
   void on_affinity_widened(std::function<void(const AffinityWidened&)> callback);
   std::vector<AffinityRestored> restorations() const;
   void on_affinity_restored(std::function<void(const AffinityRestored&)> callback);
+  // Every drain that timed out (the scheduler prints nothing: see DrainTimedOut). The
+  // callback runs on the thread doing the hotplug, with no scheduler lock held.
+  std::vector<DrainTimedOut> drain_timeouts() const;
+  void on_drain_timeout(std::function<void(const DrainTimedOut&)> callback);
   // For each CPU that came online while tasks could run there: the time from its bringup
   // to the first task switch on it (rebalancing, or a placement).
   std::vector<std::chrono::nanoseconds> rebalance_delays() const;
@@ -184,6 +198,8 @@ class Scheduler {
   std::vector<AffinityRestored> restorations_;
   std::function<void(const AffinityRestored&)> on_restored_;
   std::vector<std::chrono::nanoseconds> rebalance_delays_;
+  std::vector<DrainTimedOut> drain_timeouts_;
+  std::function<void(const DrainTimedOut&)> on_drain_timeout_;
   std::unique_ptr<NewTasks> new_tasks_;
   SchedStats stats_;
 };

@@ -27,6 +27,18 @@ std::atomic<Scheduler*> g_scheduler{nullptr};
 
 using Clock = std::chrono::steady_clock;
 
+// Counts a caller in while it may still touch the scheduler (see in_flight_).
+class InFlight {
+ public:
+  explicit InFlight(std::atomic<int>& n) : n_(n) { n_.fetch_add(1, std::memory_order_seq_cst); }
+  ~InFlight() { n_.fetch_sub(1, std::memory_order_release); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::atomic<int>& n_;
+};
+
 // The kernel's limit on a process's memory mappings, for the message of a failed spawn.
 std::string max_map_count() {
   std::ifstream in("/proc/sys/vm/max_map_count");
@@ -91,9 +103,10 @@ Scheduler::~Scheduler() {
   if (!started_) return;  // lost the race to another scheduler: nothing of ours runs
   // Tasks that run may still spawn tasks they never wake, or be woken by a cancellation
   // (a join of a cancelled task): cancel again until every task has exited.
+  // A thread that woke the last task may still be finishing its wake: waited for as well.
   while (true) {
     cancel_new_tasks();
-    if (live_.load() == 0) break;
+    if (live_.load() == 0 && in_flight_.load(std::memory_order_acquire) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   runtime_.hotplug().remove_step(kHotplugStep);
@@ -171,6 +184,7 @@ pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions opt
 }
 
 int Scheduler::wake(Task& task) {
+  InFlight in(in_flight_);
   if (!TaskAccess::cas_state(task, TaskState::kNew, TaskState::kRunnable)) return -EINVAL;
   // Off the list of new tasks before it can run (and exit, and be freed).
   bool listed = false;
@@ -321,12 +335,14 @@ void Scheduler::restore_affinities(int c) {
 }
 
 void Scheduler::make_runnable(Task& task) {
+  InFlight in(in_flight_);
   // Still switching out: its own CPU requeues it once the switch is complete.
   if (TaskAccess::cas_state(task, TaskState::kBlocking, TaskState::kWoken)) return;
   if (TaskAccess::cas_state(task, TaskState::kBlocked, TaskState::kRunnable)) enqueue(task, -1);
 }
 
 int Scheduler::set_affinity(Task& task, const cpu::CpuSet& cpus) {
+  InFlight in(in_flight_);
   const cpu::CpuSet allowed = cpus & runtime_.cpus();
   if (allowed.empty()) return -EINVAL;
   {

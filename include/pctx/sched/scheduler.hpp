@@ -201,6 +201,9 @@ class Scheduler {
   std::vector<DrainTimedOut> drain_timeouts_;
   std::function<void(const DrainTimedOut&)> on_drain_timeout_;
   std::unique_ptr<NewTasks> new_tasks_;
+  // Threads inside wake, make_runnable or set_affinity: they touch the scheduler after the
+  // task they place may already run and exit, so the destructor waits for them too.
+  alignas(64) std::atomic<int> in_flight_{0};
   SchedStats stats_;
 };
 

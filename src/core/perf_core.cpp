@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <cerrno>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -238,7 +239,13 @@ pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader)
   } else if (!pmu->software() && pmu->counters() < 1) {
     return pmu::make_error(-EINVAL, fmt::format("the {} PMU has no counters", pmu->name()));
   }
-  Event* e = Event::create(attr, leader);
+  Event* e = nullptr;
+  try {
+    e = Event::create(attr, leader);
+  } catch (const std::bad_alloc&) {
+    return pmu::make_error_nothrow(
+        -ENOMEM, [] { return std::string("out of memory creating an event; close some events"); });
+  }
   if (int err = pmu->init(*e)) {
     e->put();
     return pmu::make_error(err, fmt::format("the {} PMU refused the event", pmu->name()));
@@ -253,7 +260,12 @@ pmu::Result<ContextRef> PerfCore::task_context(Task& task) {
   }
   Context* ctx = task.perf_ctx.load();
   if (ctx == nullptr) {
-    ctx = Context::create(&task, -1);  // the task's reference
+    try {
+      ctx = Context::create(&task, -1);  // the task's reference
+    } catch (const std::bad_alloc&) {
+      return pmu::make_error_nothrow(
+          -ENOMEM, [] { return std::string("out of memory creating the task's perf context"); });
+    }
     // Published before install looks at where the task runs (see install).
     task.perf_ctx.store(ctx, std::memory_order_seq_cst);
   }

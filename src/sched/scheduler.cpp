@@ -150,19 +150,22 @@ pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions opt
     std::string name = options.name.empty() ? fmt::format("task-{}", id) : options.name;
     task = new Task(*this, id, std::move(name), std::move(affinity), std::move(fn));
   } catch (const std::bad_alloc&) {
-    return pmu::make_error(-ENOMEM, fmt::format("out of memory creating a task ({} tasks live); "
-                                                "lower the number of tasks",
-                                                live_.load()));
+    return pmu::make_error_nothrow(-ENOMEM, [&] {
+      return fmt::format("out of memory creating a task ({} tasks live); lower the number of tasks",
+                         live_.load());
+    });
   }
   if (int err = TaskAccess::allocate_stack(*task, options.stack_size); err != 0) {
     task->put();
     const size_t live = live_.load();
-    return pmu::make_error(
-        err, fmt::format("cannot map a {} KiB stack for a task ({} tasks live, {} MiB of stacks "
-                         "mapped): {}; lower the stack size or the number of tasks (each stack "
-                         "takes 2 of the {} memory mappings vm.max_map_count allows a process)",
-                         options.stack_size / 1024, live, live * (options.stack_size / 1024) / 1024,
-                         std::strerror(-err), max_map_count()));
+    return pmu::make_error_nothrow(err, [&] {
+      return fmt::format(
+          "cannot map a {} KiB stack for a task ({} tasks live, {} MiB of stacks "
+          "mapped): {}; lower the stack size or the number of tasks (each stack "
+          "takes 2 of the {} memory mappings vm.max_map_count allows a process)",
+          options.stack_size / 1024, live, live * (options.stack_size / 1024) / 1024,
+          std::strerror(-err), max_map_count());
+    });
   }
   live_.fetch_add(1);
   task->get();  // the scheduler's reference, dropped when the task has exited

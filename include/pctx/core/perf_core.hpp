@@ -77,12 +77,13 @@ class PerfCore {
 
   // An event (and, with a leader, a sibling of its group), initialised by its PMU. A
   // group may mix one counting PMU with software PMUs; pinned and exclusive are for
-  // leaders. The caller owns one reference.
+  // leaders. The caller owns one reference. -ENOMEM when memory runs out (nothing throws).
   pmu::Result<Event*> create_event(const EventAttr& attr, Event* leader = nullptr);
 
   Context* cpu_context(int cpu) const;  // borrowed; nullptr for CPUs not managed
   // The task's context, created on first use: an owning reference, so a racing exit
-  // cannot free it under the caller. -ESRCH once the task has exited.
+  // cannot free it under the caller. -ESRCH once the task has exited; -ENOMEM when memory
+  // runs out.
   pmu::Result<ContextRef> task_context(Task& task);
 
   // Installs a group (its leader, with siblings created before) into a context. -EINVAL

@@ -33,6 +33,8 @@ EventState Event::effective_state() const {
 }
 
 Event* Event::create(const EventAttr& attr, Event* leader) {
+  // The leader's list grows first: if memory runs out, it throws before anything is made.
+  if (leader != nullptr) leader->siblings.reserve(leader->siblings.size() + 1);
   auto* e = new Event();
   e->attr = attr;
   e->id = g_next_id.fetch_add(1);

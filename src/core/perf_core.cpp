@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <cerrno>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -240,7 +241,13 @@ pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader)
   } else if (!pmu->software() && pmu->counters() < 1) {
     return pmu::make_error(-EINVAL, fmt::format("the {} PMU has no counters", pmu->name()));
   }
-  Event* e = Event::create(attr, leader);
+  Event* e = nullptr;
+  try {
+    e = Event::create(attr, leader);
+  } catch (const std::bad_alloc&) {
+    return pmu::make_error_nothrow(
+        -ENOMEM, [] { return std::string("out of memory creating an event; close some events"); });
+  }
   if (int err = pmu->init(*e)) {
     e->put();
     return pmu::make_error(err, fmt::format("the {} PMU refused the event", pmu->name()));
@@ -255,7 +262,12 @@ pmu::Result<ContextRef> PerfCore::task_context(Task& task) {
   }
   Context* ctx = task.perf_ctx.load();
   if (ctx == nullptr) {
-    ctx = Context::create(&task, -1);  // the task's reference
+    try {
+      ctx = Context::create(&task, -1);  // the task's reference
+    } catch (const std::bad_alloc&) {
+      return pmu::make_error_nothrow(
+          -ENOMEM, [] { return std::string("out of memory creating the task's perf context"); });
+    }
     // Published before install looks at where the task runs (see install).
     task.perf_ctx.store(ctx, std::memory_order_seq_cst);
   }
@@ -567,9 +579,15 @@ GroupReading PerfCore::read_group(Event* event) {
 // cross-call handler (delivered by the CPU's timer signal even between tasks) must never
 // see the task current with its context half switched, or it would adopt the context on
 // a CPU the task is leaving, and the task's context would stay on after it left.
-void PerfCore::sched_out(Task* prev, Task*) {
+//
+// Off a CPU thread, current_cpu() is -1 and cpu() has no context for it: the one check the
+// fast path pays for refusing such a call.
+int PerfCore::sched_out(Task* prev, Task*) {
+  CpuContext* here = cpu(cpu::current_cpu());
+  if (here == nullptr) [[unlikely]]
+    return -EPERM;
   cpu::IrqGuard irqs_off;
-  CpuContext& cc = *cpu(cpu::current_cpu());
+  CpuContext& cc = *here;
   if (cc.task_ctx != nullptr) {
     CpuLocks locks(*this, cc);
     ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
@@ -577,20 +595,24 @@ void PerfCore::sched_out(Task* prev, Task*) {
   }
   cc.current = nullptr;
   if (prev != nullptr) prev->oncpu.store(-1, std::memory_order_release);
+  return 0;
 }
 
-void PerfCore::sched_in(Task* next) {
+int PerfCore::sched_in(Task* next) {
+  CpuContext* here = cpu(cpu::current_cpu());
+  if (here == nullptr) [[unlikely]]
+    return -EPERM;
   cpu::IrqGuard irqs_off;
-  CpuContext& cc = *cpu(cpu::current_cpu());
+  CpuContext& cc = *here;
   cc.current = next;
-  if (next == nullptr) return;
+  if (next == nullptr) return 0;
   // A seq_cst store is a full barrier: install publishes the context and then looks at
   // oncpu; we publish oncpu and then look at the context. One of us sees the other.
   next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
   Context* ctx = next->perf_ctx.load(std::memory_order_seq_cst);
-  if (ctx == nullptr) return;
+  if (ctx == nullptr) return 0;
   CpuLocks locks(*this, cc, ctx);
-  if (ctx->tombstone || ctx->nr_events == 0) return;
+  if (ctx->tombstone || ctx->nr_events == 0) return 0;
   cc.task_ctx = ctx;
   // The task's pinned groups go before the CPU's flexible ones, so those make room; a
   // task with no pinned group leaves the CPU's flexible groups as they are (the kernel's
@@ -600,6 +622,7 @@ void PerfCore::sched_in(Task* next) {
   // the timer still rotates, here.
   rotate_due_at_sched_in(*this, cc, ctx);
   sched_in_all(*this, cc);
+  return 0;
 }
 
 void PerfCore::exit_task(Task& task) {

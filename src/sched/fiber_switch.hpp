@@ -3,7 +3,7 @@
 // backend makes none). A task may be resumed by a different CPU thread each time.
 #pragma once
 
-#include <boost/context/protected_fixedsize_stack.hpp>
+#include <boost/context/stack_context.hpp>
 
 #include "pctx/sched/scheduler.hpp"
 #include "pctx/sched/task.hpp"
@@ -15,8 +15,15 @@ namespace pctx::sched {
 struct TaskAccess {
   // Once per CPU thread, on it, before it resumes a task.
   static void init_thread(RunQueue& rq);
-  // Builds the task's fiber; throws std::bad_alloc when no stack can be mapped.
-  static void make_fiber(Task& task, size_t stack_size);
+  // Maps the task's stack (with a guard page); -EINVAL below kMinStackSize, -ENOMEM (or
+  // mmap's and mprotect's own -errno) when it cannot be mapped. Nothing throws. The fiber
+  // itself is built on this stack at the task's first resume, so a task that never runs
+  // is never entered: release_stack unmaps the stack without a switch.
+  static int allocate_stack(Task& task, size_t stack_size);
+  // Unmaps the stack of a task whose fiber was never built (cancelled, or never placed).
+  static void release_stack(Task& task) noexcept;
+  // Builds the task's fiber on its stack; resume does it at the task's first run.
+  static void start_fiber(Task& task);
   // Scheduler side: runs the task until it switches out; returns why it did.
   static SwitchReason resume(RunQueue& rq, Task& task);
   // Task side: gives the CPU back to the scheduler; returns when resumed, maybe elsewhere.

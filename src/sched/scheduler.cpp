@@ -1,8 +1,11 @@
 #include "pctx/sched/scheduler.hpp"
 
 #include <fmt/format.h>
+#include <boost/intrusive/list.hpp>
 
 #include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <new>
 #include <thread>
 
@@ -24,6 +27,25 @@ std::atomic<Scheduler*> g_scheduler{nullptr};
 
 using Clock = std::chrono::steady_clock;
 
+// Counts a caller in while it may still touch the scheduler (see in_flight_).
+class InFlight {
+ public:
+  explicit InFlight(std::atomic<int>& n) : n_(n) { n_.fetch_add(1, std::memory_order_seq_cst); }
+  ~InFlight() { n_.fetch_sub(1, std::memory_order_release); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::atomic<int>& n_;
+};
+
+// The kernel's limit on a process's memory mappings, for the message of a failed spawn.
+std::string max_map_count() {
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  long n = 0;
+  return in >> n ? fmt::format("{}", n) : std::string("(unknown)");
+}
+
 }  // namespace
 
 Scheduler* Scheduler::current() {
@@ -40,8 +62,17 @@ cpu::SchedulerHook Scheduler::hook() {
   };
 }
 
+struct Scheduler::NewTasks {
+  using List = boost::intrusive::list<
+      Task,
+      boost::intrusive::member_hook<Task, boost::intrusive::list_member_hook<>, &Task::new_hook_>>;
+  std::mutex mutex;
+  List list;
+  ~NewTasks() { list.clear(); }  // unlinks whatever a failed start left
+};
+
 Scheduler::Scheduler(cpu::CpuRuntime& runtime, core::PerfCore& core, SchedOptions options)
-    : runtime_(runtime), core_(core), options_(options) {}
+    : runtime_(runtime), core_(core), options_(options), new_tasks_(std::make_unique<NewTasks>()) {}
 
 pmu::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runtime,
                                                          core::PerfCore* core,
@@ -70,7 +101,14 @@ pmu::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runtim
 
 Scheduler::~Scheduler() {
   if (!started_) return;  // lost the race to another scheduler: nothing of ours runs
-  while (live_.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Tasks that run may still spawn tasks they never wake, or be woken by a cancellation
+  // (a join of a cancelled task): cancel again until every task has exited.
+  // A thread that woke the last task may still be finishing its wake: waited for as well.
+  while (true) {
+    cancel_new_tasks();
+    if (live_.load() == 0 && in_flight_.load(std::memory_order_acquire) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   runtime_.hotplug().remove_step(kHotplugStep);
   for (auto& rq : rqs_) {
     if (!rq) continue;
@@ -94,23 +132,40 @@ RunQueue* Scheduler::rq(int c) const {
 }
 
 pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions options) {
-  cpu::CpuSet affinity =
-      options.affinity.empty() ? runtime_.cpus() : (options.affinity & runtime_.cpus());
-  if (affinity.empty()) {
-    return pmu::make_error(-EINVAL,
-                           fmt::format("affinity {} has no CPU of this runtime ({})",
-                                       options.affinity.to_string(), runtime_.cpus().to_string()));
-  }
-  const uint64_t id = next_id_.fetch_add(1);
-  std::string name = options.name.empty() ? fmt::format("task-{}", id) : options.name;
-  Task* task = new Task(*this, id, std::move(name), std::move(affinity), std::move(fn));
+  Task* task = nullptr;
   try {
-    TaskAccess::make_fiber(*task, options.stack_size);
+    cpu::CpuSet affinity =
+        options.affinity.empty() ? runtime_.cpus() : (options.affinity & runtime_.cpus());
+    if (affinity.empty()) {
+      return pmu::make_error(
+          -EINVAL, fmt::format("affinity {} has no CPU of this runtime ({})",
+                               options.affinity.to_string(), runtime_.cpus().to_string()));
+    }
+    if (options.stack_size < kMinStackSize) {
+      return pmu::make_error(-EINVAL, fmt::format("a task's stack must be at least {} KiB, not "
+                                                  "{} bytes",
+                                                  kMinStackSize / 1024, options.stack_size));
+    }
+    const uint64_t id = next_id_.fetch_add(1);
+    std::string name = options.name.empty() ? fmt::format("task-{}", id) : options.name;
+    task = new Task(*this, id, std::move(name), std::move(affinity), std::move(fn));
   } catch (const std::bad_alloc&) {
+    return pmu::make_error_nothrow(-ENOMEM, [&] {
+      return fmt::format("out of memory creating a task ({} tasks live); lower the number of tasks",
+                         live_.load());
+    });
+  }
+  if (int err = TaskAccess::allocate_stack(*task, options.stack_size); err != 0) {
     task->put();
-    return pmu::make_error(-ENOMEM, fmt::format("cannot map a {} KiB stack for a task; lower "
-                                                "the stack size or the number of tasks",
-                                                options.stack_size / 1024));
+    const size_t live = live_.load();
+    return pmu::make_error_nothrow(err, [&] {
+      return fmt::format(
+          "cannot map a {} KiB stack for a task ({} tasks live, {} MiB of stacks "
+          "mapped): {}; lower the stack size or the number of tasks (each stack "
+          "takes 2 of the {} memory mappings vm.max_map_count allows a process)",
+          options.stack_size / 1024, live, live * (options.stack_size / 1024) / 1024,
+          std::strerror(-err), max_map_count());
+    });
   }
   live_.fetch_add(1);
   task->get();  // the scheduler's reference, dropped when the task has exited
@@ -124,13 +179,60 @@ pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions opt
                              "no CPU of this runtime takes tasks now (all offline?); "
                              "bring one up with `pctx hotplug up`");
     }
+  } else {
+    std::lock_guard lock(new_tasks_->mutex);
+    new_tasks_->list.push_back(*task);
   }
   return ref;
 }
 
 int Scheduler::wake(Task& task) {
+  InFlight in(in_flight_);
   if (!TaskAccess::cas_state(task, TaskState::kNew, TaskState::kRunnable)) return -EINVAL;
-  return enqueue(task, -1);
+  // Off the list of new tasks before it can run (and exit, and be freed).
+  bool listed = false;
+  {
+    std::lock_guard lock(new_tasks_->mutex);
+    if (task.new_hook_.is_linked()) {
+      new_tasks_->list.erase(new_tasks_->list.iterator_to(task));
+      listed = true;
+    }
+  }
+  const int err = enqueue(task, -1);
+  if (err != 0) {
+    // Not placed: it is new again, so a later wake places it or the destructor cancels it.
+    std::lock_guard lock(new_tasks_->mutex);
+    TaskAccess::set_state(task, TaskState::kNew);
+    if (listed) new_tasks_->list.push_back(task);
+  }
+  return err;
+}
+
+// Every task never woken is cancelled: it never runs, its context is torn down as at an
+// exit (here, on a thread that may wait on the context's mutex), its stack is unmapped
+// without entering it, and whoever joins it is woken.
+void Scheduler::cancel_new_tasks() {
+  while (true) {
+    Task* task = nullptr;
+    {
+      std::lock_guard lock(new_tasks_->mutex);
+      // A listed task that is no longer New is being woken right now: its wake unlists
+      // it, or makes it New again, and a later pass cancels it.
+      for (Task& t : new_tasks_->list) {
+        if (TaskAccess::cas_state(t, TaskState::kNew, TaskState::kDead)) {
+          task = &t;
+          break;
+        }
+      }
+      if (task == nullptr) return;
+      new_tasks_->list.erase(new_tasks_->list.iterator_to(*task));
+    }
+    task->cancelled_.store(true, std::memory_order_release);
+    core_.exit_task(*task);
+    task->fn_ = nullptr;  // what the function captured is released here
+    TaskAccess::release_stack(*task);
+    task_exited(*task);
+  }
 }
 
 int Scheduler::select_cpu(Task& task, int avoid) {
@@ -236,12 +338,14 @@ void Scheduler::restore_affinities(int c) {
 }
 
 void Scheduler::make_runnable(Task& task) {
+  InFlight in(in_flight_);
   // Still switching out: its own CPU requeues it once the switch is complete.
   if (TaskAccess::cas_state(task, TaskState::kBlocking, TaskState::kWoken)) return;
   if (TaskAccess::cas_state(task, TaskState::kBlocked, TaskState::kRunnable)) enqueue(task, -1);
 }
 
 int Scheduler::set_affinity(Task& task, const cpu::CpuSet& cpus) {
+  InFlight in(in_flight_);
   const cpu::CpuSet allowed = cpus & runtime_.cpus();
   if (allowed.empty()) return -EINVAL;
   {
@@ -292,6 +396,16 @@ void Scheduler::on_affinity_restored(std::function<void(const AffinityRestored&)
   on_restored_ = std::move(callback);
 }
 
+std::vector<DrainTimedOut> Scheduler::drain_timeouts() const {
+  std::lock_guard lock(log_mutex_);
+  return drain_timeouts_;
+}
+
+void Scheduler::on_drain_timeout(std::function<void(const DrainTimedOut&)> callback) {
+  std::lock_guard lock(log_mutex_);
+  on_drain_timeout_ = std::move(callback);
+}
+
 std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
   std::lock_guard lock(log_mutex_);
   return rebalance_delays_;
@@ -328,11 +442,18 @@ int Scheduler::cpu_teardown(int c) {
   const auto deadline = Clock::now() + options_.drain_timeout;
   while (!q->drained.load() || q->nr_tasks.load() != 0) {
     if (Clock::now() > deadline) {
-      fmt::print(stderr,
-                 "pctx: cpu{}: {} task(s) did not reach a preemption point within {} ms; they "
-                 "stay on the CPU until it returns (call this_task::cond_resched in long "
-                 "loops)\n",
-                 c, q->nr_tasks.load(), options_.drain_timeout.count());
+      DrainTimedOut d{c, q->nr_tasks.load(), options_.drain_timeout, {}};
+      d.message = fmt::format(
+          "cpu{}: {} task(s) did not reach a preemption point within {} ms; they stay on the "
+          "CPU until it returns (call this_task::cond_resched in long loops)",
+          c, d.tasks, d.timeout.count());
+      std::function<void(const DrainTimedOut&)> callback;
+      {
+        std::lock_guard lock(log_mutex_);
+        drain_timeouts_.push_back(d);
+        callback = on_drain_timeout_;
+      }
+      if (callback) callback(d);
       return -EBUSY;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "pctx/cpu/cross_call.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "sched/fiber_switch.hpp"
 
@@ -38,14 +39,14 @@ Task::Task(Scheduler& scheduler, uint64_t id, std::string name, cpu::CpuSet affi
       affinity_(std::move(affinity)),
       requested_(affinity_) {}
 
-Task::~Task() = default;
+// A task that never ran (never placed, or cancelled) still owns its stack, and has no
+// fiber on it: the stack is unmapped without a switch.
+Task::~Task() {
+  TaskAccess::release_stack(*this);
+}
 
 void Task::put() {
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    // A task that never ran still owns a fiber: its stack is unmapped here (Boost unwinds
-    // a fiber that has not started without entering it).
-    delete this;
-  }
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
 cpu::CpuSet Task::affinity() const {
@@ -65,9 +66,13 @@ std::chrono::nanoseconds Task::on_cpu_time() const {
 int Task::join() {
   Task* self = current_task();
   if (self == this) return -EDEADLK;
-  if (self != nullptr) return exit_waiters_.wait([this] { return done(); });
-  while (!done()) done_.wait(false, std::memory_order_acquire);
-  return 0;
+  if (self != nullptr) {
+    if (int err = exit_waiters_.wait([this] { return done(); }); err != 0) return err;
+  } else {
+    if (cpu::current_cpu() >= 0) return -EDEADLK;
+    while (!done()) done_.wait(false, std::memory_order_acquire);
+  }
+  return cancelled() ? -ECANCELED : 0;
 }
 
 }  // namespace pctx::sched

@@ -126,6 +126,11 @@ pmu::Status set_up(Rig& rig) {
   auto s = sched::Scheduler::start(*rig.runtime, rig.core.get());
   if (!s) return s.error();
   rig.scheduler = std::move(*s);
+  // A CPU that could not drain its tasks before going offline: the scheduler reports it
+  // (the library prints nothing), and the run counts it against the verdict.
+  Rig* r = &rig;
+  rig.scheduler->on_drain_timeout(
+      [r](const sched::DrainTimedOut& d) { r->violate(d.cpu, "drain timeout", d.message); });
   return pmu::Ok{};
 }
 

@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "cpu/runtime_fixture.hpp"
 #include "pctx/cpu/hotplug.hpp"
@@ -193,6 +196,53 @@ TEST_F(SchedHotplugTest, NewTasksAvoidAnOfflineCpu) {
   EXPECT_TRUE((*t)->affinity_widened()) << "allowed only on an offline CPU: widened";
   stop_ = true;
   join_all();  // the probe lives on this stack
+}
+
+// A task that never reaches a preemption point keeps a CPU going offline from draining.
+// The scheduler prints nothing: it reports the timeout through its log and callback (and
+// its hotplug step fails with -EBUSY). Here the callback lets the task finish, so the CPU
+// thread can park and the offline completes.
+class SchedDrainTimeoutTest : public SchedHotplugTest {
+ protected:
+  void SetUp() override {
+    options_.drain_timeout = std::chrono::milliseconds(200);
+    SchedHotplugTest::SetUp();
+  }
+};
+
+TEST_F(SchedDrainTimeoutTest, ADrainTimeoutIsReportedNotPrinted) {
+  std::atomic<bool> spinning{false};
+  std::atomic<bool> release{false};
+  std::vector<DrainTimedOut> seen;
+  sched_->on_drain_timeout([&](const DrainTimedOut& d) {
+    seen.push_back(d);
+    release = true;
+  });
+  SpawnOptions o;
+  o.affinity = cpu::CpuSet::of({victim_});
+  spawn(
+      [&] {
+        spinning = true;
+        while (!release.load() && !stop_.load()) {
+          // No preemption point on purpose.
+        }
+      },
+      o);
+  while (!spinning.load()) std::this_thread::sleep_for(1ms);
+  ::testing::internal::CaptureStderr();
+  const auto down = runtime_->hotplug().cpu_down(victim_);
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(down) << down.error().message;
+  EXPECT_EQ(printed, "") << "the library printed";
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].cpu, victim_);
+  EXPECT_EQ(seen[0].tasks, 1);
+  EXPECT_EQ(seen[0].timeout, std::chrono::milliseconds(200));
+  EXPECT_NE(seen[0].message.find("cond_resched"), std::string::npos) << seen[0].message;
+  const auto log = sched_->drain_timeouts();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].cpu, victim_);
+  join_all();  // the flags live on this stack
 }
 
 }  // namespace

@@ -77,12 +77,13 @@ class PerfCore {
 
   // An event (and, with a leader, a sibling of its group), initialised by its PMU. A
   // group may mix one counting PMU with software PMUs; pinned and exclusive are for
-  // leaders. The caller owns one reference.
+  // leaders. The caller owns one reference. -ENOMEM when memory runs out (nothing throws).
   pmu::Result<Event*> create_event(const EventAttr& attr, Event* leader = nullptr);
 
   Context* cpu_context(int cpu) const;  // borrowed; nullptr for CPUs not managed
   // The task's context, created on first use: an owning reference, so a racing exit
-  // cannot free it under the caller. -ESRCH once the task has exited.
+  // cannot free it under the caller. -ESRCH once the task has exited; -ENOMEM when memory
+  // runs out.
   pmu::Result<ContextRef> task_context(Task& task);
 
   // Installs a group (its leader, with siblings created before) into a context. -EINVAL
@@ -100,9 +101,12 @@ class PerfCore {
   // locally or by a cross-call to where it counts.
   GroupReading read_group(Event* event);
 
-  // The switch hooks, called on the CPU thread that switches tasks.
-  void sched_out(Task* prev, Task* next);
-  void sched_in(Task* next);
+  // The switch hooks, called on the CPU thread that switches tasks. 0, or -EPERM (and
+  // nothing done) on a thread that is not a CPU thread of this core's runtime: the hooks
+  // program that CPU's counters, so only its own thread may run them (from elsewhere, use
+  // cpu::cpu_function_call to that CPU).
+  int sched_out(Task* prev, Task* next);
+  int sched_in(Task* next);
   // The task exits: its events go to Exit and its context is tombstoned.
   void exit_task(Task& task);
 

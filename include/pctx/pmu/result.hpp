@@ -45,4 +45,16 @@ inline Error make_error(int code, std::string message) {
   return Error{code, std::move(message)};
 }
 
+// An error whose message `what()` builds, for paths where memory may have run out (a
+// catch of std::bad_alloc): if the message cannot be allocated either, the message is
+// "out of memory", which fits the string's inline buffer, so this never throws.
+template <class MakeMessage>
+Error make_error_nothrow(int code, MakeMessage&& what) noexcept {
+  try {
+    return Error{code, what()};
+  } catch (...) {
+    return Error{code, "out of memory"};
+  }
+}
+
 }  // namespace pctx::pmu

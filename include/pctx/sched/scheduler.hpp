@@ -4,7 +4,8 @@
 // Every switch calls the perf core's sched_out and sched_in.
 //
 // Set-up: start the runtime with `Scheduler::hook()` as its scheduler hook, then the perf
-// core, then the scheduler; stop them in the reverse order, after every task has exited.
+// core, then the scheduler; stop them in the reverse order (the destructor's rules for
+// tasks still alive are at ~Scheduler).
 //
 //   cpu::RuntimeOptions ro;
 //   ro.thread.scheduler = sched::Scheduler::hook();
@@ -41,12 +42,18 @@ struct SchedOptions {
   std::chrono::nanoseconds balance_interval{std::chrono::milliseconds(1)};
 };
 
+// The smallest stack a task may ask for: below it, Boost's fiber record and the first
+// frames would not fit.
+inline constexpr size_t kMinStackSize = 16 * 1024;
+
 struct SpawnOptions {
   std::string name;      // default "task-<id>"
   cpu::CpuSet affinity;  // empty: every CPU of the runtime
+  // Mapped at spawn (plus a guard page), touched only as the task uses it.
   size_t stack_size = 256 * 1024;
   // false: the task is placed only by Scheduler::wake, so counters can be installed
-  // before it first runs. It must be woken: the scheduler waits for every task to exit.
+  // before it first runs. A task never woken is cancelled when the scheduler is destroyed
+  // (Task::cancelled): its function never runs.
   bool start = true;
 };
 
@@ -69,6 +76,16 @@ struct AffinityRestored {
   int cpu;               // the CPU whose return restored it
 };
 
+// A CPU going offline still had tasks after SchedOptions::drain_timeout: some task did not
+// reach a preemption point. Those tasks stay on the CPU until it returns, and the
+// scheduler's hotplug step fails with -EBUSY.
+struct DrainTimedOut {
+  int cpu;
+  int tasks;  // still on the CPU
+  std::chrono::milliseconds timeout;
+  std::string message;  // one line, for a person: what happened and what to do
+};
+
 struct SchedStats {
   std::atomic<uint64_t> switches{0};       // task resumptions
   std::atomic<uint64_t> migrations{0};     // tasks moved between CPUs
@@ -84,7 +101,20 @@ class Scheduler {
   static pmu::Result<std::unique_ptr<Scheduler>> start(cpu::CpuRuntime& runtime,
                                                        core::PerfCore* core,
                                                        SchedOptions options = {});
-  ~Scheduler();  // waits for every task to exit
+  // Tears the scheduler down; never from a task or a CPU thread. What happens to tasks
+  // still alive:
+  // - spawned with start = false and never woken: cancelled, at once. Their function is
+  //   never called; their perf context is torn down as at an exit (events go to Exit and
+  //   may be read, removed and put afterwards), their stack is unmapped, and they report
+  //   kDead with cancelled() true; join returns -ECANCELED. A task (or thread) joining one
+  //   of them is woken.
+  // - runnable, running or sleeping: the destructor waits until they return (a sleeper
+  //   sleeps its time out first). A task is never stopped in the middle of its function.
+  // - blocked on a wait queue (WaitQueue::wait, Task::join of a task that is not done):
+  //   the destructor waits until someone wakes it and it returns, as std::thread::join
+  //   waits for a blocked thread. Wake such tasks first; one blocked forever keeps the
+  //   destructor waiting forever (live_tasks() says how many are left).
+  ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
@@ -92,10 +122,13 @@ class Scheduler {
   static cpu::SchedulerHook hook();
   static Scheduler* current();
 
-  // A new task running `fn`. -EINVAL when the affinity has no CPU of the runtime; -EAGAIN
-  // when none of its CPUs is online; -ENOMEM when no stack could be mapped.
+  // A new task running `fn`. -EINVAL when the affinity has no CPU of the runtime, or the
+  // stack size is below kMinStackSize; -EAGAIN when none of its CPUs is online; -ENOMEM
+  // when its stack could not be mapped or memory ran out (nothing throws).
   pmu::Result<TaskRef> spawn(std::function<void()> fn, SpawnOptions options = {});
-  // Places a task spawned with start = false. -EINVAL if it was already placed.
+  // Places a task spawned with start = false. -EINVAL if it was already placed (or
+  // cancelled); -EAGAIN when none of its CPUs takes tasks (it stays unplaced: wake it
+  // again once one is online).
   int wake(Task& task);
 
   // Restricts a task to `cpus` (moving it now if it runs or waits elsewhere); this is its
@@ -109,6 +142,10 @@ class Scheduler {
   void on_affinity_widened(std::function<void(const AffinityWidened&)> callback);
   std::vector<AffinityRestored> restorations() const;
   void on_affinity_restored(std::function<void(const AffinityRestored&)> callback);
+  // Every drain that timed out (the scheduler prints nothing: see DrainTimedOut). The
+  // callback runs on the thread doing the hotplug, with no scheduler lock held.
+  std::vector<DrainTimedOut> drain_timeouts() const;
+  void on_drain_timeout(std::function<void(const DrainTimedOut&)> callback);
   // For each CPU that came online while tasks could run there: the time from its bringup
   // to the first task switch on it (rebalancing, or a placement).
   std::vector<std::chrono::nanoseconds> rebalance_delays() const;
@@ -143,6 +180,9 @@ class Scheduler {
   int cpu_bringup(int cpu);
   int cpu_teardown(int cpu);
   void task_exited(Task& task);
+  void cancel_new_tasks();  // the destructor's: every task never woken
+
+  struct NewTasks;  // tasks spawned with start = false and not woken yet
 
   cpu::CpuRuntime& runtime_;
   core::PerfCore& core_;
@@ -158,6 +198,12 @@ class Scheduler {
   std::vector<AffinityRestored> restorations_;
   std::function<void(const AffinityRestored&)> on_restored_;
   std::vector<std::chrono::nanoseconds> rebalance_delays_;
+  std::vector<DrainTimedOut> drain_timeouts_;
+  std::function<void(const DrainTimedOut&)> on_drain_timeout_;
+  std::unique_ptr<NewTasks> new_tasks_;
+  // Threads inside wake, make_runnable or set_affinity: they touch the scheduler after the
+  // task they place may already run and exit, so the destructor waits for them too.
+  alignas(64) std::atomic<int> in_flight_{0};
   SchedStats stats_;
 };
 

@@ -2,7 +2,8 @@
 // the core's Task, so the perf core sees it at every switch like the kernel sees a thread.
 //
 // Lifetime: refcounted (get/put, or a TaskRef). The scheduler holds a reference until the
-// task has exited; spawn hands one to the caller.
+// task has exited; spawn hands one to the caller. A task may outlive its scheduler: its
+// record (state, times, failure, join) stays readable through a TaskRef.
 #pragma once
 
 #include <urcu/wfcqueue.h>
@@ -33,7 +34,7 @@ enum class TaskState : uint32_t {
   kBlocking,  // on a wait queue, still switching out
   kBlocked,   // on a wait queue, switched out
   kWoken,     // woken while still switching out: its CPU puts it back
-  kDead,      // returned; its context is tombstoned
+  kDead,      // returned, or cancelled (see Task::cancelled); its context is tombstoned
 };
 
 const char* to_string(TaskState s);
@@ -71,9 +72,17 @@ class Task : public core::Task {
   const std::string& failure() const { return failure_; }
 
   // Waits until the task has exited. From a task it blocks that task; from any other
-  // thread it blocks the thread. A task may not join itself (-EDEADLK).
+  // thread it blocks the thread. Returns 0 once the task has exited, -ECANCELED once it
+  // was cancelled (its function never ran). -EDEADLK, at once, when a task joins itself or
+  // when a CPU thread calls it outside a task (a cross-call handler, a hook, a foreign
+  // scheduler's loop): that thread runs the tasks, so it must not wait for one.
   int join();
   bool done() const { return done_.load(std::memory_order_acquire); }
+  // The scheduler was destroyed while the task was spawned with SpawnOptions::start =
+  // false and never woken: its function was never called, its stack is unmapped, its perf
+  // context was torn down as at an exit (events in Exit, never counted), and it reports
+  // kDead. Set before done().
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
   void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void put();
@@ -97,6 +106,10 @@ class Task : public core::Task {
   std::atomic<int> cpu_{-1};
   std::atomic<int> refs_{1};
   std::atomic<bool> done_{false};
+  std::atomic<bool> cancelled_{false};
+  // The stack mapped at spawn, until the fiber is built on it at the first resume (empty
+  // after that: the fiber owns it).
+  boost::context::stack_context stack_{};
 
   mutable std::mutex affinity_mutex_;
   cpu::CpuSet affinity_;
@@ -122,6 +135,9 @@ class Task : public core::Task {
   // a CPU's wake list (lock-free, from any thread). A wait queue links a node on the
   // blocked task's own stack.
   boost::intrusive::list_member_hook<> run_hook_;
+  // On the scheduler's list of tasks spawned with start = false and not woken yet (under
+  // its new_mutex_), so that its destructor can cancel them.
+  boost::intrusive::list_member_hook<> new_hook_;
   struct WakeLink {
     cds_wfcq_node node{};
     Task* task = nullptr;

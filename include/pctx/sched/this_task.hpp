@@ -1,5 +1,8 @@
-// What a task does to itself, like std::this_thread. Outside a task these fall back to the
-// thread equivalents (yield, sleep) or report that there is no task.
+// What a task does to itself, like std::this_thread. Outside a task (a plain thread, or a
+// CPU thread between tasks) none of them fails hard: current() is nullptr, cpu() is the
+// CPU thread's CPU or -1, yield and sleep_for act on the calling thread as
+// std::this_thread's do, need_resched is false and cond_resched does nothing, and
+// migrate_to returns -EPERM.
 //
 // A task may resume on another CPU thread after any of these calls. Code that runs in
 // tasks must not keep the address of a thread_local across them (errno included: read it

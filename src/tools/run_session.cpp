@@ -143,6 +143,9 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
     fmt::print(stderr, "pctx run: cpu{} is back: {} has its affinity {} again\n", r.cpu,
                r.task_name, r.affinity.to_string());
   });
+  (*scheduler)->on_drain_timeout([](const sched::DrainTimedOut& d) {
+    fmt::print(stderr, "pctx run: {}\n", d.message);
+  });
   (*runtime)->hotplug().add_step({"pctx-run",
                                   [&timeline](int c) {
                                     timeline.up(c);

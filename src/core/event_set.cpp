@@ -166,24 +166,20 @@ GroupReading EventSet::read_group(size_t g) {
   return core_->read_group(members_[leaders_.at(g)].event);
 }
 
-pmu::Status EventSet::enable() {
+pmu::Status EventSet::each_leader(int (PerfCore::*op)(Event*), std::string_view what) {
   for (size_t li : leaders_) {
-    if (auto st = status_of(core_->enable(members_[li].event), "enable", members_[li].info.name);
-        !st) {
-      return st;
-    }
+    const Member& m = members_[li];
+    if (auto st = status_of((core_->*op)(m.event), what, m.info.name); !st) return st;
   }
   return pmu::Ok{};
 }
 
+pmu::Status EventSet::enable() {
+  return each_leader(&PerfCore::enable, "enable");
+}
+
 pmu::Status EventSet::disable() {
-  for (size_t li : leaders_) {
-    if (auto st = status_of(core_->disable(members_[li].event), "disable", members_[li].info.name);
-        !st) {
-      return st;
-    }
-  }
-  return pmu::Ok{};
+  return each_leader(&PerfCore::disable, "disable");
 }
 
 pmu::Status EventSet::reset() {

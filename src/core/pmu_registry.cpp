@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "pctx/pmu/capabilities.hpp"
+#include "pctx/pmu/spec.hpp"
 
 namespace pctx::core {
 
@@ -87,6 +88,20 @@ pmu::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const s
       return pmu::Ok{};
   }
   return pmu::make_error(-EINVAL, "unknown event source");
+}
+
+pmu::Status PmuRegistry::prepare(PerfCore& core, std::string_view spec) {
+  auto parsed = pmu::parse_spec(spec);
+  if (!parsed) return parsed.error();
+  for (const auto& g : parsed->groups) {
+    for (const auto& term : g.events) {
+      auto r = pmu::resolve_event(term);
+      if (!r) return r.error();
+      auto b = bind(core, *r);
+      if (!b) return b.error();
+    }
+  }
+  return pmu::Ok{};
 }
 
 pmu::Result<PmuRegistry::Binding> PmuRegistry::bind(PerfCore& core,

@@ -35,6 +35,11 @@ size_t page_size() {
 Result<CounterGroup> CounterGroup::open(const EncodedGroup& group, const Target& target,
                                         const OpenOptions& options) {
   if (group.events.empty()) return make_error(-EINVAL, "cannot open an empty group");
+  if (target.kind == Target::Kind::kThread && target.tid <= 0) {
+    return make_error(-EINVAL, fmt::format("Target::thread({}) names no thread; use "
+                                           "Target::this_thread() for the calling thread",
+                                           target.tid));
+  }
   if (options.map_pages && target.kind != Target::Kind::kThisThread) {
     return make_error(-EINVAL, "fast reads (mapped pages) work only for counters on this thread");
   }

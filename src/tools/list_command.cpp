@@ -21,6 +21,12 @@ void add_list_command(CLI::App& app) {
       "also events that cannot be opened here (PMUs libpfm4 knows but this machine lacks, "
       "hardware events without a hardware PMU), with the reason");
   opts->add_to(cmd);
+  cmd->footer(
+      "Examples:\n"
+      "  pctx list\n"
+      "  pctx list clock\n"
+      "  pctx list 'msr/*'\n"
+      "  pctx list --all cycles --json");
   cmd->callback([opts, list] {
     list->hardware_pmu = pmu::probe_capabilities().hardware_pmu;
     const auto events = pmu::list_events(*list);

@@ -128,13 +128,6 @@ int main(int argc, char** argv) {
   pctx::tools::add_bench_command(app);
   pctx::tools::add_hotplug_command(app);
   pctx::tools::add_torture_command(app);
-  // `pctx list`'s examples belong in list_command.cpp; they are set here while that file is
-  // rewritten with the event catalog (issue 12), and should move there afterwards.
-  app.get_subcommand("list")->footer(
-      "Examples:\n"
-      "  pctx list\n"
-      "  pctx list clock\n"
-      "  pctx list --all cycles --json");
   // Set after the subcommands, which would otherwise inherit it.
   app.footer(
       "Exit codes: 0 success, 1 runtime failure, 2 usage error (pctx torture adds 3 "

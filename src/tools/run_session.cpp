@@ -113,6 +113,15 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
   if (!perf) return perf.error();
   core::PerfCore& core = **perf;
 
+  // Every driver both specs need is registered before the first install (the CPUs read the
+  // core's list of drivers without a lock), and a bad spec fails before anything runs.
+  if (auto st = (*pmus)->prepare(core, plan.spec); !st) return st.error();
+  if (!plan.cpu_spec.empty()) {
+    if (auto st = (*pmus)->prepare(core, plan.cpu_spec); !st) {
+      return pmu::make_error(st.error().code, "--cpu-events: " + st.error().message);
+    }
+  }
+
   // The CPU contexts' events, like perf stat -a: on every managed CPU (an offline CPU's
   // count once it is back), kept across offline periods. Created before any task, so a
   // bad spec fails before anything runs.
@@ -183,7 +192,8 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
       }
     }
   } task_guard{tasks, stop, **scheduler, woken};
-  // The spec compiles before any task exists, so a typo ends the run with nothing started.
+  // The spec's groups are made once before any task exists, so what only the core finds
+  // (a group too large for its PMU) ends the run with nothing started.
   if (auto probe = core::EventSet::create(core, **pmus, plan.spec); !probe) return probe.error();
   size_t next_workload = 0;
   for (int c : plan.cpus.cpus()) {

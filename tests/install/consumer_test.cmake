@@ -50,7 +50,7 @@ endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
 set(pmu_pc_binary ${WORK_DIR}/pmu-consumer-pc)
 step("build pmu consumer with pkg-config" ${CXX} -std=c++20 ${san}
-     ${PMU_SOURCE_DIR}/main.cpp -DVIA_PKG_CONFIG -o ${pmu_pc_binary} ${flags})
+     ${PMU_SOURCE_DIR}/../../../docs/examples/pmu_count.cpp -DVIA_PKG_CONFIG -o ${pmu_pc_binary} ${flags})
 
 # Neither binary may depend on a shared library that only the other layers need (Debian
 # links without --as-needed, so a library on the command line shows up here).

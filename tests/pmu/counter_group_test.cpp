@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include <atomic>
 #include <ctime>
 #include <thread>
@@ -190,6 +192,25 @@ TEST(CounterGroup, ADeadTaskIsAClearError) {
   ASSERT_FALSE(g);
   EXPECT_EQ(g.error().code, -ESRCH);
   EXPECT_NE(g.error().message.find("no such thread"), std::string::npos) << g.error().message;
+}
+
+// The kernel reads pid 0 as "the caller": thread(0) would silently count the wrong thread.
+TEST(CounterGroup, ThreadZeroIsRefusedNotTakenAsTheCaller) {
+  for (pid_t tid : {0, -5}) {
+    auto g = CounterGroup::open(group_of("task-clock"), Target::thread(tid));
+    ASSERT_FALSE(g);
+    EXPECT_EQ(g.error().code, -EINVAL);
+    EXPECT_NE(g.error().message.find("this_thread()"), std::string::npos) << g.error().message;
+  }
+}
+
+TEST(CounterGroup, ScaledPastTheMembersThrowsInsteadOfReadingGarbage) {
+  auto g = CounterGroup::open(group_of("task-clock"), Target::this_thread());
+  ASSERT_TRUE(g) << g.error().message;
+  auto r = g->read();
+  ASSERT_TRUE(r);
+  EXPECT_NO_THROW((void)r->scaled(0));
+  EXPECT_THROW((void)r->scaled(1), std::out_of_range);
 }
 
 TEST(CounterGroup, WholeCpuNeedsPrivilegeOrSaysSo) {

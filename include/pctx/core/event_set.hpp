@@ -89,6 +89,8 @@ class EventSet {
     Event* event = nullptr;  // leaders own one reference; siblings are their leader's
   };
   void release();
+  // Applies a core call to every group's leader; the first failure, named.
+  pmu::Status each_leader(int (PerfCore::*op)(Event*), std::string_view what);
 
   PerfCore* core_ = nullptr;
   std::vector<Member> members_;

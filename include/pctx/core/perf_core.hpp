@@ -7,6 +7,13 @@
 // the removal of an event must not race other operations on that same event (the kernel
 // has the same rule for a file descriptor and its close). The switch hooks run on the CPU
 // thread that switches.
+//
+// Errors, one vocabulary: a negative errno, as the kernel's perf calls give. The slow paths
+// that a person's input reaches (start, create_event, task_context) return pmu::Result with
+// a message that says what to do; the calls that act on events already made (install,
+// remove, enable, disable, reset, sched_in, sched_out) return the bare -errno, so the fast
+// paths build no strings; reads cannot fail. core::EventSet (event_set.hpp) wraps them all
+// in pmu::Status with messages, for users who start from a spec string.
 #pragma once
 
 #include <array>

@@ -1,7 +1,10 @@
 // The drivers that event sets count with, created when a spec first needs them and
 // registered with a core: `tsc` on the tsc driver, kernel software and kernel-PMU events
 // (msr/tsc/) on the perf software driver, hardware events on the perf hardware driver.
-// The registry must outlive the core it registers with: declare it first.
+// The registry must outlive the core it registers with: declare it first. A driver is
+// registered at its first use, and the core's CPUs read its list of drivers in every pass
+// without a lock, so call prepare() with every spec you will use (or create the event
+// sets) before installing the first event.
 #pragma once
 
 #include <map>
@@ -34,6 +37,10 @@ class PmuRegistry {
     uint64_t config = 0;
   };
   pmu::Result<Binding> bind(PerfCore& core, const pmu::ResolvedEvent& event);
+
+  // Creates and registers every driver the spec's events need; the spec's errors as
+  // EventSet::create gives them.
+  pmu::Status prepare(PerfCore& core, std::string_view spec);
 
   const std::map<std::string, int>& caps() const { return caps_; }
 

@@ -29,7 +29,8 @@ struct GroupReading {
   uint64_t running = 0;
   std::vector<uint64_t> values;  // in the order the events were given
 
-  Scaled scaled(size_t i) const { return scale(values[i], enabled, running); }
+  // -> std::out_of_range past the members, as vector::at.
+  Scaled scaled(size_t i) const { return scale(values.at(i), enabled, running); }
 };
 
 class CounterGroup {

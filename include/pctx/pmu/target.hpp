@@ -14,6 +14,8 @@ struct Target {
   int cpu = -1;
 
   static Target this_thread() { return {}; }
+  // A thread by its id, which must be positive: the kernel takes 0 as "the caller", so
+  // CounterGroup::open refuses thread(0) (-EINVAL) rather than count the wrong thread.
   static Target thread(pid_t tid) { return {Kind::kThread, tid, -1}; }
   static Target on_cpu(int cpu) { return {Kind::kCpu, -1, cpu}; }
 

@@ -1,4 +1,5 @@
-// A program outside the pctx tree that uses only the pmu layer: it compiles a spec, opens
+// An example beside the docs, built by the install test as a program outside the pctx
+// tree (tests/install/pmu_consumer) that uses only the pmu layer: it compiles a spec, opens
 // its groups on this thread, faults in some pages and reads the counts.
 #include <sys/mman.h>
 #include <unistd.h>

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pctx/core/event.hpp"
@@ -169,7 +170,7 @@ TEST_F(EventSetTest, CountsInATaskAndReadsByName) {
 
 TEST_F(EventSetTest, CountsOnACpuContext) {
   const int cpu = cpus_.back();
-  auto set = create("tsc,task-clock");
+  auto set = create("tsc,{task-clock,page-faults},cs");
   ASSERT_TRUE(set) << set.error().message;
   auto none = set->install(static_cast<core::Context*>(nullptr));
   ASSERT_FALSE(none);
@@ -184,6 +185,9 @@ TEST_F(EventSetTest, CountsOnACpuContext) {
 
   EXPECT_GT(set->read(0).count, tsc0.count) << "tsc on CPU " << cpu << " did not grow";
   EXPECT_GT(set->read(1).count, clock0.count) << "task-clock on CPU " << cpu << " did not grow";
+  auto cs = set->read("context-switches");
+  ASSERT_TRUE(cs) << cs.error().message;
+  EXPECT_EQ(set->read_group(1).counts.size(), 2u);
   auto busy = set->install(core_->cpu_context(cpu));
   ASSERT_FALSE(busy);
   EXPECT_EQ(busy.error().code, -EBUSY);
@@ -213,7 +217,7 @@ TEST_F(EventSetTest, DisableEnableReset) {
   ASSERT_TRUE(set->disable());
   const uint64_t frozen = set->read(0).count;
   EXPECT_GE(frozen, b);
-  spin_for(1ms);
+  std::this_thread::sleep_for(1ms);
   EXPECT_EQ(set->read(0).count, frozen) << "a disabled event counted";
 
   ASSERT_TRUE(set->reset());

@@ -94,6 +94,80 @@ TEST(SpecParser, WhitespaceAroundSeparators) {
   EXPECT_TRUE(s->groups[1].events[1].modifiers.user);
 }
 
+// perf's kernel-PMU form: `pmu/terms/` with modifiers after the closing slash, with or
+// without a ':'. The commas between the slashes separate terms, not events.
+TEST(SpecParser, KernelPmuEventAlone) {
+  auto s = parse_spec("msr/tsc/");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->event_count(), 1u);
+  const auto& e = s->groups[0].events[0];
+  EXPECT_EQ(e.pmu, "msr");
+  EXPECT_EQ(e.name, "msr/tsc/");
+  EXPECT_EQ(e.text, "msr/tsc/");
+  ASSERT_EQ(e.pmu_terms.size(), 1u);
+  EXPECT_EQ(e.pmu_terms[0].key, "tsc");
+  EXPECT_FALSE(e.pmu_terms[0].value.has_value());
+  EXPECT_TRUE(e.modifiers.empty());
+  EXPECT_FALSE(e.raw.has_value());
+}
+
+TEST(SpecParser, KernelPmuModifiersWithAndWithoutColon) {
+  for (const char* spec : {"msr/tsc/u", "msr/tsc/:u"}) {
+    auto s = parse_spec(spec);
+    ASSERT_TRUE(s) << spec << ": " << s.error().message;
+    const auto& e = s->groups[0].events[0];
+    EXPECT_EQ(e.pmu, "msr") << spec;
+    EXPECT_EQ(e.name, "msr/tsc/") << spec;
+    EXPECT_EQ(e.text, spec);
+    EXPECT_TRUE(e.modifiers.user && !e.modifiers.kernel && !e.modifiers.hv) << spec;
+  }
+  auto k = parse_spec("msr/tsc/:k");
+  ASSERT_TRUE(k) << k.error().message;
+  const auto& m = k->groups[0].events[0].modifiers;
+  EXPECT_TRUE(m.kernel && !m.user && !m.hv);
+}
+
+TEST(SpecParser, KernelPmuTermsWithValuesDoNotSplitTheEvent) {
+  auto s = parse_spec("cpu/event=0x3c,umask=0x1/,cycles");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->groups.size(), 2u) << "a comma between the slashes split the event";
+  const auto& e = s->groups[0].events[0];
+  EXPECT_EQ(e.pmu, "cpu");
+  EXPECT_EQ(e.name, "cpu/event=0x3c,umask=0x1/");
+  ASSERT_EQ(e.pmu_terms.size(), 2u);
+  EXPECT_EQ(e.pmu_terms[0].key, "event");
+  EXPECT_EQ(e.pmu_terms[0].value, "0x3c");
+  EXPECT_EQ(e.pmu_terms[1].key, "umask");
+  EXPECT_EQ(e.pmu_terms[1].value, "0x1");
+  EXPECT_EQ(s->groups[1].events[0].name, "cycles");
+  EXPECT_EQ(s->groups[1].events[0].column, 27u);
+}
+
+TEST(SpecParser, KernelPmuEventsInAGroupTakeTheGroupsModifiers) {
+  auto s = parse_spec("{msr/tsc/,task-clock}:u");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->groups.size(), 1u);
+  const auto& g = s->groups[0];
+  EXPECT_TRUE(g.braced);
+  ASSERT_EQ(g.events.size(), 2u);
+  EXPECT_EQ(g.events[0].pmu, "msr");
+  EXPECT_EQ(g.events[0].name, "msr/tsc/");
+  EXPECT_TRUE(g.events[0].modifiers.user && !g.events[0].modifiers.kernel);
+  EXPECT_EQ(g.events[1].name, "task-clock");
+  EXPECT_TRUE(g.events[1].pmu.empty());
+  EXPECT_TRUE(g.events[1].modifiers.user);
+  EXPECT_EQ(g.modifier_text, "u");
+
+  auto multi = parse_spec("{cpu/event=0x3c,umask=0x1/k,msr/tsc/},cs");
+  ASSERT_TRUE(multi) << multi.error().message;
+  ASSERT_EQ(multi->groups.size(), 2u);
+  ASSERT_EQ(multi->groups[0].events.size(), 2u);
+  EXPECT_TRUE(multi->groups[0].events[0].modifiers.kernel);
+  EXPECT_EQ(multi->groups[0].events[0].pmu_terms.size(), 2u);
+  EXPECT_EQ(multi->groups[0].events[1].pmu, "msr");
+  EXPECT_EQ(multi->groups[1].events[0].name, "cs");
+}
+
 struct BadSpec {
   const char* spec;
   const char* error;  // a part of the message it must give

@@ -25,7 +25,7 @@ void add_list_command(CLI::App& app) {
       "Examples:\n"
       "  pctx list\n"
       "  pctx list clock\n"
-      "  pctx list 'msr/*'\n"
+      "  pctx list msr/\n"
       "  pctx list --all cycles --json");
   cmd->callback([opts, list] {
     list->hardware_pmu = pmu::probe_capabilities().hardware_pmu;

@@ -100,7 +100,7 @@ TEST(PctxHelp, ReadOnlyExamplesSucceed) {
       ++ran;
     }
   }
-  EXPECT_EQ(ran, 8) << "info's three examples, list's three and hotplug status's two";
+  EXPECT_EQ(ran, 9) << "info's three examples, list's four and hotplug status's two";
 }
 
 // Each row of `info -x,` is a key and a plain value: no JSON object or array in a cell, one

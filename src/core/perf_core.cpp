@@ -231,11 +231,12 @@ pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader)
       int members = 2;
       for (const Event* s : leader->siblings) members += s->attr.pmu == pmu ? 1 : 0;
       if (members > pmu->counters()) {
-        return pmu::make_error(-EINVAL, fmt::format("too many events in the group: the {} PMU "
-                                                    "has {} counters, the group would need {}; split "
-                                                    "it into smaller groups (separate groups are "
-                                                    "multiplexed)",
-                                                    pmu->name(), pmu->counters(), members));
+        return pmu::make_error(-EINVAL,
+                               fmt::format("too many events in the group: the {} PMU "
+                                           "has {} counters, the group would need {}; split "
+                                           "it into smaller groups (separate groups are "
+                                           "multiplexed)",
+                                           pmu->name(), pmu->counters(), members));
       }
     }
   } else if (!pmu->software() && pmu->counters() < 1) {

@@ -102,8 +102,8 @@ void print_human(const pmu::Capabilities& c) {
   t.add({"hotpluggable", or_none(cpu::hotpluggable_cpus().to_string())});
   t.add({"hardware PMU", c.hardware_pmu ? "yes" : "no: " + c.hardware_pmu_reason});
   for (const auto& p : c.pmus) {
-    std::string what = p.hardware ? fmt::format("{} generic + {} fixed counters", p.counters,
-                                                p.fixed)
+    std::string what = p.hardware
+                           ? fmt::format("{} generic + {} fixed counters", p.counters, p.fixed)
                        : p.counters > 0 ? fmt::format("{} counters", p.counters)
                                         : "no counter limit";
     what += p.usable ? ", usable" : ", not usable: " + p.note;

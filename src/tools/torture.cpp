@@ -135,8 +135,7 @@ pmu::Status set_up(Rig& rig) {
 }
 
 const uint64_t kTaskClock = core::PerfSoftwarePmu::config_of("task-clock").value();
-const uint64_t kSwitches =
-    core::PerfSoftwarePmu::config_of("context-switches").value();
+const uint64_t kSwitches = core::PerfSoftwarePmu::config_of("context-switches").value();
 
 // A software group {task-clock,context-switches}.
 core::Event* software_group(Rig& rig) {

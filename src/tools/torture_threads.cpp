@@ -75,8 +75,8 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
   // CPU contexts get software groups only: their flexible groups go on before the tasks'
   // and would take the tasks' capped tsc counters (the kernel's priority order).
   if (into_cpu || rng() % 3 == 0) {
-    leader = rig.make_event(rig.software.get(),
-                            core::PerfSoftwarePmu::config_of("task-clock").value());
+    leader =
+        rig.make_event(rig.software.get(), core::PerfSoftwarePmu::config_of("task-clock").value());
   } else {
     leader = rig.make_event(rig.tsc.get(), 0, rng() % 10 == 0);
   }

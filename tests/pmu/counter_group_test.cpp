@@ -240,7 +240,8 @@ TEST(CounterGroup, MappedPagesOnlyForThisThread) {
 
 TEST(CounterGroup, HardwareEventWithoutAPmuSaysSo) {
   const auto caps = probe_capabilities();
-  if (caps.hardware_pmu) GTEST_SKIP() << "this machine has a hardware PMU, so the no-PMU error cannot occur";
+  if (caps.hardware_pmu)
+    GTEST_SKIP() << "this machine has a hardware PMU, so the no-PMU error cannot occur";
   auto g = CounterGroup::open(group_of("cycles"), Target::this_thread());
   ASSERT_FALSE(g);
   EXPECT_EQ(g.error().code, -ENOENT);

@@ -65,11 +65,22 @@ pmu::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRunt
   for (int c : runtime.cpus().cpus()) {
     auto per = std::make_unique<PerCpu>();
     // Counting the CPU thread itself: what runs on it is what its tasks do.
-    auto g = pmu::CounterGroup::open(group, pmu::Target::thread(runtime.thread(c)->tid()));
-    if (!g) return g.error();
-    per->group = std::move(*g);
-    // Sized once here, so the reads in passes never allocate.
-    if (auto st = per->group.read(&per->snapshot); !st) return st.error();
+    if (p->shared_) {
+      auto g = pmu::CounterGroup::open(group, pmu::Target::thread(runtime.thread(c)->tid()));
+      if (!g && (g.error().code == -EACCES || g.error().code == -EPERM)) {
+        // Kernel mode may not be counted here; user-mode variants still can be.
+        p->shared_ = false;
+        for (auto& opened : p->cpus_) {
+          if (opened) opened->group = pmu::CounterGroup();
+        }
+      } else if (!g) {
+        return g.error();
+      } else {
+        per->group = std::move(*g);
+        // Sized once here, so the reads in passes never allocate.
+        if (auto st = per->group.read(&per->snapshot); !st) return st.error();
+      }
+    }
     p->cpus_[static_cast<size_t>(c)] = std::move(per);
   }
   return p;
@@ -77,7 +88,7 @@ pmu::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRunt
 
 pmu::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& event) {
   const perf_event_attr& a = event.attr;
-  if (a.type == PERF_TYPE_SOFTWARE && slot_of(a.config) >= 0 && !a.exclude_user &&
+  if (shared_ && a.type == PERF_TYPE_SOFTWARE && slot_of(a.config) >= 0 && !a.exclude_user &&
       !a.exclude_kernel && !a.exclude_hv && a.precise_ip == 0) {
     return a.config;
   }
@@ -125,7 +136,8 @@ int PerfSoftwarePmu::init(Event& event) {
   if (config >= kVariantBase) {
     return config - kVariantBase < static_cast<uint64_t>(nr_variants_.load()) ? 0 : -EINVAL;
   }
-  return slot_of(config) >= 0 ? 0 : -EINVAL;
+  if (slot_of(config) < 0) return -EINVAL;
+  return shared_ ? 0 : -EACCES;  // no shared group: only config_for's variants count
 }
 
 uint64_t PerfSoftwarePmu::value(int cpu, uint64_t config) const {

@@ -40,6 +40,7 @@ pmu::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::stri
 }
 
 pmu::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const std::string& what) {
+  std::lock_guard lock(mutex_);
   if (core_ != nullptr && core_ != &core) {
     return pmu::make_error(-EINVAL, "a PmuRegistry serves one core; create one per core");
   }

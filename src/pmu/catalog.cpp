@@ -99,8 +99,14 @@ std::vector<EventDescription> software_descriptions() {
     attr.config = e.config;
     const int err = try_open(attr);
     d.usable = err == 0;
-    if (err != 0) d.note = fmt::format("the kernel refuses it: {}", std::strerror(err));
-    d.modifiers = d.usable ? accepted_modifiers(attr, false) : "";
+    d.modifiers = accepted_modifiers(attr, false);
+    if (err != 0 && !d.modifiers.empty()) {
+      d.modifiers = "u";
+      d.note = fmt::format("only with ':u' here: {} counting kernel mode (perf_event_paranoid)",
+                           std::strerror(err));
+    } else if (err != 0) {
+      d.note = fmt::format("the kernel refuses it: {}", std::strerror(err));
+    }
     out.push_back(std::move(d));
   }
   return out;

@@ -50,7 +50,12 @@ Result<std::vector<BitRange>> parse_format(const std::string& text, const std::s
   std::string item;
   while (std::getline(ranges, item, ',')) {
     BitRange r{w, 0, 0};
-    if (std::sscanf(item.c_str(), "%d-%d", &r.low, &r.high) == 1) r.high = r.low;
+    const int got = std::sscanf(item.c_str(), "%d-%d", &r.low, &r.high);
+    if (got < 1) {
+      return make_error(-EINVAL,
+                        fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
+    }
+    if (got == 1) r.high = r.low;
     if (r.low < 0 || r.high > 63 || r.low > r.high) {
       return make_error(-EINVAL,
                         fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
@@ -137,10 +142,17 @@ class TermEncoder {
       if (!parsed) return parsed.error();
       v = *parsed;
     }
+    // The field's bits take the value's, set or clear: a later term overrides an earlier
+    // one (perf's rule), as `event=0xc0,event=0x3c` or an alias followed by its own field.
     int width = 0;
     for (const auto& r : *ranges) {
       for (int bit = r.low; bit <= r.high; ++bit, ++width) {
-        if (width < 64 && ((v >> width) & 1)) *word_of(out.attr, r.word) |= __u64{1} << bit;
+        const __u64 mask = __u64{1} << bit;
+        if (width < 64 && ((v >> width) & 1)) {
+          *word_of(out.attr, r.word) |= mask;
+        } else {
+          *word_of(out.attr, r.word) &= ~mask;
+        }
       }
     }
     if (width < 64 && (v >> width) != 0) {

@@ -66,7 +66,8 @@ std::vector<std::string> split_commas(const std::string& text) {
 std::string cannot_write(const std::string& path) {
   if (path.empty()) return "no file name given";
   const bool existed = access(path.c_str(), F_OK) == 0;
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  // Non-blocking, so a FIFO without a reader is an error here rather than a hang.
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
   if (fd < 0) return std::strerror(errno);
   close(fd);
   if (!existed) unlink(path.c_str());

@@ -219,11 +219,16 @@ std::vector<StatRow> merge_runs(const std::vector<RunOutcome>& runs) {
       sum += r.value();
       sum2 += r.value() * r.value();
     }
+    // The shown value is the mean of the runs' scaled values, as perf's; the times are the
+    // means, and the count is set so that the row scales to that mean.
     StatRow& row = rows[i];
-    row.count = static_cast<uint64_t>(std::llround(count / n));
+    const double mean = sum / n;
     row.enabled = static_cast<uint64_t>(std::llround(enabled / n));
     row.running = static_cast<uint64_t>(std::llround(running / n));
-    const double mean = sum / n;
+    row.count = row.enabled == 0 ? static_cast<uint64_t>(std::llround(count / n))
+                                 : static_cast<uint64_t>(std::llround(
+                                       mean / row.scale * static_cast<double>(row.running) /
+                                       static_cast<double>(row.enabled)));
     const double var = n > 1 ? std::max(0.0, (sum2 - n * mean * mean) / (n - 1)) : 0.0;
     row.variance = mean > 0 ? 100.0 * std::sqrt(var / n) / mean : 0.0;
   }
@@ -265,8 +270,12 @@ nlohmann::json document(const RunOptions& o, const RunPlan& plan,
 void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<RunOutcome>& runs,
                  const std::vector<StatRow>& rows) {
   const RunOutcome& last = runs.back();
-  fmt::print("\n Performance counter stats for {} tasks on CPUs {} ({}){}:\n", last.tasks.size(),
-             plan.cpus.to_string(), fmt::join(o.workloads, ", "),
+  std::vector<std::string> used;  // the workloads the tasks got, in turn
+  for (size_t i = 0; i < std::min(last.tasks.size(), o.workloads.size()); ++i) {
+    used.push_back(o.workloads[i]);
+  }
+  fmt::print("\n Performance counter stats for {} task{} on CPUs {} ({}){}:\n", last.tasks.size(),
+             last.tasks.size() == 1 ? "" : "s", plan.cpus.to_string(), fmt::join(used, ", "),
              runs.size() > 1 ? fmt::format(" ({} runs)", runs.size()) : "");
   print_stat_table(stdout, rows);
   std::vector<double> elapsed;
@@ -304,7 +313,8 @@ void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<Run
   }
 }
 
-void run(const RunOptions& o, bool cpus_given) {
+// Returns the signal that ended the run early, 0 if none.
+int run(const RunOptions& o, bool cpus_given) {
   const RunPlan plan = make_plan(o, cpus_given);
   const StopSignals signals;
   bool interval_header = false;
@@ -327,6 +337,15 @@ void run(const RunOptions& o, bool cpus_given) {
     if (!outcome) die(outcome.error().message);
     // An interrupted repeat is dropped when complete ones exist: its counts cover less time.
     if (outcome->interrupted && !runs.empty()) break;
+    // Rows are merged by position, which holds while every run has the same tasks and CPU
+    // rows; a CPU that went offline for a whole run changes that, and such a run is left out.
+    if (!runs.empty() && outcome->rows.size() != runs.front().rows.size()) {
+      fmt::print(stderr,
+                 "pctx run: run {} has {} rows where the first had {} (a CPU came or "
+                 "went); it is left out of the means\n",
+                 i + 1, outcome->rows.size(), runs.front().rows.size());
+      continue;
+    }
     runs.push_back(std::move(*outcome));
     if (runs.back().interrupted) break;
   }
@@ -343,6 +362,7 @@ void run(const RunOptions& o, bool cpus_given) {
   } else {
     print_table(o, plan, runs, rows);
   }
+  return g_stop_signal.load();
 }
 
 }  // namespace
@@ -415,7 +435,13 @@ void add_run_command(CLI::App& app) {
     }
     // Checked before run() starts anything: a bad --counters is a usage error.
     parse_caps(o->counters);
-    run(*o, cpus->count() > 0);
+    if (const int sig = run(*o, cpus->count() > 0); sig != 0) {
+      // As perf stat: with the counts printed, the signal ends the process (exit 130 for
+      // Ctrl-C in a shell), so a script or a loop sees that it was interrupted.
+      std::fflush(stdout);
+      signal(sig, SIG_DFL);
+      raise(sig);
+    }
   });
 }
 

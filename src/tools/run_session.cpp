@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -69,6 +70,7 @@ struct TaskInfo {
   std::string scope;
   std::atomic<uint64_t> work{0};
   core::EventSet events;
+  bool woken = false;
 };
 
 // A scope's event set as rows; with a previous reading, the rows are the deltas since.
@@ -174,24 +176,19 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
   // early return (declared after it), the tasks after.
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<TaskInfo>> tasks;
-  // A failed spawn or install ends the tasks made so far: their events go, and those never
-  // woken are woken to see `stop` and return at once, so every task has ended before the
-  // scheduler is destroyed.
-  bool woken = false;
+  // A failed spawn, install or wake ends the tasks made so far: their events go, and the
+  // woken ones are joined; the scheduler's destructor cancels those never woken.
   struct TaskGuard {
     std::vector<std::unique_ptr<TaskInfo>>& tasks;
     std::atomic<bool>& stop;
-    sched::Scheduler& scheduler;
-    bool& woken;
     ~TaskGuard() {
       stop = true;
       for (auto& t : tasks) t->events = core::EventSet();
       for (auto& t : tasks) {
-        if (!woken) scheduler.wake(*t->task);
-        t->task->join();
+        if (t->woken) t->task->join();
       }
     }
-  } task_guard{tasks, stop, **scheduler, woken};
+  } task_guard{tasks, stop};
   // The spec's groups are made once before any task exists, so what only the core finds
   // (a group too large for its PMU) ends the run with nothing started.
   if (auto probe = core::EventSet::create(core, **pmus, plan.spec); !probe) return probe.error();
@@ -223,8 +220,13 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
       raw->events = std::move(*set);
     }
   }
-  for (auto& t : tasks) (*scheduler)->wake(*t->task);
-  woken = true;
+  for (auto& t : tasks) {
+    if (int rc = (*scheduler)->wake(*t->task); rc != 0) {
+      return pmu::make_error(rc, fmt::format("cannot start task {}: {} (did its CPU go offline?)",
+                                             t->task->name(), std::strerror(-rc)));
+    }
+    t->woken = true;
+  }
 
   std::vector<Scoped> scopes;
   for (auto& t : tasks) scopes.push_back({t->scope, &t->events, {}});
@@ -236,28 +238,34 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
   auto next_interval = start + plan.interval;
   const bool progress = isatty(STDERR_FILENO) != 0 && plan.duration >= std::chrono::seconds(1) &&
                         plan.interval.count() == 0;
+  // One interval's rows: every scope's deltas since the last, at `t` seconds.
+  auto last_interval = start;
+  auto emit_interval = [&] {
+    const auto now = Clock::now();
+    std::vector<StatRow> rows;
+    for (auto& s : scopes) {
+      for (size_t i = 0; i < s.events->size(); ++i) {
+        const core::Reading r = s.events->read(i);
+        core::Reading d = r;
+        d.count -= s.last[i].count;
+        d.time_enabled -= s.last[i].time_enabled;
+        d.time_running -= s.last[i].time_running;
+        s.last[i] = r;
+        StatRow row = make_row(s.scope, s.events->member(i), d);
+        row.interval = std::chrono::duration<double>(now - start).count();
+        rows.push_back(std::move(row));
+      }
+    }
+    add_metrics(rows, std::chrono::duration<double>(now - last_interval).count());
+    last_interval = now;
+    on_interval(rows);
+  };
   while (Clock::now() < end && stop_signal.load() == 0) {
     auto wake = std::min(end, Clock::now() + std::chrono::milliseconds(50));
     if (plan.interval.count() > 0) wake = std::min(wake, next_interval);
     std::this_thread::sleep_until(wake);
     if (plan.interval.count() > 0 && Clock::now() >= next_interval && Clock::now() < end) {
-      const double t = std::chrono::duration<double>(Clock::now() - start).count();
-      std::vector<StatRow> rows;
-      for (auto& s : scopes) {
-        for (size_t i = 0; i < s.events->size(); ++i) {
-          const core::Reading r = s.events->read(i);
-          core::Reading d = r;
-          d.count -= s.last[i].count;
-          d.time_enabled -= s.last[i].time_enabled;
-          d.time_running -= s.last[i].time_running;
-          s.last[i] = r;
-          StatRow row = make_row(s.scope, s.events->member(i), d);
-          row.interval = t;
-          rows.push_back(std::move(row));
-        }
-      }
-      add_metrics(rows, std::chrono::duration<double>(plan.interval).count());
-      on_interval(rows);
+      emit_interval();
       next_interval += plan.interval;
     }
     if (progress) {
@@ -267,6 +275,9 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
                  (*scheduler)->stats().switches.load());
     }
   }
+  // The last stretch, shorter than an interval (the end, or a Ctrl-C), is an interval too,
+  // as perf stat -I prints at its exit: nothing counted is left out.
+  if (plan.interval.count() > 0) emit_interval();
   out.interrupted = stop_signal.load() != 0;
   stop = true;
   for (auto& t : tasks) t->task->join();

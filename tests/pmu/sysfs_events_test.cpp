@@ -187,11 +187,22 @@ TEST_F(SysfsEventsTest, AnUnknownPmuListsThePmus) {
 TEST_F(SysfsEventsTest, ABadFormatFileIsReportedNotGuessed) {
   write_file(root_ / "fake" / "format" / "weird", "config3:0-7");
   write_file(root_ / "fake" / "format" / "backwards", "config:7-0");
-  for (const char* spec : {"fake/weird=1/", "fake/backwards=1/"}) {
+  write_file(root_ / "fake" / "format" / "junk", "config:x-7");
+  for (const char* spec : {"fake/weird=1/", "fake/backwards=1/", "fake/junk=1/"}) {
     auto e = encode(spec);
     ASSERT_FALSE(e) << spec << " was accepted";
     EXPECT_EQ(e.error().code, -EINVAL) << spec;
   }
+}
+
+// A later term sets its field whole, as perf's: it does not OR into an earlier one.
+TEST_F(SysfsEventsTest, ALaterTermOverridesTheField) {
+  auto twice = encode("fake/event=0xc0,event=0x3c/");
+  ASSERT_TRUE(twice) << twice.error().message;
+  EXPECT_EQ(twice->attr.config & 0xff, 0x3cu);
+  auto alias_then_field = encode("fake/foo,umask=0x01/");
+  ASSERT_TRUE(alias_then_field) << alias_then_field.error().message;
+  EXPECT_EQ(alias_then_field->attr.config, 0x013cu);
 }
 
 // Property: any value within a field's width lands in the field's bits and comes back out

@@ -4,9 +4,11 @@
 //
 // The common software events, counting every privilege level, share one kernel group per
 // CPU thread: a scheduling pass takes one group read() of it, and every add, del and read
-// in the pass is served from that snapshot. Any other event (a modifier, cpu-clock,
-// msr/tsc/) is a variant: config_for() opens it once on every CPU thread, and its count
-// is read with one read() where it is added, read and deleted.
+// in the pass is served from that snapshot. Where the kernel refuses to count kernel mode
+// (perf_event_paranoid >= 2 without privilege) there is no shared group, and every event
+// is a variant: `task-clock:u` counts, `task-clock` gets the kernel's refusal and advice. Any other
+// event (a modifier, cpu-clock, msr/tsc/) is a variant: config_for() opens it once on every CPU
+// thread, and its count is read with one read() where it is added, read and deleted.
 #pragma once
 
 #include <linux/perf_event.h>
@@ -81,6 +83,7 @@ class PerfSoftwarePmu : public Pmu {
   uint64_t variant_value(int cpu, uint64_t config) const;
 
   cpu::CpuRuntime* runtime_ = nullptr;
+  bool shared_ = true;                         // the shared groups are open
   std::vector<std::unique_ptr<PerCpu>> cpus_;  // by CPU number
   std::mutex variants_mutex_;
   std::array<Variant, kMaxVariants> variants_;

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,7 @@ class PmuRegistry {
   pmu::Status ensure(PerfCore& core, pmu::EventSource source, const std::string& what);
 
   std::map<std::string, int> caps_;
+  std::mutex mutex_;          // event sets may be created from several threads at once
   PerfCore* core_ = nullptr;  // the one core the drivers are registered with
   std::unique_ptr<TscPmu> tsc_;
   std::unique_ptr<PerfSoftwarePmu> software_;

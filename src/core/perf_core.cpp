@@ -41,14 +41,13 @@ class CpuLocks {
         if (freeze_time(c)) frozen_[nr_frozen_++] = c;
       }
     }
-    for (Pmu* p : core_.pmus()) {
-      if (p != nullptr) p->begin_pass(cc_.cpu);
-    }
+    // Only the published drivers: a slot past nr_pmus() may be being written by
+    // register_pmu on another thread.
+    nr_pmus_ = core_.nr_pmus();
+    for (int i = 0; i < nr_pmus_; ++i) core_.pmus()[static_cast<size_t>(i)]->begin_pass(cc_.cpu);
   }
   ~CpuLocks() {
-    for (Pmu* p : core_.pmus()) {
-      if (p != nullptr) p->end_pass(cc_.cpu);
-    }
+    for (int i = 0; i < nr_pmus_; ++i) core_.pmus()[static_cast<size_t>(i)]->end_pass(cc_.cpu);
     for (int i = 0; i < nr_frozen_; ++i) thaw_time(frozen_[i]);
     if (extra_ != nullptr) extra_->lock.unlock();
     if (task_ != nullptr) task_->lock.unlock();
@@ -64,6 +63,7 @@ class CpuLocks {
   Context* extra_ = nullptr;
   std::array<Context*, 3> frozen_{};
   int nr_frozen_ = 0;
+  int nr_pmus_ = 0;  // the drivers this pass began, so that it ends the same ones
 };
 
 bool task_curr(PerfCore& core, const Task* task) {
@@ -173,12 +173,15 @@ PerfCore::~PerfCore() {
   g_core.compare_exchange_strong(self, nullptr);
 }
 
+// The slot is written before the count publishes it (release), and passes read only the
+// slots below the count (acquire), so a driver may be registered while CPUs run passes.
 int PerfCore::register_pmu(Pmu& pmu) {
-  const int i = nr_pmus_.load();
+  std::lock_guard lock(pmus_mutex_);
+  const int i = nr_pmus_.load(std::memory_order_relaxed);
   if (i >= kMaxPmus) return -ENOSPC;
   pmu.set_index(i);
   pmus_[static_cast<size_t>(i)] = &pmu;
-  nr_pmus_.store(i + 1);
+  nr_pmus_.store(i + 1, std::memory_order_release);
   return i;
 }
 

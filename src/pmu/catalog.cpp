@@ -216,7 +216,7 @@ std::vector<EventDescription> list_events(const ListOptions& options) {
 
 Result<ResolvedEvent> resolve_event(const EventTerm& term) {
   ResolvedEvent r;
-  if (term.pmu.empty() && !term.raw && term.name == "tsc") {
+  if (term.pmu.empty() && !term.raw && lowercase(term.name) == "tsc") {
     if (!term.modifiers.empty()) {
       return make_error(-EINVAL, fmt::format("'{}': tsc takes no modifiers (rdtsc counts every "
                                              "privilege level); write 'tsc'",

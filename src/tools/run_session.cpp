@@ -115,8 +115,8 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
   if (!perf) return perf.error();
   core::PerfCore& core = **perf;
 
-  // Every driver both specs need is registered before the first install (the CPUs read the
-  // core's list of drivers without a lock), and a bad spec fails before anything runs.
+  // Every driver both specs need is registered up front, so a spec the kernel refuses
+  // fails before anything runs.
   if (auto st = (*pmus)->prepare(core, plan.spec); !st) return st.error();
   if (!plan.cpu_spec.empty()) {
     if (auto st = (*pmus)->prepare(core, plan.cpu_spec); !st) {

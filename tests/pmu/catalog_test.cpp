@@ -107,6 +107,10 @@ TEST(Catalog, TscIsPctxsOwnAndTakesNoModifiers) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->source, EventSource::kTsc);
   EXPECT_EQ(r->name, "tsc");
+  // Any case, as the software events' names.
+  auto upper = resolve("TSC");
+  ASSERT_TRUE(upper) << upper.error().message;
+  EXPECT_EQ(upper->source, EventSource::kTsc);
   for (const char* spec : {"tsc:u", "tsc:k", "tsc:p"}) {
     auto bad = resolve(spec);
     ASSERT_FALSE(bad) << spec << " resolved";

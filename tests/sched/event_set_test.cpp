@@ -412,5 +412,31 @@ TEST_F(EventSetTest, AHardwareEventWithoutAHardwarePmuIsEnoent) {
   EXPECT_EQ(core::Event::alive(), alive);
 }
 
+// A driver registered while other events count: the CPUs' passes must see a new driver
+// whole or not at all (TSan checks the publication), and both sets count.
+TEST_F(EventSetTest, ADriverRegisteredWhileEventsCountJoinsCleanly) {
+  const int cpu = cpus_.front();
+  auto sw = create("task-clock,cs");
+  ASSERT_TRUE(sw) << sw.error().message;
+  ASSERT_TRUE(sw->install(core_->cpu_context(cpu)));
+  std::atomic<bool> stop{false};
+  SpawnOptions o;
+  o.affinity = cpu::CpuSet::of({cpu});  // switches there: passes that walk the drivers
+  TaskRef busy = spawn(
+      [&] {
+        while (!stop.load()) this_task::yield();
+      },
+      o);
+  spin_for(20ms);
+  auto tsc = create("tsc");  // the first tsc set: registers the tsc driver now
+  ASSERT_TRUE(tsc) << tsc.error().message;
+  ASSERT_TRUE(tsc->install(core_->cpu_context(cpu)));
+  spin_for(20ms);
+  stop = true;
+  busy->join();
+  EXPECT_GT(sw->read("task-clock")->count, 0u);
+  EXPECT_GT(tsc->read("tsc")->count, 0u);
+}
+
 }  // namespace
 }  // namespace pctx::sched

@@ -79,7 +79,8 @@ class PerfCore {
   PerfCore& operator=(const PerfCore&) = delete;
   static PerfCore* current();
 
-  // Registers a driver; the PMU must outlive the core. -ENOSPC beyond kMaxPmus.
+  // Registers a driver, also while events count (from any thread); the PMU must outlive
+  // the core. -ENOSPC beyond kMaxPmus.
   int register_pmu(Pmu& pmu);
 
   // An event (and, with a leader, a sibling of its group), initialised by its PMU. A
@@ -133,6 +134,8 @@ class PerfCore {
   cpu::CpuRuntime& runtime() { return runtime_; }
   CpuContext* cpu(int cpu) const;
   const std::array<Pmu*, kMaxPmus>& pmus() const { return pmus_; }
+  // The registered drivers are pmus()[0 .. nr_pmus()): a pass reads no slot beyond.
+  int nr_pmus() const { return nr_pmus_.load(std::memory_order_acquire); }
   std::chrono::nanoseconds rotation_interval() const { return rotation_interval_.load(); }
 
  private:
@@ -147,6 +150,7 @@ class PerfCore {
   std::vector<std::unique_ptr<CpuContext>> cpus_;
   std::array<Pmu*, kMaxPmus> pmus_{};
   std::atomic<int> nr_pmus_{0};
+  std::mutex pmus_mutex_;  // registrations
   std::atomic<std::chrono::nanoseconds> rotation_interval_{};
   std::mutex tasks_mutex_;  // creation of task contexts
   CoreStats stats_;

@@ -2,9 +2,8 @@
 // registered with a core: `tsc` on the tsc driver, kernel software and kernel-PMU events
 // (msr/tsc/) on the perf software driver, hardware events on the perf hardware driver.
 // The registry must outlive the core it registers with: declare it first. A driver is
-// registered at its first use, and the core's CPUs read its list of drivers in every pass
-// without a lock, so call prepare() with every spec you will use (or create the event
-// sets) before installing the first event.
+// registered at its first use, which is safe while other events count; prepare() does it
+// ahead of time, so that the first EventSet::create of each kind opens nothing.
 #pragma once
 
 #include <map>

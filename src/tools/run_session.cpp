@@ -231,9 +231,13 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
   std::vector<Scoped> scopes;
   for (auto& t : tasks) scopes.push_back({t->scope, &t->events, {}});
   for (auto& [c, set] : cpu_events) scopes.push_back({fmt::format("CPU{}", c), &set, {}});
-  for (auto& s : scopes) s.last.resize(s.events->size());
-
   const auto start = Clock::now();
+  // Intervals count from here: the readings at the start are their baseline, so the first
+  // interval holds no time from before its stamp's origin (the CPU events' since install,
+  // the tasks' since their wake).
+  for (auto& s : scopes) {
+    for (size_t i = 0; i < s.events->size(); ++i) s.last.push_back(s.events->read(i));
+  }
   const auto end = start + plan.duration;
   auto next_interval = start + plan.interval;
   const bool progress = isatty(STDERR_FILENO) != 0 && plan.duration >= std::chrono::seconds(1) &&

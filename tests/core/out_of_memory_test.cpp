@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "core/address_space.hpp"
 #include "core/core_fixture.hpp"
 
 namespace pctx::core {
@@ -17,22 +18,10 @@ namespace {
 
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 
+using pctx::testing::cap_address_space;
 using testing::CoreTest;
 
 constexpr size_t kTasks = 1'000'000;
-
-// Caps the address space at what the process uses plus `headroom`.
-void cap_address_space(rlim_t headroom) {
-  long pages = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
-    std::fclose(f);
-  }
-  if (pages <= 0) std::_Exit(3);
-  const rlim_t used = static_cast<rlim_t>(pages) * static_cast<rlim_t>(getpagesize());
-  const rlimit cap{used + headroom, used + headroom};
-  if (setrlimit(RLIMIT_AS, &cap) != 0) std::_Exit(4);
-}
 
 // Creates events until create_event fails, then task contexts until task_context fails:
 // exits 0 when both failed with -ENOMEM (an escaping std::bad_alloc aborts the child).

@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "core/address_space.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/sched/wait_queue.hpp"
 #include "sched/sched_fixture.hpp"
@@ -180,15 +181,7 @@ TEST_F(TeardownTest, SpawnReportsAStackItCannotMap) {
 // Caps the address space a little above what the process uses, then spawns tasks with
 // 1 MiB stacks until spawn fails. Exits 0 when it failed with -ENOMEM after some spawns.
 [[noreturn]] void spawn_until_out_of_memory(Scheduler& s) {
-  long pages = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
-    std::fclose(f);
-  }
-  if (pages <= 0) std::_Exit(3);
-  const rlim_t used = static_cast<rlim_t>(pages) * static_cast<rlim_t>(getpagesize());
-  const rlimit cap{used + (rlim_t{256} << 20), used + (rlim_t{256} << 20)};
-  if (setrlimit(RLIMIT_AS, &cap) != 0) std::_Exit(4);
+  pctx::testing::cap_address_space(rlim_t{256} << 20);
   SpawnOptions o;
   o.start = false;
   o.stack_size = 1 << 20;

@@ -29,20 +29,20 @@ const Cpus& cpus() {
   return g_cpus;
 }
 
-pmu::Status init_cpus() {
+base::Status init_cpus() {
   const cpu::CpuSet online = cpu::online_cpus();
   if (online.count() < 2) {
-    return pmu::make_error(-ENODEV, fmt::format("the benchmarks need two online CPUs (online: "
-                                                "{}); bring one up with `pctx hotplug up`",
-                                                online.to_string()));
+    return base::make_error(-ENODEV, fmt::format("the benchmarks need two online CPUs (online: "
+                                                 "{}); bring one up with `pctx hotplug up`",
+                                                 online.to_string()));
   }
   g_cpus.caller = online.first();
   g_cpus.target = online.last();
   if (int err = cpu::pin_current_thread(g_cpus.caller).error; err != 0) {
-    return pmu::make_error(err,
-                           fmt::format("cannot pin the benchmark thread to cpu{}", g_cpus.caller));
+    return base::make_error(err,
+                            fmt::format("cannot pin the benchmark thread to cpu{}", g_cpus.caller));
   }
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 std::unique_ptr<BenchEnv> BenchEnv::start(benchmark::State& state, Options options) {

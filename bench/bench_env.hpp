@@ -27,7 +27,7 @@ struct Cpus {
 const Cpus& cpus();
 // Picks the first and last online CPUs and pins the calling thread to the first. Fails
 // (with a message) with fewer than two online CPUs.
-pmu::Status init_cpus();
+base::Status init_cpus();
 
 class BenchEnv {
  public:

@@ -12,15 +12,15 @@ namespace pctx::core {
 
 namespace {
 
-pmu::Status status_of(int rc, std::string_view what, std::string_view name) {
-  if (rc == 0) return pmu::Ok{};
-  return pmu::make_error(rc, fmt::format("cannot {} '{}': {}", what, name, std::strerror(-rc)));
+base::Status status_of(int rc, std::string_view what, std::string_view name) {
+  if (rc == 0) return base::Ok{};
+  return base::make_error(rc, fmt::format("cannot {} '{}': {}", what, name, std::strerror(-rc)));
 }
 
 }  // namespace
 
-pmu::Result<EventSet> EventSet::create(PerfCore& core, PmuRegistry& pmus, std::string_view spec,
-                                       const EventSetOptions& options) {
+base::Result<EventSet> EventSet::create(PerfCore& core, PmuRegistry& pmus, std::string_view spec,
+                                        const EventSetOptions& options) {
   auto parsed = pmu::parse_spec(spec);
   if (!parsed) return parsed.error();
   // Resolve and bind every event first, so a typo late in the spec creates nothing.
@@ -51,7 +51,7 @@ pmu::Result<EventSet> EventSet::create(PerfCore& core, PmuRegistry& pmus, std::s
         const auto& g = parsed->groups[gi];
         std::string text;
         for (const auto& t : g.events) text += (text.empty() ? "" : ",") + t.text;
-        return pmu::make_error(
+        return base::make_error(
             e.error().code,
             fmt::format("'{}' in {}: {}", resolved.encoded.text,
                         g.braced ? "{" + text + "}" : "'" + text + "'", e.error().message));
@@ -104,28 +104,28 @@ void EventSet::release() {
   leaders_.clear();
 }
 
-pmu::Status EventSet::install(Context* ctx) {
-  if (ctx_ != nullptr) return pmu::make_error(-EBUSY, "the event set is installed already");
+base::Status EventSet::install(Context* ctx) {
+  if (ctx_ != nullptr) return base::make_error(-EBUSY, "the event set is installed already");
   if (ctx == nullptr)
-    return pmu::make_error(-EINVAL, "no context (a CPU the core does not manage?)");
+    return base::make_error(-EINVAL, "no context (a CPU the core does not manage?)");
   for (size_t n = 0; n < leaders_.size(); ++n) {
     const Member& m = members_[leaders_[n]];
     if (int rc = core_->install(ctx, m.event); rc != 0) {
       for (size_t k = 0; k < n; ++k) core_->remove(members_[leaders_[k]].event);
       std::string why = rc == -ESRCH ? "the task has exited" : std::strerror(-rc);
-      return pmu::make_error(rc, fmt::format("cannot install '{}': {}", m.info.name, why));
+      return base::make_error(rc, fmt::format("cannot install '{}': {}", m.info.name, why));
     }
   }
   ctx_ = ctx;
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
-pmu::Status EventSet::install(Task& task) {
+base::Status EventSet::install(Task& task) {
   auto ctx = core_->task_context(task);
   if (!ctx) return ctx.error();
   if (auto st = install(ctx->get()); !st) return st;
   task_ctx_ = std::move(*ctx);
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 void EventSet::remove() {
@@ -151,13 +151,13 @@ Reading EventSet::read(size_t i) {
   return core_->read(members_.at(i).event);
 }
 
-pmu::Result<Reading> EventSet::read(std::string_view name) {
+base::Result<Reading> EventSet::read(std::string_view name) {
   auto i = find(name);
   if (!i) {
     std::string names;
     for (const auto& m : members_) names += (names.empty() ? "" : ", ") + m.info.name;
-    return pmu::make_error(-ENOENT,
-                           fmt::format("the event set has no event '{}'; it has {}", name, names));
+    return base::make_error(-ENOENT,
+                            fmt::format("the event set has no event '{}'; it has {}", name, names));
   }
   return read(*i);
 }
@@ -166,27 +166,27 @@ GroupReading EventSet::read_group(size_t g) {
   return core_->read_group(members_[leaders_.at(g)].event);
 }
 
-pmu::Status EventSet::each_leader(int (PerfCore::*op)(Event*), std::string_view what) {
+base::Status EventSet::each_leader(int (PerfCore::*op)(Event*), std::string_view what) {
   for (size_t li : leaders_) {
     const Member& m = members_[li];
     if (auto st = status_of((core_->*op)(m.event), what, m.info.name); !st) return st;
   }
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
-pmu::Status EventSet::enable() {
+base::Status EventSet::enable() {
   return each_leader(&PerfCore::enable, "enable");
 }
 
-pmu::Status EventSet::disable() {
+base::Status EventSet::disable() {
   return each_leader(&PerfCore::disable, "disable");
 }
 
-pmu::Status EventSet::reset() {
+base::Status EventSet::reset() {
   for (const auto& m : members_) {
     if (auto st = status_of(core_->reset(m.event), "reset", m.info.name); !st) return st;
   }
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 }  // namespace pctx::core

@@ -91,12 +91,12 @@ Context* PerfCore::cpu_context(int cpu) const {
   return cc != nullptr ? cc->ctx : nullptr;
 }
 
-pmu::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime,
-                                                       CoreOptions options) {
+base::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime,
+                                                        CoreOptions options) {
   std::unique_ptr<PerfCore> core(new PerfCore(runtime));
   PerfCore* expected = nullptr;
   if (!g_core.compare_exchange_strong(expected, core.get())) {
-    return pmu::make_error(-EBUSY, "a perf core is already running in this process");
+    return base::make_error(-EBUSY, "a perf core is already running in this process");
   }
   core->rotation_interval_ = options.rotation_interval;
   core->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
@@ -201,75 +201,75 @@ void PerfCore::set_rotation_interval(std::chrono::nanoseconds interval) {
   }
 }
 
-pmu::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader) {
+base::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader) {
   Pmu* pmu = attr.pmu;
   if (pmu == nullptr || pmu->index() < 0 || pmus_[static_cast<size_t>(pmu->index())] != pmu) {
-    return pmu::make_error(-EINVAL, "the event's PMU is not registered with the core");
+    return base::make_error(-EINVAL, "the event's PMU is not registered with the core");
   }
   if (attr.cpu != -1 && (attr.cpu < 0 || !runtime_.cpus().test(attr.cpu))) {
-    return pmu::make_error(
+    return base::make_error(
         -EINVAL, fmt::format("CPU {} is not a CPU of this runtime (CPUs {}); use -1 for any CPU",
                              attr.cpu, runtime_.cpus().to_string()));
   }
   if (leader != nullptr) {
     if (attr.cpu != leader->attr.cpu) {
-      return pmu::make_error(-EINVAL, fmt::format("a sibling counts where its leader does: CPU {} "
-                                                  "differs from the leader's {}",
-                                                  attr.cpu, leader->attr.cpu));
+      return base::make_error(-EINVAL, fmt::format("a sibling counts where its leader does: CPU {} "
+                                                   "differs from the leader's {}",
+                                                   attr.cpu, leader->attr.cpu));
     }
-    if (!leader->is_leader()) return pmu::make_error(-EINVAL, "a sibling's leader is a sibling");
+    if (!leader->is_leader()) return base::make_error(-EINVAL, "a sibling's leader is a sibling");
     if (leader->ctx != nullptr) {
-      return pmu::make_error(-EBUSY, "the group is installed: create siblings before install");
+      return base::make_error(-EBUSY, "the group is installed: create siblings before install");
     }
     if (attr.pinned || attr.exclusive) {
-      return pmu::make_error(-EINVAL, "pinned and exclusive are for group leaders");
+      return base::make_error(-EINVAL, "pinned and exclusive are for group leaders");
     }
     const Pmu* lp = leader->attr.pmu;
     if (!pmu->software() && pmu != lp) {
-      return pmu::make_error(-EINVAL, fmt::format("a group counts on one PMU with counters: {} "
-                                                  "cannot join a {} group (software events can)",
-                                                  pmu->name(), lp->name()));
+      return base::make_error(-EINVAL, fmt::format("a group counts on one PMU with counters: {} "
+                                                   "cannot join a {} group (software events can)",
+                                                   pmu->name(), lp->name()));
     }
     if (!pmu->software()) {
       int members = 2;
       for (const Event* s : leader->siblings) members += s->attr.pmu == pmu ? 1 : 0;
       if (members > pmu->counters()) {
-        return pmu::make_error(-EINVAL,
-                               fmt::format("too many events in the group: the {} PMU "
-                                           "has {} counters, the group would need {}; split "
-                                           "it into smaller groups (separate groups are "
-                                           "multiplexed)",
-                                           pmu->name(), pmu->counters(), members));
+        return base::make_error(-EINVAL,
+                                fmt::format("too many events in the group: the {} PMU "
+                                            "has {} counters, the group would need {}; split "
+                                            "it into smaller groups (separate groups are "
+                                            "multiplexed)",
+                                            pmu->name(), pmu->counters(), members));
       }
     }
   } else if (!pmu->software() && pmu->counters() < 1) {
-    return pmu::make_error(-EINVAL, fmt::format("the {} PMU has no counters", pmu->name()));
+    return base::make_error(-EINVAL, fmt::format("the {} PMU has no counters", pmu->name()));
   }
   Event* e = nullptr;
   try {
     e = Event::create(attr, leader);
   } catch (const std::bad_alloc&) {
-    return pmu::make_error_nothrow(
+    return base::make_error_nothrow(
         -ENOMEM, [] { return std::string("out of memory creating an event; close some events"); });
   }
   if (int err = pmu->init(*e)) {
     e->put();
-    return pmu::make_error(err, fmt::format("the {} PMU refused the event", pmu->name()));
+    return base::make_error(err, fmt::format("the {} PMU refused the event", pmu->name()));
   }
   return e;
 }
 
-pmu::Result<ContextRef> PerfCore::task_context(Task& task) {
+base::Result<ContextRef> PerfCore::task_context(Task& task) {
   std::lock_guard lock(tasks_mutex_);
   if (task.exited.load()) {
-    return pmu::make_error(-ESRCH, "the task has exited: its events can no longer count");
+    return base::make_error(-ESRCH, "the task has exited: its events can no longer count");
   }
   Context* ctx = task.perf_ctx.load();
   if (ctx == nullptr) {
     try {
       ctx = Context::create(&task, -1);  // the task's reference
     } catch (const std::bad_alloc&) {
-      return pmu::make_error_nothrow(
+      return base::make_error_nothrow(
           -ENOMEM, [] { return std::string("out of memory creating the task's perf context"); });
     }
     // Published before install looks at where the task runs (see install).

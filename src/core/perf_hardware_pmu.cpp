@@ -13,11 +13,11 @@
 
 namespace pctx::core {
 
-pmu::Result<std::unique_ptr<PerfHardwarePmu>> PerfHardwarePmu::open(cpu::CpuRuntime& runtime,
-                                                                    int counters) {
+base::Result<std::unique_ptr<PerfHardwarePmu>> PerfHardwarePmu::open(cpu::CpuRuntime& runtime,
+                                                                     int counters) {
   const auto caps = pmu::probe_capabilities();
-  if (!caps.hardware_pmu) return pmu::make_error(-ENOENT, caps.hardware_pmu_reason);
-  if (counters <= 0) return pmu::make_error(-EINVAL, "a hardware PMU needs counters");
+  if (!caps.hardware_pmu) return base::make_error(-ENOENT, caps.hardware_pmu_reason);
+  if (counters <= 0) return base::make_error(-EINVAL, "a hardware PMU needs counters");
   std::unique_ptr<PerfHardwarePmu> p(new PerfHardwarePmu());
   p->counters_ = counters;
   p->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));

@@ -32,7 +32,7 @@ int PerfSoftwarePmu::slot_of(uint64_t config) {
   return -1;
 }
 
-pmu::Result<uint64_t> PerfSoftwarePmu::config_of(std::string_view name) {
+base::Result<uint64_t> PerfSoftwarePmu::config_of(std::string_view name) {
   const pmu::SoftwareEvent* e = pmu::find_software_event(name);
   if (e != nullptr && slot_of(e->config) >= 0) return e->config;
   std::vector<std::string_view> names;
@@ -41,12 +41,12 @@ pmu::Result<uint64_t> PerfSoftwarePmu::config_of(std::string_view name) {
       if (s.config == c) names.push_back(s.name);
     }
   }
-  return pmu::make_error(-EINVAL, fmt::format("'{}' is not one of the shared software events "
-                                              "({}); encode it and use config_for()",
-                                              name, fmt::join(names, ", ")));
+  return base::make_error(-EINVAL, fmt::format("'{}' is not one of the shared software events "
+                                               "({}); encode it and use config_for()",
+                                               name, fmt::join(names, ", ")));
 }
 
-pmu::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRuntime& runtime) {
+base::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRuntime& runtime) {
   pmu::EncodedGroup group;
   group.braced = true;
   for (uint64_t c : kEvents) {
@@ -86,7 +86,7 @@ pmu::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRunt
   return p;
 }
 
-pmu::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& event) {
+base::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& event) {
   const perf_event_attr& a = event.attr;
   if (shared_ && a.type == PERF_TYPE_SOFTWARE && slot_of(a.config) >= 0 && !a.exclude_user &&
       !a.exclude_kernel && !a.exclude_hv && a.precise_ip == 0) {
@@ -95,9 +95,9 @@ pmu::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& event
   const auto kernel_pmu = pmu::kernel_pmu_name(a.type);
   if (a.type == PERF_TYPE_HARDWARE || a.type == PERF_TYPE_HW_CACHE || a.type == PERF_TYPE_RAW ||
       (kernel_pmu && pmu::is_core_pmu_name(*kernel_pmu))) {
-    return pmu::make_error(-EINVAL, fmt::format("'{}' needs a hardware counter; the perf "
-                                                "hardware PMU counts it",
-                                                event.text));
+    return base::make_error(-EINVAL, fmt::format("'{}' needs a hardware counter; the perf "
+                                                 "hardware PMU counts it",
+                                                 event.text));
   }
   std::lock_guard lock(variants_mutex_);
   const int n = nr_variants_.load(std::memory_order_relaxed);
@@ -107,9 +107,9 @@ pmu::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& event
     }
   }
   if (n == kMaxVariants) {
-    return pmu::make_error(-ENOSPC, fmt::format("'{}': at most {} distinct kernel events besides "
-                                                "the common software ones; use fewer",
-                                                event.text, kMaxVariants));
+    return base::make_error(-ENOSPC, fmt::format("'{}': at most {} distinct kernel events besides "
+                                                 "the common software ones; use fewer",
+                                                 event.text, kMaxVariants));
   }
   Variant& v = variants_[static_cast<size_t>(n)];
   std::vector<std::unique_ptr<VariantCounter>> cpus(cpus_.size());

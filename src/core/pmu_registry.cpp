@@ -9,29 +9,30 @@
 
 namespace pctx::core {
 
-pmu::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::string, int> caps) {
+base::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::string, int> caps) {
   for (const auto& [name, n] : caps) {
     if (name != "tsc" && name != "hardware") {
-      return pmu::make_error(-EINVAL, fmt::format("--counters {}={}: no PMU named '{}' has a "
-                                                  "counter limit; use tsc=N or hardware=N",
-                                                  name, n, name));
+      return base::make_error(-EINVAL, fmt::format("--counters {}={}: no PMU named '{}' has a "
+                                                   "counter limit; use tsc=N or hardware=N",
+                                                   name, n, name));
     }
     if (n < 1) {
-      return pmu::make_error(
+      return base::make_error(
           -EINVAL, fmt::format("--counters {}={}: a PMU needs at least 1 counter", name, n));
     }
   }
   if (auto it = caps.find("hardware"); it != caps.end()) {
     const auto c = pmu::probe_capabilities();
     if (!c.hardware_pmu) {
-      return pmu::make_error(-ENOENT, fmt::format("--counters hardware={}: {}; cap tsc=N "
-                                                  "instead to see multiplexing",
-                                                  it->second, c.hardware_pmu_reason));
+      return base::make_error(-ENOENT, fmt::format("--counters hardware={}: {}; cap tsc=N "
+                                                   "instead to see multiplexing",
+                                                   it->second, c.hardware_pmu_reason));
     }
     if (it->second > c.available_core_counters()) {
-      return pmu::make_error(-EINVAL, fmt::format("--counters hardware={}: the hardware PMU has {} "
-                                                  "counters free here; give at most that",
-                                                  it->second, c.available_core_counters()));
+      return base::make_error(-EINVAL,
+                              fmt::format("--counters hardware={}: the hardware PMU has {} "
+                                          "counters free here; give at most that",
+                                          it->second, c.available_core_counters()));
     }
   }
   auto r = std::unique_ptr<PmuRegistry>(new PmuRegistry());
@@ -39,10 +40,10 @@ pmu::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::stri
   return r;
 }
 
-pmu::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const std::string& what) {
+base::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const std::string& what) {
   std::lock_guard lock(mutex_);
   if (core_ != nullptr && core_ != &core) {
-    return pmu::make_error(-EINVAL, "a PmuRegistry serves one core; create one per core");
+    return base::make_error(-EINVAL, "a PmuRegistry serves one core; create one per core");
   }
   core_ = &core;
   auto cap = [&](const char* name, int fallback) {
@@ -55,43 +56,43 @@ pmu::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const s
         tsc_ = std::make_unique<TscPmu>(cap("tsc", 4));
         if (int rc = core.register_pmu(*tsc_); rc < 0) {
           tsc_.reset();
-          return pmu::make_error(rc, "cannot register the tsc driver: the core has no room");
+          return base::make_error(rc, "cannot register the tsc driver: the core has no room");
         }
       }
-      return pmu::Ok{};
+      return base::Ok{};
     case pmu::EventSource::kSoftware:
     case pmu::EventSource::kKernelPmu:
       if (!software_) {
         auto sw = PerfSoftwarePmu::open(core.runtime());
         if (!sw) return sw.error();
         if (int rc = core.register_pmu(**sw); rc < 0) {
-          return pmu::make_error(rc, "cannot register the software driver: the core has no room");
+          return base::make_error(rc, "cannot register the software driver: the core has no room");
         }
         software_ = std::move(*sw);
       }
-      return pmu::Ok{};
+      return base::Ok{};
     case pmu::EventSource::kHardware:
       if (!hardware_) {
         const auto c = pmu::probe_capabilities();
         if (!c.hardware_pmu) {
-          return pmu::make_error(-ENOENT, fmt::format("'{}': {}; count tsc or a software event "
-                                                      "instead (pctx list)",
-                                                      what, c.hardware_pmu_reason));
+          return base::make_error(-ENOENT, fmt::format("'{}': {}; count tsc or a software event "
+                                                       "instead (pctx list)",
+                                                       what, c.hardware_pmu_reason));
         }
         auto hw =
             PerfHardwarePmu::open(core.runtime(), cap("hardware", c.available_core_counters()));
         if (!hw) return hw.error();
         if (int rc = core.register_pmu(**hw); rc < 0) {
-          return pmu::make_error(rc, "cannot register the hardware driver: the core has no room");
+          return base::make_error(rc, "cannot register the hardware driver: the core has no room");
         }
         hardware_ = std::move(*hw);
       }
-      return pmu::Ok{};
+      return base::Ok{};
   }
-  return pmu::make_error(-EINVAL, "unknown event source");
+  return base::make_error(-EINVAL, "unknown event source");
 }
 
-pmu::Status PmuRegistry::prepare(PerfCore& core, std::string_view spec) {
+base::Status PmuRegistry::prepare(PerfCore& core, std::string_view spec) {
   auto parsed = pmu::parse_spec(spec);
   if (!parsed) return parsed.error();
   for (const auto& g : parsed->groups) {
@@ -102,11 +103,11 @@ pmu::Status PmuRegistry::prepare(PerfCore& core, std::string_view spec) {
       if (!b) return b.error();
     }
   }
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
-pmu::Result<PmuRegistry::Binding> PmuRegistry::bind(PerfCore& core,
-                                                    const pmu::ResolvedEvent& event) {
+base::Result<PmuRegistry::Binding> PmuRegistry::bind(PerfCore& core,
+                                                     const pmu::ResolvedEvent& event) {
   if (auto st = ensure(core, event.source, event.encoded.text); !st) return st.error();
   switch (event.source) {
     case pmu::EventSource::kTsc:
@@ -120,15 +121,15 @@ pmu::Result<PmuRegistry::Binding> PmuRegistry::bind(PerfCore& core,
     case pmu::EventSource::kHardware: {
       const uint64_t config = hardware_->config_for(event.encoded);
       if (config == 0) {
-        return pmu::make_error(-ENOSPC,
-                               fmt::format("'{}': the hardware driver holds {} distinct "
-                                           "encodings already; use fewer",
-                                           event.encoded.text, PerfHardwarePmu::kMaxEncodings));
+        return base::make_error(-ENOSPC,
+                                fmt::format("'{}': the hardware driver holds {} distinct "
+                                            "encodings already; use fewer",
+                                            event.encoded.text, PerfHardwarePmu::kMaxEncodings));
       }
       return Binding{hardware_.get(), config};
     }
   }
-  return pmu::make_error(-EINVAL, "unknown event source");
+  return base::make_error(-EINVAL, "unknown event source");
 }
 
 }  // namespace pctx::core

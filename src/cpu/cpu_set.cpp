@@ -76,10 +76,10 @@ std::string CpuSet::to_string() const {
 
 namespace {
 
-pmu::Error bad(std::string_view text, std::string_view why) {
-  return pmu::make_error(-EINVAL, fmt::format("bad CPU list '{}': {}; write CPUs like the kernel "
-                                              "does, e.g. 0-3,7",
-                                              text, why));
+base::Error bad(std::string_view text, std::string_view why) {
+  return base::make_error(-EINVAL, fmt::format("bad CPU list '{}': {}; write CPUs like the kernel "
+                                               "does, e.g. 0-3,7",
+                                               text, why));
 }
 
 // Reads a decimal number at `pos`, advancing it. -1 when there is none or it is too big.
@@ -95,7 +95,7 @@ int read_number(std::string_view s, size_t& pos) {
 
 }  // namespace
 
-pmu::Result<CpuSet> CpuSet::parse(std::string_view text) {
+base::Result<CpuSet> CpuSet::parse(std::string_view text) {
   std::string_view s = text;
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);

@@ -50,9 +50,9 @@ std::string HotplugCheck::message() const {
   return out;
 }
 
-pmu::Status HotplugCheck::status() const {
-  if (ok()) return pmu::Ok{};
-  return pmu::make_error(problems.front().code, message());
+base::Status HotplugCheck::status() const {
+  if (ok()) return base::Ok{};
+  return base::make_error(problems.front().code, message());
 }
 
 std::map<int, uint64_t> hotplug_failures_by_errno() {
@@ -197,11 +197,11 @@ void Hotplug::run_teardown(int cpu, size_t from) {
   }
 }
 
-pmu::Status Hotplug::cpu_down(int cpu) {
+base::Status Hotplug::cpu_down(int cpu) {
   if (auto st = check_all(CpuSet::of({cpu}), false).status(); !st) return st;
   std::lock_guard lock(mutex_);
   const auto start = Clock::now();
-  if (!cpu_is_online(cpu) && !up_.test(cpu)) return pmu::Ok{};
+  if (!cpu_is_online(cpu) && !up_.test(cpu)) return base::Ok{};
   // Journal and mark first, so a crash or a signal from here on still restores the CPU.
   if (auto st = journal_.add(cpu); !st) return st;
   exit_guard::mark_offline(cpu);
@@ -215,10 +215,10 @@ pmu::Status Hotplug::cpu_down(int cpu) {
     return st;
   }
   record(HotplugEvent::Kind::kDown, cpu, start);
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
-pmu::Status Hotplug::cpu_up(int cpu) {
+base::Status Hotplug::cpu_up(int cpu) {
   if (auto st = check_all(CpuSet::of({cpu}), true).status(); !st) return st;
   std::lock_guard lock(mutex_);
   const auto start = Clock::now();
@@ -231,16 +231,16 @@ pmu::Status Hotplug::cpu_up(int cpu) {
     size_t done = 0;
     if (int err = run_bringup(cpu, &done)) {
       run_teardown(cpu, done);
-      return pmu::make_error(err, fmt::format("CPU {} is online but step '{}' failed: {}", cpu,
-                                              steps_[done].name, std::strerror(-err)));
+      return base::make_error(err, fmt::format("CPU {} is online but step '{}' failed: {}", cpu,
+                                               steps_[done].name, std::strerror(-err)));
     }
     up_.set(cpu);
   }
   record(HotplugEvent::Kind::kUp, cpu, start);
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
-pmu::Result<CpuSet> Hotplug::apply_all(const CpuSet& cpus, bool online) {
+base::Result<CpuSet> Hotplug::apply_all(const CpuSet& cpus, bool online) {
   if (auto st = check_all(cpus, online).status(); !st) return st.error();
   CpuSet changed;
   for (int cpu : cpus.cpus()) {
@@ -250,8 +250,8 @@ pmu::Result<CpuSet> Hotplug::apply_all(const CpuSet& cpus, bool online) {
     // write); it is undone with the rest.
     if (cpu_is_online(cpu) != was_online) changed.set(cpu);
     if (!st) {
-      return pmu::make_error(st.error().code,
-                             fmt::format("{}; {}", st.error().message, undo(changed, online)));
+      return base::make_error(st.error().code,
+                              fmt::format("{}; {}", st.error().message, undo(changed, online)));
     }
   }
   return changed;

@@ -55,18 +55,18 @@ std::map<int, long> read_entries(const std::string& path) {
   return entries;
 }
 
-pmu::Status write_entries(const std::string& path, const std::map<int, long>& entries) {
+base::Status write_entries(const std::string& path, const std::map<int, long>& entries) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     for (const auto& [cpu, pid] : entries) out << cpu << ' ' << pid << '\n';
-    if (!out) return pmu::make_error(-EIO, fmt::format("cannot write the journal {}", tmp));
+    if (!out) return base::make_error(-EIO, fmt::format("cannot write the journal {}", tmp));
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return pmu::make_error(
+    return base::make_error(
         -errno, fmt::format("cannot replace the journal {}: {}", path, std::strerror(errno)));
   }
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 }  // namespace
@@ -78,10 +78,10 @@ std::string HotplugJournal::default_path() {
   return env != nullptr && *env != '\0' ? env : "/run/pctx/hotplug.journal";
 }
 
-pmu::Status HotplugJournal::add(int cpu) {
+base::Status HotplugJournal::add(int cpu) {
   JournalLock lock(path_);
   if (!lock.ok()) {
-    return pmu::make_error(
+    return base::make_error(
         -errno, fmt::format("cannot open the hotplug journal {}: {}", path_, std::strerror(errno)));
   }
   auto entries = read_entries(path_);
@@ -89,10 +89,10 @@ pmu::Status HotplugJournal::add(int cpu) {
   return write_entries(path_, entries);
 }
 
-pmu::Status HotplugJournal::remove(int cpu) {
+base::Status HotplugJournal::remove(int cpu) {
   JournalLock lock(path_);
   auto entries = read_entries(path_);
-  if (entries.erase(cpu) == 0) return pmu::Ok{};
+  if (entries.erase(cpu) == 0) return base::Ok{};
   return write_entries(path_, entries);
 }
 
@@ -102,7 +102,7 @@ CpuSet HotplugJournal::cpus() const {
   return s;
 }
 
-pmu::Result<CpuSet> HotplugJournal::restore(const CpuSet& only) {
+base::Result<CpuSet> HotplugJournal::restore(const CpuSet& only) {
   JournalLock lock(path_);
   auto entries = read_entries(path_);
   CpuSet restored;
@@ -125,7 +125,7 @@ pmu::Result<CpuSet> HotplugJournal::restore(const CpuSet& only) {
     it = entries.erase(it);
   }
   auto st = write_entries(path_, entries);
-  if (!failures.empty()) return pmu::make_error(-EIO, "restore incomplete: " + failures);
+  if (!failures.empty()) return base::make_error(-EIO, "restore incomplete: " + failures);
   if (!st) return st.error();
   return restored;
 }

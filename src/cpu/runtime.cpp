@@ -19,17 +19,18 @@ CpuRuntime* CpuRuntime::current() {
   return g_runtime.load();
 }
 
-pmu::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(RuntimeOptions options) {
+base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(RuntimeOptions options) {
   const CpuSet present = present_cpus();
   CpuSet cpus = options.cpus.empty() ? present : options.cpus;
   if (!(cpus - present).empty()) {
-    return pmu::make_error(-EINVAL, fmt::format("CPUs {} are not present (present CPUs: {})",
-                                                (cpus - present).to_string(), present.to_string()));
+    return base::make_error(-EINVAL,
+                            fmt::format("CPUs {} are not present (present CPUs: {})",
+                                        (cpus - present).to_string(), present.to_string()));
   }
   CpuRuntime* expected = nullptr;
   std::unique_ptr<CpuRuntime> rt(new CpuRuntime());
   if (!g_runtime.compare_exchange_strong(expected, rt.get())) {
-    return pmu::make_error(-EBUSY, "a CPU runtime is already running in this process");
+    return base::make_error(-EBUSY, "a CPU runtime is already running in this process");
   }
   rt->cpus_ = cpus;
   HotplugOptions hp;
@@ -44,7 +45,7 @@ pmu::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(RuntimeOptions option
     auto t = std::make_unique<CpuThread>(cpu, thread_options);
     internal::set_thread_for(cpu, t.get());
     if (int err = t->start(cpu_is_online(cpu))) {
-      return pmu::make_error(
+      return base::make_error(
           err, fmt::format("cannot pin a thread to CPU {}: {}", cpu, std::strerror(-err)));
     }
     rt->threads_[static_cast<size_t>(cpu)] = std::move(t);

@@ -109,7 +109,7 @@ bool cpu_is_online(int cpu) {
   return v == 1;
 }
 
-pmu::Status write_cpu_online(int cpu, bool online) {
+base::Status write_cpu_online(int cpu, bool online) {
   const std::string path = online_path(cpu);
   const auto start = Clock::now();
   auto backoff = std::chrono::milliseconds(1);
@@ -122,17 +122,17 @@ pmu::Status write_cpu_online(int cpu, bool online) {
     count_failure(err);
     const bool busy = err == EBUSY || err == EAGAIN;
     if (!busy || tries >= kOnlineWriteTries || Clock::now() - start >= kOnlineWriteGiveUp) {
-      return pmu::make_error(-err, refusal(cpu, online, err, tries, Clock::now() - start));
+      return base::make_error(-err, refusal(cpu, online, err, tries, Clock::now() - start));
     }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
   }
   if (cpu_is_online(cpu) != online) {
-    return pmu::make_error(-EIO, fmt::format("CPU {} did not go {}: {} still reads {}", cpu,
-                                             online ? "online" : "offline", path, online ? 0 : 1));
+    return base::make_error(-EIO, fmt::format("CPU {} did not go {}: {} still reads {}", cpu,
+                                              online ? "online" : "offline", path, online ? 0 : 1));
   }
   if (online) fault_injection::hooks::came_online(cpu);
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 std::map<int, uint64_t> online_write_failures() {

@@ -17,16 +17,16 @@ const CpuPlace* Topology::place(int cpu) const {
   return nullptr;
 }
 
-pmu::Result<Topology> Topology::load() {
+base::Result<Topology> Topology::load() {
   Topology t;
   t.online = online_cpus();
   t.present = present_cpus();
   t.possible = possible_cpus();
   hwloc_topology_t topo;
-  if (hwloc_topology_init(&topo) != 0) return pmu::make_error(-ENOMEM, "hwloc init failed");
+  if (hwloc_topology_init(&topo) != 0) return base::make_error(-ENOMEM, "hwloc init failed");
   if (hwloc_topology_load(topo) != 0) {
     hwloc_topology_destroy(topo);
-    return pmu::make_error(-EIO, "hwloc could not load the topology");
+    return base::make_error(-EIO, "hwloc could not load the topology");
   }
   std::set<int> cores, packages, nodes;
   hwloc_obj_t pu = nullptr;

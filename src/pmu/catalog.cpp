@@ -214,13 +214,14 @@ std::vector<EventDescription> list_events(const ListOptions& options) {
   return out;
 }
 
-Result<ResolvedEvent> resolve_event(const EventTerm& term) {
+base::Result<ResolvedEvent> resolve_event(const EventTerm& term) {
   ResolvedEvent r;
   if (term.pmu.empty() && !term.raw && lowercase(term.name) == "tsc") {
     if (!term.modifiers.empty()) {
-      return make_error(-EINVAL, fmt::format("'{}': tsc takes no modifiers (rdtsc counts every "
-                                             "privilege level); write 'tsc'",
-                                             term.text));
+      return base::make_error(-EINVAL,
+                              fmt::format("'{}': tsc takes no modifiers (rdtsc counts every "
+                                          "privilege level); write 'tsc'",
+                                          term.text));
     }
     r.source = EventSource::kTsc;
     r.name = "tsc";

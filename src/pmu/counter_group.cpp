@@ -32,16 +32,17 @@ size_t page_size() {
 
 }  // namespace
 
-Result<CounterGroup> CounterGroup::open(const EncodedGroup& group, const Target& target,
-                                        const OpenOptions& options) {
-  if (group.events.empty()) return make_error(-EINVAL, "cannot open an empty group");
+base::Result<CounterGroup> CounterGroup::open(const EncodedGroup& group, const Target& target,
+                                              const OpenOptions& options) {
+  if (group.events.empty()) return base::make_error(-EINVAL, "cannot open an empty group");
   if (target.kind == Target::Kind::kThread && target.tid <= 0) {
-    return make_error(-EINVAL, fmt::format("Target::thread({}) names no thread; use "
-                                           "Target::this_thread() for the calling thread",
-                                           target.tid));
+    return base::make_error(-EINVAL, fmt::format("Target::thread({}) names no thread; use "
+                                                 "Target::this_thread() for the calling thread",
+                                                 target.tid));
   }
   if (options.map_pages && target.kind != Target::Kind::kThisThread) {
-    return make_error(-EINVAL, "fast reads (mapped pages) work only for counters on this thread");
+    return base::make_error(-EINVAL,
+                            "fast reads (mapped pages) work only for counters on this thread");
   }
   CounterGroup g;
   g.target_ = target;
@@ -58,14 +59,15 @@ Result<CounterGroup> CounterGroup::open(const EncodedGroup& group, const Target&
     g.fds_.push_back(fd);
     uint64_t id = 0;
     if (ioctl(fd, PERF_EVENT_IOC_ID, &id) != 0) {
-      return make_error(-errno, fmt::format("PERF_EVENT_IOC_ID failed: {}", std::strerror(errno)));
+      return base::make_error(-errno,
+                              fmt::format("PERF_EVENT_IOC_ID failed: {}", std::strerror(errno)));
     }
     g.ids_.push_back(id);
     if (options.map_pages) {
       void* p = mmap(nullptr, page_size(), PROT_READ, MAP_SHARED, fd, 0);
       if (p == MAP_FAILED) {
-        return make_error(-errno, fmt::format("cannot map the page of '{}': {}",
-                                              group.events[i].text, std::strerror(errno)));
+        return base::make_error(-errno, fmt::format("cannot map the page of '{}': {}",
+                                                    group.events[i].text, std::strerror(errno)));
       }
       g.pages_.push_back(p);
     }
@@ -104,33 +106,33 @@ void CounterGroup::close_all() {
   ids_.clear();
 }
 
-Status CounterGroup::ioctl_all(unsigned long request, const char* what) {
-  if (fds_.empty()) return make_error(-EBADF, "the counter group is not open");
+base::Status CounterGroup::ioctl_all(unsigned long request, const char* what) {
+  if (fds_.empty()) return base::make_error(-EBADF, "the counter group is not open");
   if (ioctl(fds_[0], request, PERF_IOC_FLAG_GROUP) != 0) {
-    return make_error(-errno, fmt::format("{} failed: {}", what, std::strerror(errno)));
+    return base::make_error(-errno, fmt::format("{} failed: {}", what, std::strerror(errno)));
   }
-  return Ok{};
+  return base::Ok{};
 }
 
-Status CounterGroup::enable() {
+base::Status CounterGroup::enable() {
   return ioctl_all(PERF_EVENT_IOC_ENABLE, "enable");
 }
-Status CounterGroup::disable() {
+base::Status CounterGroup::disable() {
   return ioctl_all(PERF_EVENT_IOC_DISABLE, "disable");
 }
-Status CounterGroup::reset() {
+base::Status CounterGroup::reset() {
   return ioctl_all(PERF_EVENT_IOC_RESET, "reset");
 }
 
-Status CounterGroup::read(GroupReading* out) const {
-  if (fds_.empty()) return make_error(-EBADF, "the counter group is not open");
+base::Status CounterGroup::read(GroupReading* out) const {
+  if (fds_.empty()) return base::make_error(-EBADF, "the counter group is not open");
   const size_t bytes = buffer_.size() * sizeof(uint64_t);
   const ssize_t n = ::read(fds_[0], buffer_.data(), bytes);
-  if (n < 0) return make_error(-errno, fmt::format("read failed: {}", std::strerror(errno)));
+  if (n < 0) return base::make_error(-errno, fmt::format("read failed: {}", std::strerror(errno)));
   // Layout: nr, time_enabled, time_running, then {value, id} per member.
   const uint64_t nr = buffer_[0];
   if (static_cast<size_t>(n) < (3 + 2 * nr) * sizeof(uint64_t) || nr != fds_.size()) {
-    return make_error(-EIO, fmt::format("short group read: {} bytes for {} members", n, nr));
+    return base::make_error(-EIO, fmt::format("short group read: {} bytes for {} members", n, nr));
   }
   out->enabled = buffer_[1];
   out->running = buffer_[2];
@@ -144,14 +146,14 @@ Status CounterGroup::read(GroupReading* out) const {
     if (ids_[slot] != id) {
       for (slot = 0; slot < nr && ids_[slot] != id; ++slot) {
       }
-      if (slot == nr) return make_error(-EIO, "group read returned an unknown event id");
+      if (slot == nr) return base::make_error(-EIO, "group read returned an unknown event id");
     }
     out->values[slot] = value;
   }
-  return Ok{};
+  return base::Ok{};
 }
 
-Result<GroupReading> CounterGroup::read() const {
+base::Result<GroupReading> CounterGroup::read() const {
   GroupReading r;
   auto st = read(&r);
   if (!st) return st.error();
@@ -162,8 +164,8 @@ const perf_event_mmap_page* CounterGroup::page(size_t i) const {
   return i < pages_.size() ? static_cast<const perf_event_mmap_page*>(pages_[i]) : nullptr;
 }
 
-Result<FastReading> CounterGroup::read_member(size_t i) const {
-  if (i >= fds_.size()) return make_error(-EINVAL, "no such group member");
+base::Result<FastReading> CounterGroup::read_member(size_t i) const {
+  if (i >= fds_.size()) return base::make_error(-EINVAL, "no such group member");
   if (const auto* pc = page(i)) {
     FastReading r = fast_read(pc);
     if (r.valid) return r;

@@ -24,25 +24,26 @@ int privilege_mask(const Modifiers& m) {
          (m.hv ? internal::kPlmHv : 0);
 }
 
-Error unknown_name(const EventTerm& term) {
+base::Error unknown_name(const EventTerm& term) {
   const size_t sep = term.name.find("::");
   if (sep != std::string::npos) {
     const std::string pmu = term.name.substr(0, sep);
     auto pmus = present_pmu_names();
     if (std::find(pmus.begin(), pmus.end(), pmu) == pmus.end()) {
-      return make_error(-ENOENT, fmt::format("unknown PMU '{}' in '{}'; PMUs on this machine: {}",
-                                             pmu, term.text, fmt::join(pmus, ", ")));
+      return base::make_error(
+          -ENOENT, fmt::format("unknown PMU '{}' in '{}'; PMUs on this machine: {}", pmu, term.text,
+                               fmt::join(pmus, ", ")));
     }
   }
   auto close = closest_names(term.name, known_event_names());
   if (close.empty()) {
-    return make_error(-ENOENT, fmt::format("unknown event '{}'; `pctx list` shows the events "
-                                           "usable here",
-                                           term.name));
+    return base::make_error(-ENOENT, fmt::format("unknown event '{}'; `pctx list` shows the events "
+                                                 "usable here",
+                                                 term.name));
   }
-  return make_error(-ENOENT, fmt::format("unknown event '{}'; did you mean {}? (`pctx list` "
-                                         "shows the events usable here)",
-                                         term.name, fmt::join(close, ", ")));
+  return base::make_error(-ENOENT, fmt::format("unknown event '{}'; did you mean {}? (`pctx list` "
+                                               "shows the events usable here)",
+                                               term.name, fmt::join(close, ", ")));
 }
 
 }  // namespace
@@ -97,7 +98,7 @@ std::string EncodedGroup::text() const {
   return braced ? fmt::format("{{{}}}", fmt::join(names, ",")) : fmt::format("{}", names[0]);
 }
 
-Result<EncodedEvent> encode_event(const EventTerm& term) {
+base::Result<EncodedEvent> encode_event(const EventTerm& term) {
   EncodedEvent ev;
   ev.text = term.text;
   perf_event_attr& a = ev.attr;
@@ -133,10 +134,11 @@ Result<EncodedEvent> encode_event(const EventTerm& term) {
     ev.unit = std::string(sw->unit);
     ev.scale = sw->scale;
   } else if (term.name == "tsc") {
-    return make_error(-EINVAL, fmt::format("'{}' is pctx's own time-stamp counter, read with "
-                                           "rdtsc in pctx tasks (pctx::core), not a kernel event; "
-                                           "the kernel's is msr/tsc/",
-                                           term.text));
+    return base::make_error(-EINVAL,
+                            fmt::format("'{}' is pctx's own time-stamp counter, read with "
+                                        "rdtsc in pctx tasks (pctx::core), not a kernel event; "
+                                        "the kernel's is msr/tsc/",
+                                        term.text));
   } else {
     internal::PfmEncoding enc;
     auto r = internal::pfm_encode(term.name, plm, &enc);
@@ -146,11 +148,13 @@ Result<EncodedEvent> encode_event(const EventTerm& term) {
       case internal::PfmStatus::kNotFound:
         return unknown_name(term);
       case internal::PfmStatus::kBadAttribute:
-        return make_error(-EINVAL, fmt::format("bad unit mask or attribute in '{}': {}; `pctx "
-                                               "list` shows the events",
-                                               term.text, r.message));
+        return base::make_error(-EINVAL,
+                                fmt::format("bad unit mask or attribute in '{}': {}; `pctx "
+                                            "list` shows the events",
+                                            term.text, r.message));
       case internal::PfmStatus::kOther:
-        return make_error(-EINVAL, fmt::format("cannot encode '{}': {}", term.text, r.message));
+        return base::make_error(-EINVAL,
+                                fmt::format("cannot encode '{}': {}", term.text, r.message));
     }
     a.type = enc.type;
     a.config = enc.config;
@@ -167,7 +171,7 @@ Result<EncodedEvent> encode_event(const EventTerm& term) {
   return ev;
 }
 
-Result<std::vector<EncodedGroup>> encode_spec(const ParsedSpec& spec) {
+base::Result<std::vector<EncodedGroup>> encode_spec(const ParsedSpec& spec) {
   std::vector<EncodedGroup> out;
   for (const auto& g : spec.groups) {
     EncodedGroup group;
@@ -182,7 +186,7 @@ Result<std::vector<EncodedGroup>> encode_spec(const ParsedSpec& spec) {
   return out;
 }
 
-Status validate_group(const EncodedGroup& group, int hardware_counters) {
+base::Status validate_group(const EncodedGroup& group, int hardware_counters) {
   std::set<std::string> pmus;
   int hardware = 0;
   for (const auto& e : group.events) {
@@ -191,23 +195,23 @@ Status validate_group(const EncodedGroup& group, int hardware_counters) {
     pmus.insert(e.kernel_pmu());
   }
   if (pmus.size() > 1) {
-    return make_error(-EINVAL,
-                      fmt::format("group {} mixes events of hardware PMUs {}; a group counts on "
-                                  "one hardware PMU (software events may join any group): split "
-                                  "it into one group per PMU",
-                                  group.text(), fmt::join(pmus, " and ")));
+    return base::make_error(
+        -EINVAL, fmt::format("group {} mixes events of hardware PMUs {}; a group counts on "
+                             "one hardware PMU (software events may join any group): split "
+                             "it into one group per PMU",
+                             group.text(), fmt::join(pmus, " and ")));
   }
   if (hardware_counters >= 0 && hardware > hardware_counters) {
-    return make_error(-EINVAL,
-                      fmt::format("group {} has {} hardware events but the {} PMU has {} "
-                                  "counters; split it into smaller groups (separate groups are "
-                                  "multiplexed)",
-                                  group.text(), hardware, *pmus.begin(), hardware_counters));
+    return base::make_error(
+        -EINVAL, fmt::format("group {} has {} hardware events but the {} PMU has {} "
+                             "counters; split it into smaller groups (separate groups are "
+                             "multiplexed)",
+                             group.text(), hardware, *pmus.begin(), hardware_counters));
   }
-  return Ok{};
+  return base::Ok{};
 }
 
-Result<std::vector<EncodedGroup>> compile_spec(std::string_view spec, int hardware_counters) {
+base::Result<std::vector<EncodedGroup>> compile_spec(std::string_view spec, int hardware_counters) {
   auto parsed = parse_spec(spec);
   if (!parsed) return parsed.error();
   auto groups = encode_spec(*parsed);

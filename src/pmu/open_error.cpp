@@ -49,7 +49,7 @@ std::string permission_advice(const EncodedEvent& ev, const Target& t, const Err
 
 }  // namespace
 
-Error open_error(int e, const EncodedEvent& ev, const Target& t, const ErrorContext& c) {
+base::Error open_error(int e, const EncodedEvent& ev, const Target& t, const ErrorContext& c) {
   std::string msg;
   switch (e) {
     case EACCES:
@@ -107,10 +107,10 @@ Error open_error(int e, const EncodedEvent& ev, const Target& t, const ErrorCont
     default:
       msg = fmt::format("cannot open '{}' on {}: {}", ev.text, t.describe(), std::strerror(e));
   }
-  return make_error(-e, std::move(msg));
+  return base::make_error(-e, std::move(msg));
 }
 
-Error open_error(int errno_value, const EncodedEvent& event, const Target& target) {
+base::Error open_error(int errno_value, const EncodedEvent& event, const Target& target) {
   return open_error(errno_value, event, target, ErrorContext::current());
 }
 

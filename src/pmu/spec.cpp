@@ -27,7 +27,7 @@ class Parser {
  public:
   explicit Parser(std::string_view spec) : spec_(spec) {}
 
-  Result<ParsedSpec> parse() {
+  base::Result<ParsedSpec> parse() {
     ParsedSpec out;
     skip_space();
     if (at_end()) return fail(0, "empty event spec; give at least one event, e.g. task-clock");
@@ -53,7 +53,7 @@ class Parser {
   }
 
  private:
-  Result<GroupTerm> parse_group() {
+  base::Result<GroupTerm> parse_group() {
     const size_t open = pos_++;
     GroupTerm group{{}, true, {}};
     skip_space();
@@ -88,7 +88,7 @@ class Parser {
     return group;
   }
 
-  Result<EventTerm> parse_event() {
+  base::Result<EventTerm> parse_event() {
     const size_t start = pos_;
     if (auto slash = pmu_form_slash(); slash != std::string_view::npos) {
       return parse_pmu_event(start, slash);
@@ -145,7 +145,7 @@ class Parser {
   }
 
   // `pmu/term,term=value,.../` and optional modifiers, `u` or `:u`, after the last slash.
-  Result<EventTerm> parse_pmu_event(size_t start, size_t slash) {
+  base::Result<EventTerm> parse_pmu_event(size_t start, size_t slash) {
     EventTerm term;
     term.column = start + 1;
     term.pmu = std::string(spec_.substr(start, slash - start));
@@ -208,7 +208,7 @@ class Parser {
   }
 
   // rNNNN (or r0xNNNN): a raw code. Anything else starting with 'r' is a name.
-  Result<std::optional<uint64_t>> parse_raw(std::string_view name, size_t at) {
+  base::Result<std::optional<uint64_t>> parse_raw(std::string_view name, size_t at) {
     if (name.size() < 2 || name[0] != 'r') return std::optional<uint64_t>{};
     std::string_view digits = name.substr(1);
     const bool prefixed = digits.size() >= 2 && digits[0] == '0' && digits[1] == 'x';
@@ -228,8 +228,8 @@ class Parser {
     return std::optional<uint64_t>{value};
   }
 
-  // The outer Result is an error for bad modifiers; an empty optional means "not modifiers".
-  Result<std::optional<Modifiers>> parse_modifier_text(std::string_view text, size_t at) {
+  // The outer base::Result is an error for bad modifiers; an empty optional means "not modifiers".
+  base::Result<std::optional<Modifiers>> parse_modifier_text(std::string_view text, size_t at) {
     for (char c : text) {
       if (!is_modifier_letter(c)) return std::optional<Modifiers>{};
     }
@@ -257,9 +257,10 @@ class Parser {
     if (event.precise == 0) event.precise = group.precise;
   }
 
-  Error fail(size_t column0, std::string_view what) const {
-    return make_error(-EINVAL, fmt::format("bad event spec at column {}: {}\n  {}\n  {}^",
-                                           column0 + 1, what, spec_, std::string(column0, ' ')));
+  base::Error fail(size_t column0, std::string_view what) const {
+    return base::make_error(
+        -EINVAL, fmt::format("bad event spec at column {}: {}\n  {}\n  {}^", column0 + 1, what,
+                             spec_, std::string(column0, ' ')));
   }
 
   bool at_end() const { return pos_ >= spec_.size(); }
@@ -280,7 +281,7 @@ size_t ParsedSpec::event_count() const {
   return n;
 }
 
-Result<ParsedSpec> parse_spec(std::string_view spec) {
+base::Result<ParsedSpec> parse_spec(std::string_view spec) {
   return Parser(spec).parse();
 }
 

@@ -37,14 +37,14 @@ struct BitRange {
   int low = 0, high = 0;
 };
 
-Result<std::vector<BitRange>> parse_format(const std::string& text, const std::string& what) {
+base::Result<std::vector<BitRange>> parse_format(const std::string& text, const std::string& what) {
   const size_t colon = text.find(':');
   const std::string word = text.substr(0, colon);
   std::vector<BitRange> out;
   int w = word == "config" ? 0 : word == "config1" ? 1 : word == "config2" ? 2 : -1;
   if (colon == std::string::npos || w < 0) {
-    return make_error(-EINVAL,
-                      fmt::format("{}: the kernel's format '{}' is not understood", what, text));
+    return base::make_error(
+        -EINVAL, fmt::format("{}: the kernel's format '{}' is not understood", what, text));
   }
   std::stringstream ranges(text.substr(colon + 1));
   std::string item;
@@ -52,27 +52,28 @@ Result<std::vector<BitRange>> parse_format(const std::string& text, const std::s
     BitRange r{w, 0, 0};
     const int got = std::sscanf(item.c_str(), "%d-%d", &r.low, &r.high);
     if (got < 1) {
-      return make_error(-EINVAL,
-                        fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
+      return base::make_error(
+          -EINVAL, fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
     }
     if (got == 1) r.high = r.low;
     if (r.low < 0 || r.high > 63 || r.low > r.high) {
-      return make_error(-EINVAL,
-                        fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
+      return base::make_error(
+          -EINVAL, fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
     }
     out.push_back(r);
   }
   return out;
 }
 
-Result<uint64_t> parse_value(const std::string& key, const std::string& text) {
+base::Result<uint64_t> parse_value(const std::string& key, const std::string& text) {
   char* end = nullptr;
   errno = 0;
   const uint64_t v = std::strtoull(text.c_str(), &end, 0);
   if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') {
-    return make_error(-EINVAL, fmt::format("'{}={}': the value must be a number, decimal or 0x "
-                                           "hexadecimal",
-                                           key, text));
+    return base::make_error(-EINVAL,
+                            fmt::format("'{}={}': the value must be a number, decimal or 0x "
+                                        "hexadecimal",
+                                        key, text));
   }
   return v;
 }
@@ -100,15 +101,15 @@ class TermEncoder {
  public:
   TermEncoder(fs::path dir, std::string pmu) : dir_(std::move(dir)), pmu_(std::move(pmu)) {}
 
-  Status apply(const PmuTerm& t, SysfsEncoding& out, int depth = 0) {
+  base::Status apply(const PmuTerm& t, SysfsEncoding& out, int depth = 0) {
     const std::string what = fmt::format("{}/{}/", pmu_, t.key);
     if (t.key == "config" || t.key == "config1" || t.key == "config2") {
       if (!t.value)
-        return make_error(-EINVAL, fmt::format("'{}' needs a value: {}=0x...", t.key, t.key));
+        return base::make_error(-EINVAL, fmt::format("'{}' needs a value: {}=0x...", t.key, t.key));
       auto v = parse_value(t.key, *t.value);
       if (!v) return v.error();
       *word_of(out.attr, t.key == "config" ? 0 : t.key == "config1" ? 1 : 2) = *v;
-      return Ok{};
+      return base::Ok{};
     }
     std::error_code ec;
     if (!t.value && depth == 0 && fs::is_regular_file(dir_ / "events" / t.key, ec)) {
@@ -124,10 +125,10 @@ class TermEncoder {
       if (auto s = read_trimmed(dir_ / "events" / (t.key + ".scale")); !s.empty()) {
         out.scale = std::strtod(s.c_str(), nullptr);
       }
-      return Ok{};
+      return base::Ok{};
     }
     if (!fs::is_regular_file(dir_ / "format" / t.key, ec)) {
-      return make_error(
+      return base::make_error(
           -ENOENT,
           fmt::format("PMU '{}' has no event or format term '{}'; its events: {}; its terms: "
                       "{} (`pctx list {}/`)",
@@ -156,10 +157,11 @@ class TermEncoder {
       }
     }
     if (width < 64 && (v >> width) != 0) {
-      return make_error(-EINVAL, fmt::format("'{}={}' does not fit the {} bits of {}'s '{}' field",
-                                             t.key, *t.value, width, pmu_, t.key));
+      return base::make_error(
+          -EINVAL, fmt::format("'{}={}' does not fit the {} bits of {}'s '{}' field", t.key,
+                               *t.value, width, pmu_, t.key));
     }
-    return Ok{};
+    return base::Ok{};
   }
 
  private:
@@ -192,7 +194,7 @@ std::vector<SysfsEvent> sysfs_events(const std::string& root) {
   return out;
 }
 
-Result<SysfsEncoding> encode_sysfs_event(const EventTerm& term, const std::string& root) {
+base::Result<SysfsEncoding> encode_sysfs_event(const EventTerm& term, const std::string& root) {
   const fs::path dir = fs::path(root) / term.pmu;
   uint32_t type = 0;
   std::ifstream in(dir / "type");
@@ -203,8 +205,9 @@ Result<SysfsEncoding> encode_sysfs_event(const EventTerm& term, const std::strin
       pmus.push_back(p.path().filename().string());
     }
     std::sort(pmus.begin(), pmus.end());
-    return make_error(-ENOENT, fmt::format("the kernel has no PMU '{}' (in '{}'); its PMUs: {}",
-                                           term.pmu, term.text, fmt::join(pmus, ", ")));
+    return base::make_error(
+        -ENOENT, fmt::format("the kernel has no PMU '{}' (in '{}'); its PMUs: {}", term.pmu,
+                             term.text, fmt::join(pmus, ", ")));
   }
   SysfsEncoding out;
   out.attr.size = sizeof(perf_event_attr);

@@ -74,10 +74,10 @@ struct Scheduler::NewTasks {
 Scheduler::Scheduler(cpu::CpuRuntime& runtime, core::PerfCore& core, SchedOptions options)
     : runtime_(runtime), core_(core), options_(options), new_tasks_(std::make_unique<NewTasks>()) {}
 
-pmu::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runtime,
-                                                         core::PerfCore* core,
-                                                         SchedOptions options) {
-  if (core == nullptr) return pmu::make_error(-EINVAL, "the scheduler needs a perf core");
+base::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runtime,
+                                                          core::PerfCore* core,
+                                                          SchedOptions options) {
+  if (core == nullptr) return base::make_error(-EINVAL, "the scheduler needs a perf core");
   std::unique_ptr<Scheduler> s(new Scheduler(runtime, *core, options));
   const int max_cpu = runtime.cpus().empty() ? 0 : runtime.cpus().last() + 1;
   s->rqs_.resize(static_cast<size_t>(max_cpu));
@@ -88,7 +88,7 @@ pmu::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runtim
   }
   Scheduler* expected = nullptr;
   if (!g_scheduler.compare_exchange_strong(expected, s.get())) {
-    return pmu::make_error(-EBUSY, "a scheduler already runs in this process; stop it first");
+    return base::make_error(-EBUSY, "a scheduler already runs in this process; stop it first");
   }
   s->started_ = true;
   // Registered after the perf core's step, so a CPU going down moves its tasks away before
@@ -131,26 +131,26 @@ RunQueue* Scheduler::rq(int c) const {
   return rqs_[static_cast<size_t>(c)].get();
 }
 
-pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions options) {
+base::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions options) {
   Task* task = nullptr;
   try {
     cpu::CpuSet affinity =
         options.affinity.empty() ? runtime_.cpus() : (options.affinity & runtime_.cpus());
     if (affinity.empty()) {
-      return pmu::make_error(
+      return base::make_error(
           -EINVAL, fmt::format("affinity {} has no CPU of this runtime ({})",
                                options.affinity.to_string(), runtime_.cpus().to_string()));
     }
     if (options.stack_size < kMinStackSize) {
-      return pmu::make_error(-EINVAL, fmt::format("a task's stack must be at least {} KiB, not "
-                                                  "{} bytes",
-                                                  kMinStackSize / 1024, options.stack_size));
+      return base::make_error(-EINVAL, fmt::format("a task's stack must be at least {} KiB, not "
+                                                   "{} bytes",
+                                                   kMinStackSize / 1024, options.stack_size));
     }
     const uint64_t id = next_id_.fetch_add(1);
     std::string name = options.name.empty() ? fmt::format("task-{}", id) : options.name;
     task = new Task(*this, id, std::move(name), std::move(affinity), std::move(fn));
   } catch (const std::bad_alloc&) {
-    return pmu::make_error_nothrow(-ENOMEM, [&] {
+    return base::make_error_nothrow(-ENOMEM, [&] {
       return fmt::format("out of memory creating a task ({} tasks live); lower the number of tasks",
                          live_.load());
     });
@@ -158,7 +158,7 @@ pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions opt
   if (int err = TaskAccess::allocate_stack(*task, options.stack_size); err != 0) {
     task->put();
     const size_t live = live_.load();
-    return pmu::make_error_nothrow(err, [&] {
+    return base::make_error_nothrow(err, [&] {
       return fmt::format(
           "cannot map a {} KiB stack for a task ({} tasks live, {} MiB of stacks "
           "mapped): {}; lower the stack size or the number of tasks (each stack "
@@ -175,9 +175,9 @@ pmu::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions opt
       // Never placed, so it never runs: undo what counts it as live.
       live_.fetch_sub(1);
       task->put();
-      return pmu::make_error(err,
-                             "no CPU of this runtime takes tasks now (all offline?); "
-                             "bring one up with `pctx hotplug up`");
+      return base::make_error(err,
+                              "no CPU of this runtime takes tasks now (all offline?); "
+                              "bring one up with `pctx hotplug up`");
     }
   } else {
     std::lock_guard lock(new_tasks_->mutex);
@@ -412,10 +412,11 @@ std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
 }
 
 void Scheduler::task_exited(Task& task) {
+  // Uncounted before it is done, so that a join that returned never sees it still live.
+  live_.fetch_sub(1);
   task.done_.store(true, std::memory_order_release);
   task.done_.notify_all();
   task.exit_waiters_.wake_all();
-  live_.fetch_sub(1);
   task.put();  // the scheduler's reference
 }
 

@@ -95,8 +95,8 @@ StatRow make_row(const std::string& scope, const core::EventSetMember& m, const 
 
 }  // namespace
 
-pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>& stop_signal,
-                                    const IntervalSink& on_interval) {
+base::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>& stop_signal,
+                                     const IntervalSink& on_interval) {
   RunOutcome out;
   // Declared before the runtime, the core and the scheduler, whose callbacks and hotplug
   // step use them, and the registry before the core, as it must outlive it.
@@ -120,7 +120,7 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
   if (auto st = (*pmus)->prepare(core, plan.spec); !st) return st.error();
   if (!plan.cpu_spec.empty()) {
     if (auto st = (*pmus)->prepare(core, plan.cpu_spec); !st) {
-      return pmu::make_error(st.error().code, "--cpu-events: " + st.error().message);
+      return base::make_error(st.error().code, "--cpu-events: " + st.error().message);
     }
   }
 
@@ -132,10 +132,10 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
     core::EventSetOptions opt;
     opt.cpu = c;
     auto set = core::EventSet::create(core, **pmus, plan.cpu_spec, opt);
-    if (!set) return pmu::make_error(set.error().code, "--cpu-events: " + set.error().message);
+    if (!set) return base::make_error(set.error().code, "--cpu-events: " + set.error().message);
     if (auto st = set->install(core.cpu_context(c)); !st) {
-      return pmu::make_error(st.error().code,
-                             fmt::format("--cpu-events on cpu{}: {}", c, st.error().message));
+      return base::make_error(st.error().code,
+                              fmt::format("--cpu-events on cpu{}: {}", c, st.error().message));
     }
     cpu_events.emplace(c, std::move(*set));
   }
@@ -214,16 +214,16 @@ pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>&
       auto set = core::EventSet::create(core, **pmus, plan.spec);
       if (!set) return set.error();
       if (auto st = set->install(*raw->task); !st) {
-        return pmu::make_error(st.error().code,
-                               fmt::format("task {}: {}", so.name, st.error().message));
+        return base::make_error(st.error().code,
+                                fmt::format("task {}: {}", so.name, st.error().message));
       }
       raw->events = std::move(*set);
     }
   }
   for (auto& t : tasks) {
     if (int rc = (*scheduler)->wake(*t->task); rc != 0) {
-      return pmu::make_error(rc, fmt::format("cannot start task {}: {} (did its CPU go offline?)",
-                                             t->task->name(), std::strerror(-rc)));
+      return base::make_error(rc, fmt::format("cannot start task {}: {} (did its CPU go offline?)",
+                                              t->task->name(), std::strerror(-rc)));
     }
     t->woken = true;
   }

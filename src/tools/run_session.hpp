@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pctx/base/result.hpp"
 #include "pctx/cpu/cpu_set.hpp"
-#include "pctx/pmu/result.hpp"
 #include "tools/stat_output.hpp"
 #include "tools/workloads.hpp"
 
@@ -53,7 +53,7 @@ using IntervalSink = std::function<void(const std::vector<StatRow>&)>;
 
 // -errno with a message on failure; the stop flag ends the run early (Ctrl-C), with
 // what was counted so far.
-pmu::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>& stop_signal,
-                                    const IntervalSink& on_interval);
+base::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>& stop_signal,
+                                     const IntervalSink& on_interval);
 
 }  // namespace pctx::tools

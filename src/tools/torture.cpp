@@ -93,7 +93,7 @@ class KernelLog {
   int fd_ = -1;
 };
 
-pmu::Status set_up(Rig& rig) {
+base::Status set_up(Rig& rig) {
   const TortureOptions& o = rig.options;
   cpu::RuntimeOptions ro;
   ro.cpus = rig.managed;
@@ -116,7 +116,7 @@ pmu::Status set_up(Rig& rig) {
   if (pmu::probe_capabilities().hardware_pmu) {
     auto parsed = pmu::parse_spec("cycles");
     auto cycles = parsed ? pmu::encode_event(parsed->groups[0].events[0])
-                         : pmu::Result<pmu::EncodedEvent>(parsed.error());
+                         : base::Result<pmu::EncodedEvent>(parsed.error());
     auto hw = core::PerfHardwarePmu::open(*rig.runtime, 2);
     if (!cycles || !hw) return cycles ? hw.error() : cycles.error();
     rig.hardware = std::move(*hw);
@@ -131,7 +131,7 @@ pmu::Status set_up(Rig& rig) {
   Rig* r = &rig;
   rig.scheduler->on_drain_timeout(
       [r](const sched::DrainTimedOut& d) { r->violate(d.cpu, "drain timeout", d.message); });
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 const uint64_t kTaskClock = core::PerfSoftwarePmu::config_of("task-clock").value();
@@ -149,7 +149,7 @@ core::Event* software_group(Rig& rig) {
   return leader;
 }
 
-pmu::Status spawn_tasks(Rig& rig) {
+base::Status spawn_tasks(Rig& rig) {
   const std::vector<Workload> mix = {Workload::kSpin, Workload::kChase, Workload::kSyscall,
                                      Workload::kMixed};
   size_t n = 0;
@@ -178,32 +178,32 @@ pmu::Status spawn_tasks(Rig& rig) {
       counted.software = software_group(rig);
       if (rig.hardware) counted.hardware = rig.make_event(rig.hardware.get(), rig.cycles_config);
       for (core::Event* e : counted.all()) {
-        if (e == nullptr) return pmu::make_error(-EINVAL, "could not create a task's events");
+        if (e == nullptr) return base::make_error(-EINVAL, "could not create a task's events");
         if (int rc = rig.core->install(counted.ctx.get(), e); rc != 0) {
-          return pmu::make_error(rc, fmt::format("cannot install in {}", so.name));
+          return base::make_error(rc, fmt::format("cannot install in {}", so.name));
         }
       }
       rig.task_contexts.push_back(counted.ctx.get());
     }
   }
   for (auto& t : rig.tasks) rig.scheduler->wake(*t->task);
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
-pmu::Status install_cpu_events(Rig& rig) {
+base::Status install_cpu_events(Rig& rig) {
   rig.cpu_events.resize(static_cast<size_t>(rig.managed.last() + 1));
   for (int c : rig.managed.cpus()) {
     core::Event* tsc = rig.make_event(rig.cpu_tsc.get(), 0);
     core::Event* sw = software_group(rig);
-    if (tsc == nullptr || sw == nullptr) return pmu::make_error(-EINVAL, "CPU events");
+    if (tsc == nullptr || sw == nullptr) return base::make_error(-EINVAL, "CPU events");
     for (core::Event* e : {tsc, sw}) {
       if (int rc = rig.core->install(rig.core->cpu_context(c), e); rc != 0) {
-        return pmu::make_error(rc, fmt::format("cannot install CPU events on cpu{}", c));
+        return base::make_error(rc, fmt::format("cannot install CPU events on cpu{}", c));
       }
     }
     rig.cpu_events[static_cast<size_t>(c)] = {tsc, sw};
   }
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 // Invariant 8 for each task, on its pinned tsc event: it counted every moment the task was
@@ -329,7 +329,7 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   install_signal_handlers();
   std::vector<std::thread> threads;
   std::thread watchdog;
-  pmu::Status st = set_up(rig);
+  base::Status st = set_up(rig);
   if (st) st = install_cpu_events(rig);
   if (st) st = spawn_tasks(rig);
   if (!st) {

@@ -211,8 +211,8 @@ namespace {
 
 // One offline or online, through pctx or behind its back; for the latter, the time until
 // pctx has followed (its hotplug steps ran) is the uevent delay.
-pmu::Status hotplug_op(Rig& rig, int c, bool online, WatchSlot& slot,
-                       std::chrono::nanoseconds* took) {
+base::Status hotplug_op(Rig& rig, int c, bool online, WatchSlot& slot,
+                        std::chrono::nanoseconds* took) {
   auto& hp = rig.runtime->hotplug();
   WatchScope w(slot, online ? "online" : "offline", c);
   const auto t0 = Clock::now();
@@ -232,12 +232,12 @@ pmu::Status hotplug_op(Rig& rig, int c, bool online, WatchSlot& slot,
     rig.violate(c, "not followed",
                 fmt::format("pctx did not follow an outside {} within {:.0f} s",
                             online ? "online" : "offline", rig.options.deadline_s));
-    return pmu::Ok{};
+    return base::Ok{};
   }
   std::lock_guard lock(rig.report.mutex);
   rig.report.uevent_delay_ns.push_back(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - written).count());
-  return pmu::Ok{};
+  return base::Ok{};
 }
 
 uint64_t cpu_tsc_count(Rig& rig, int c) {

@@ -28,7 +28,7 @@ EventTerm term_of(const std::string& spec) {
   return parsed->groups[0].events[0];
 }
 
-Result<ResolvedEvent> resolve(const std::string& spec) {
+base::Result<ResolvedEvent> resolve(const std::string& spec) {
   return resolve_event(term_of(spec));
 }
 

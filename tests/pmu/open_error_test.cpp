@@ -23,7 +23,7 @@ EncodedEvent event(const char* text, uint32_t type, bool exclude_kernel = false)
   return e;
 }
 
-void expect_contains(const Error& e, const std::string& part) {
+void expect_contains(const base::Error& e, const std::string& part) {
   EXPECT_NE(e.message.find(part), std::string::npos) << "'" << part << "' not in: " << e.message;
 }
 

@@ -61,7 +61,7 @@ class SysfsEventsTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   // Parses `spec` (one kernel-PMU event) and encodes it against the fake tree.
-  Result<SysfsEncoding> encode(const std::string& spec) {
+  base::Result<SysfsEncoding> encode(const std::string& spec) {
     auto parsed = parse_spec(spec);
     EXPECT_TRUE(parsed) << spec << ": " << parsed.error().message;
     if (!parsed) return parsed.error();

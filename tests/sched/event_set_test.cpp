@@ -56,7 +56,7 @@ class EventSetTest : public testing::SchedTest {
     pmus_ = std::move(*r);
   }
 
-  pmu::Result<EventSet> create(std::string_view spec, const core::EventSetOptions& o = {}) {
+  base::Result<EventSet> create(std::string_view spec, const core::EventSetOptions& o = {}) {
     return EventSet::create(*core_, *pmus_, spec, o);
   }
 

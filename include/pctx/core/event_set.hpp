@@ -9,7 +9,7 @@
 //   if (auto st = set->install(task); !st) return report(st.error());
 //   ... later: set->read("cs").value().count
 //
-// Errors: every call that can fail returns pmu::Result or pmu::Status: a negative errno
+// Errors: every call that can fail returns base::Result or base::Status: a negative errno
 // (-EINVAL bad spec or filter, -ENOENT unknown event or no hardware PMU, -ESRCH exited
 // task, -EBUSY installed already, -ENOSPC no room in a driver) with a message that says
 // what to do. Reads cannot fail once installed. The calls are user-side core calls:
@@ -22,11 +22,11 @@
 #include <string_view>
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/core/context.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/core/pmu_registry.hpp"
 #include "pctx/core/task.hpp"
-#include "pctx/pmu/result.hpp"
 #include "pctx/pmu/scale.hpp"
 
 namespace pctx::core {
@@ -50,8 +50,8 @@ struct EventSetMember {
 
 class EventSet {
  public:
-  static pmu::Result<EventSet> create(PerfCore& core, PmuRegistry& pmus, std::string_view spec,
-                                      const EventSetOptions& options = {});
+  static base::Result<EventSet> create(PerfCore& core, PmuRegistry& pmus, std::string_view spec,
+                                       const EventSetOptions& options = {});
 
   EventSet() = default;
   EventSet(EventSet&& other) noexcept;
@@ -61,9 +61,9 @@ class EventSet {
   ~EventSet();
 
   // Installs every group, all or none. -EBUSY when installed already.
-  pmu::Status install(Context* ctx);
-  pmu::Status install(Task& task);  // into the task's context; -ESRCH once it has exited
-  void remove();                    // out of the context, still owned; installable again
+  base::Status install(Context* ctx);
+  base::Status install(Task& task);  // into the task's context; -ESRCH once it has exited
+  void remove();                     // out of the context, still owned; installable again
   bool installed() const { return ctx_ != nullptr; }
 
   size_t size() const { return members_.size(); }
@@ -73,13 +73,13 @@ class EventSet {
   std::optional<size_t> find(std::string_view name) const;
 
   Reading read(size_t i);  // -> std::out_of_range for a bad index, as vector::at
-  pmu::Result<Reading> read(std::string_view name);
+  base::Result<Reading> read(std::string_view name);
   // Every member of group g at one instant, leader first.
   GroupReading read_group(size_t g);
 
-  pmu::Status enable();  // every group
-  pmu::Status disable();
-  pmu::Status reset();  // clears counts, keeps times
+  base::Status enable();  // every group
+  base::Status disable();
+  base::Status reset();  // clears counts, keeps times
 
   Event* event(size_t i) const { return members_.at(i).event; }  // borrowed
 
@@ -90,7 +90,7 @@ class EventSet {
   };
   void release();
   // Applies a core call to every group's leader; the first failure, named.
-  pmu::Status each_leader(int (PerfCore::*op)(Event*), std::string_view what);
+  base::Status each_leader(int (PerfCore::*op)(Event*), std::string_view what);
 
   PerfCore* core_ = nullptr;
   std::vector<Member> members_;

@@ -9,11 +9,11 @@
 // thread that switches.
 //
 // Errors, one vocabulary: a negative errno, as the kernel's perf calls give. The slow paths
-// that a person's input reaches (start, create_event, task_context) return pmu::Result with
+// that a person's input reaches (start, create_event, task_context) return base::Result with
 // a message that says what to do; the calls that act on events already made (install,
 // remove, enable, disable, reset, sched_in, sched_out) return the bare -errno, so the fast
 // paths build no strings; reads cannot fail. core::EventSet (event_set.hpp) wraps them all
-// in pmu::Status with messages, for users who start from a spec string.
+// in base::Status with messages, for users who start from a spec string.
 #pragma once
 
 #include <array>
@@ -23,13 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/core/context.hpp"
 #include "pctx/core/event.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/task.hpp"
 #include "pctx/cpu/function_ref.hpp"
 #include "pctx/cpu/runtime.hpp"
-#include "pctx/pmu/result.hpp"
 
 namespace pctx::core {
 
@@ -72,8 +72,8 @@ class PerfCore {
   static constexpr int kMaxPmus = 8;
 
   // Plugs into the runtime's CPUs and hotplug steps. One core per runtime.
-  static pmu::Result<std::unique_ptr<PerfCore>> start(cpu::CpuRuntime& runtime,
-                                                      CoreOptions options = {});
+  static base::Result<std::unique_ptr<PerfCore>> start(cpu::CpuRuntime& runtime,
+                                                       CoreOptions options = {});
   ~PerfCore();
   PerfCore(const PerfCore&) = delete;
   PerfCore& operator=(const PerfCore&) = delete;
@@ -86,13 +86,13 @@ class PerfCore {
   // An event (and, with a leader, a sibling of its group), initialised by its PMU. A
   // group may mix one counting PMU with software PMUs; pinned and exclusive are for
   // leaders. The caller owns one reference. -ENOMEM when memory runs out (nothing throws).
-  pmu::Result<Event*> create_event(const EventAttr& attr, Event* leader = nullptr);
+  base::Result<Event*> create_event(const EventAttr& attr, Event* leader = nullptr);
 
   Context* cpu_context(int cpu) const;  // borrowed; nullptr for CPUs not managed
   // The task's context, created on first use: an owning reference, so a racing exit
   // cannot free it under the caller. -ESRCH once the task has exited; -ENOMEM when memory
   // runs out.
-  pmu::Result<ContextRef> task_context(Task& task);
+  base::Result<ContextRef> task_context(Task& task);
 
   // Installs a group (its leader, with siblings created before) into a context. -EINVAL
   // for a sibling, or a CPU filter other than the CPU context's; -EBUSY if installed

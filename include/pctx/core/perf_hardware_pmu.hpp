@@ -22,7 +22,8 @@ namespace pctx::core {
 class PerfHardwarePmu : public Pmu {
  public:
   // -ENOENT with the counter layer's explanation when this machine has no hardware PMU.
-  static pmu::Result<std::unique_ptr<PerfHardwarePmu>> open(cpu::CpuRuntime& runtime, int counters);
+  static base::Result<std::unique_ptr<PerfHardwarePmu>> open(cpu::CpuRuntime& runtime,
+                                                             int counters);
 
   static constexpr size_t kMaxEncodings = 256;
 

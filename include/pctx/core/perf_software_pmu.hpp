@@ -38,16 +38,16 @@ class PerfSoftwarePmu : public Pmu {
 
   // Opens the kernel groups of every CPU thread of the runtime, from this (process)
   // context. Errors are the counter layer's, which say what to do.
-  static pmu::Result<std::unique_ptr<PerfSoftwarePmu>> open(cpu::CpuRuntime& runtime);
+  static base::Result<std::unique_ptr<PerfSoftwarePmu>> open(cpu::CpuRuntime& runtime);
 
   // The config of a shared-group event by perf's name or alias ("task-clock", "cs");
   // -EINVAL with the valid names for anything else (use config_for for those).
-  static pmu::Result<uint64_t> config_of(std::string_view name);
+  static base::Result<uint64_t> config_of(std::string_view name);
 
   // The config for any encoded kernel event that is not a hardware counter: a shared-group
   // event, or a variant, opened on every CPU thread on first use (slow path, user side).
   // Errors say why the kernel refused it (-ENOSPC beyond kMaxVariants distinct variants).
-  pmu::Result<uint64_t> config_for(const pmu::EncodedEvent& event);
+  base::Result<uint64_t> config_for(const pmu::EncodedEvent& event);
 
   std::string name() const override { return "perf-software"; }
   int counters() const override { return kUnlimited; }

@@ -12,12 +12,12 @@
 #include <string>
 #include <string_view>
 
+#include "pctx/base/result.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/core/perf_hardware_pmu.hpp"
 #include "pctx/core/perf_software_pmu.hpp"
 #include "pctx/core/tsc_pmu.hpp"
 #include "pctx/pmu/catalog.hpp"
-#include "pctx/pmu/result.hpp"
 
 namespace pctx::core {
 
@@ -26,7 +26,7 @@ class PmuRegistry {
   // Counter caps by driver ("tsc", "hardware"), to show multiplexing on fewer counters.
   // -EINVAL for another name or a cap below 1; -ENOENT for a hardware cap on a machine
   // without a hardware PMU; -EINVAL for a cap above what the hardware has.
-  static pmu::Result<std::unique_ptr<PmuRegistry>> create(std::map<std::string, int> caps = {});
+  static base::Result<std::unique_ptr<PmuRegistry>> create(std::map<std::string, int> caps = {});
 
   // The driver for a resolved event, created and registered on first use, and the event's
   // config for it. Errors: -ENOENT for a hardware event without a hardware PMU, the
@@ -36,16 +36,16 @@ class PmuRegistry {
     Pmu* pmu = nullptr;
     uint64_t config = 0;
   };
-  pmu::Result<Binding> bind(PerfCore& core, const pmu::ResolvedEvent& event);
+  base::Result<Binding> bind(PerfCore& core, const pmu::ResolvedEvent& event);
 
   // Creates and registers every driver the spec's events need; the spec's errors as
   // EventSet::create gives them.
-  pmu::Status prepare(PerfCore& core, std::string_view spec);
+  base::Status prepare(PerfCore& core, std::string_view spec);
 
   const std::map<std::string, int>& caps() const { return caps_; }
 
  private:
-  pmu::Status ensure(PerfCore& core, pmu::EventSource source, const std::string& what);
+  base::Status ensure(PerfCore& core, pmu::EventSource source, const std::string& what);
 
   std::map<std::string, int> caps_;
   std::mutex mutex_;          // event sets may be created from several threads at once

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pctx/pmu/result.hpp"
+#include "pctx/base/result.hpp"
 
 namespace pctx::cpu {
 
@@ -20,7 +20,7 @@ class CpuSet {
 
   // "0-3,7", "0,2-4", "" (empty). Ranges may have a stride: "0-7:2" is 0,2,4,6, as in the
   // kernel's bitmap_parselist. Errors are -EINVAL and name the bad part.
-  static pmu::Result<CpuSet> parse(std::string_view text);
+  static base::Result<CpuSet> parse(std::string_view text);
 
   void set(int cpu);
   void reset(int cpu);

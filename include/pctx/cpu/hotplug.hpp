@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/cpu/hotplug_journal.hpp"
 #include "pctx/cpu/topology.hpp"
-#include "pctx/pmu/result.hpp"
 
 namespace pctx::cpu {
 
@@ -72,7 +72,7 @@ struct HotplugCheck {
   bool bad_input() const;                                       // any problem is the request's own
   const HotplugProblem* find(HotplugProblem::Kind kind) const;  // nullptr if none
   std::string message() const;  // one line per problem, '\n'-separated
-  pmu::Status status() const;   // Ok, or the first problem's code with message()
+  base::Status status() const;  // Ok, or the first problem's code with message()
 };
 
 class Hotplug {
@@ -87,8 +87,8 @@ class Hotplug {
   void remove_step(const std::string& name);  // for a layer that stops before the runtime
   void set_managed(const CpuSet& managed);
 
-  pmu::Status cpu_down(int cpu);
-  pmu::Status cpu_up(int cpu);  // returns once every bringup step has run
+  base::Status cpu_down(int cpu);
+  base::Status cpu_up(int cpu);  // returns once every bringup step has run
 
   // Checks a whole request (offline when `online` is false) without changing anything:
   // every CPU present, hotpluggable, CPU 0 only with allow_cpu0, at least one CPU left
@@ -99,7 +99,7 @@ class Hotplug {
   // whole list is checked first, and when one operation fails, those already done are
   // undone and the error (one line) says what failed and what was undone. Returns the
   // CPUs whose state changed; CPUs already in the asked state are left as they are.
-  pmu::Result<CpuSet> apply_all(const CpuSet& cpus, bool online);
+  base::Result<CpuSet> apply_all(const CpuSet& cpus, bool online);
 
   // Runs the steps for changes made by others. The watcher calls it; so may anyone.
   void reconcile();

@@ -5,9 +5,9 @@
 
 #include <string>
 
+#include "pctx/base/result.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/cpu/sysfs.hpp"  // write_cpu_online and cpu_is_online, once declared here
-#include "pctx/pmu/result.hpp"
 
 namespace pctx::cpu {
 
@@ -18,14 +18,14 @@ class HotplugJournal {
   explicit HotplugJournal(std::string path = default_path());
   static std::string default_path();
 
-  pmu::Status add(int cpu);     // before the CPU goes offline
-  pmu::Status remove(int cpu);  // once it is back
-  CpuSet cpus() const;          // journaled CPUs, whoever took them down
+  base::Status add(int cpu);     // before the CPU goes offline
+  base::Status remove(int cpu);  // once it is back
+  CpuSet cpus() const;           // journaled CPUs, whoever took them down
   const std::string& path() const { return path_; }
 
   // Brings every journaled CPU (or those in `only`, if not empty) back online and drops
   // their entries; entries for CPUs already online are dropped as stale.
-  pmu::Result<CpuSet> restore(const CpuSet& only = {});
+  base::Result<CpuSet> restore(const CpuSet& only = {});
 
  private:
   std::string path_;

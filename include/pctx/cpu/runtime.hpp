@@ -4,9 +4,9 @@
 
 #include <memory>
 
+#include "pctx/base/result.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/cpu/cpu_thread.hpp"
-#include "pctx/pmu/result.hpp"
 
 namespace pctx::cpu {
 
@@ -21,7 +21,7 @@ struct RuntimeOptions {
 class CpuRuntime {
  public:
   // -EBUSY if a runtime already runs; -EINVAL for CPUs that are not present.
-  static pmu::Result<std::unique_ptr<CpuRuntime>> start(RuntimeOptions options = {});
+  static base::Result<std::unique_ptr<CpuRuntime>> start(RuntimeOptions options = {});
   ~CpuRuntime();
   CpuRuntime(const CpuRuntime&) = delete;
   CpuRuntime& operator=(const CpuRuntime&) = delete;

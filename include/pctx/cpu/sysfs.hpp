@@ -7,8 +7,8 @@
 #include <map>
 #include <string>
 
+#include "pctx/base/result.hpp"
 #include "pctx/cpu/cpu_set.hpp"
-#include "pctx/pmu/result.hpp"
 
 namespace pctx::cpu {
 
@@ -33,7 +33,7 @@ inline constexpr std::chrono::milliseconds kOnlineWriteGiveUp{1000};
 // Writes "0" or "1" to /sys/devices/system/cpu/cpuN/online and checks it took. EBUSY and
 // EAGAIN are retried with a short backoff (bounded above). Errors name the errno and say
 // what to do (root, no online file, a busy CPU, another kernel refusal).
-pmu::Status write_cpu_online(int cpu, bool online);
+base::Status write_cpu_online(int cpu, bool online);
 bool cpu_is_online(int cpu);
 
 // Every failed attempt of this process at writing a cpuN/online file, retried ones

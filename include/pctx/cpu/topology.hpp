@@ -4,8 +4,8 @@
 
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/cpu/cpu_set.hpp"
-#include "pctx/pmu/result.hpp"
 
 namespace pctx::cpu {
 
@@ -22,7 +22,7 @@ struct Topology {
   int cores = 0, packages = 0, numa_nodes = 0;
 
   const CpuPlace* place(int cpu) const;
-  static pmu::Result<Topology> load();
+  static base::Result<Topology> load();
 };
 
 }  // namespace pctx::cpu

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/pmu/encoding.hpp"
-#include "pctx/pmu/result.hpp"
 #include "pctx/pmu/spec.hpp"
 
 namespace pctx::pmu {
@@ -55,7 +55,7 @@ struct ResolvedEvent {
 
 // -ENOENT with suggestions for an unknown name, -EINVAL for modifiers the event does not
 // take (tsc takes none).
-Result<ResolvedEvent> resolve_event(const EventTerm& term);
+base::Result<ResolvedEvent> resolve_event(const EventTerm& term);
 
 // Names (and aliases) of events that can be written here, for "did you mean".
 const std::vector<std::string>& known_event_names();

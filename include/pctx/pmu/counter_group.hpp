@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/pmu/encoding.hpp"
 #include "pctx/pmu/mmap_read.hpp"
-#include "pctx/pmu/result.hpp"
 #include "pctx/pmu/scale.hpp"
 #include "pctx/pmu/target.hpp"
 
@@ -35,8 +35,8 @@ struct GroupReading {
 
 class CounterGroup {
  public:
-  static Result<CounterGroup> open(const EncodedGroup& group, const Target& target,
-                                   const OpenOptions& options = {});
+  static base::Result<CounterGroup> open(const EncodedGroup& group, const Target& target,
+                                         const OpenOptions& options = {});
 
   CounterGroup() = default;
   CounterGroup(CounterGroup&& other) noexcept;
@@ -45,17 +45,17 @@ class CounterGroup {
   CounterGroup& operator=(const CounterGroup&) = delete;
   ~CounterGroup();
 
-  Status enable();
-  Status disable();
-  Status reset();  // clears the counts; the kernel keeps the times
+  base::Status enable();
+  base::Status disable();
+  base::Status reset();  // clears the counts; the kernel keeps the times
 
   // One read() for the whole group. The overload with an out-parameter does not allocate
   // once `out` has been sized by a first read.
-  Status read(GroupReading* out) const;
-  Result<GroupReading> read() const;
+  base::Status read(GroupReading* out) const;
+  base::Result<GroupReading> read() const;
 
   // A member's count without a system call when its page allows rdpmc; otherwise a read().
-  Result<FastReading> read_member(size_t i) const;
+  base::Result<FastReading> read_member(size_t i) const;
 
   size_t size() const { return fds_.size(); }
   int fd(size_t i) const { return fds_[i]; }
@@ -65,7 +65,7 @@ class CounterGroup {
   const perf_event_mmap_page* page(size_t i) const;
 
  private:
-  Status ioctl_all(unsigned long request, const char* what);
+  base::Status ioctl_all(unsigned long request, const char* what);
   void close_all();
 
   Target target_;

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pctx/pmu/result.hpp"
+#include "pctx/base/result.hpp"
 #include "pctx/pmu/spec.hpp"
 
 namespace pctx::pmu {
@@ -40,15 +40,16 @@ bool is_hardware_type(const perf_event_attr& attr);
 // Software events by perf's names and aliases, `pmu/terms/` through sysfs, `rNNNN` as a raw
 // core-PMU code, anything else through libpfm4. `tsc` is pctx's own driver (pctx::core),
 // with no kernel encoding: -EINVAL here.
-Result<EncodedEvent> encode_event(const EventTerm& term);
-Result<std::vector<EncodedGroup>> encode_spec(const ParsedSpec& spec);
+base::Result<EncodedEvent> encode_event(const EventTerm& term);
+base::Result<std::vector<EncodedGroup>> encode_spec(const ParsedSpec& spec);
 
 // A group can be scheduled by the kernel only if its hardware events all belong to one PMU
 // and fit that PMU's counters at once. hardware_counters < 0 means "not known": then only
 // the PMU mix is checked.
-Status validate_group(const EncodedGroup& group, int hardware_counters = -1);
+base::Status validate_group(const EncodedGroup& group, int hardware_counters = -1);
 
 // parse_spec + encode_spec + validate_group for every group.
-Result<std::vector<EncodedGroup>> compile_spec(std::string_view spec, int hardware_counters = -1);
+base::Result<std::vector<EncodedGroup>> compile_spec(std::string_view spec,
+                                                     int hardware_counters = -1);
 
 }  // namespace pctx::pmu

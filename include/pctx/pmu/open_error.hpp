@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/pmu/encoding.hpp"
-#include "pctx/pmu/result.hpp"
 #include "pctx/pmu/target.hpp"
 
 namespace pctx::pmu {
@@ -22,8 +22,8 @@ struct ErrorContext {
 };
 
 // errno_value is the positive errno from perf_event_open; the result's code is -errno.
-Error open_error(int errno_value, const EncodedEvent& event, const Target& target,
-                 const ErrorContext& context);
-Error open_error(int errno_value, const EncodedEvent& event, const Target& target);
+base::Error open_error(int errno_value, const EncodedEvent& event, const Target& target,
+                       const ErrorContext& context);
+base::Error open_error(int errno_value, const EncodedEvent& event, const Target& target);
 
 }  // namespace pctx::pmu

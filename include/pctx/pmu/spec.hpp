@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pctx/pmu/result.hpp"
+#include "pctx/base/result.hpp"
 
 namespace pctx::pmu {
 
@@ -64,6 +64,6 @@ struct ParsedSpec {
 };
 
 // Parses a spec. Errors are -EINVAL with the column and a caret under the culprit.
-Result<ParsedSpec> parse_spec(std::string_view spec);
+base::Result<ParsedSpec> parse_spec(std::string_view spec);
 
 }  // namespace pctx::pmu

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "pctx/pmu/result.hpp"
+#include "pctx/base/result.hpp"
 #include "pctx/pmu/spec.hpp"
 
 namespace pctx::pmu {
@@ -37,7 +37,7 @@ struct SysfsEncoding {
 
 // The attr for a `pmu/terms/` term (term.pmu non-empty). Errors name the PMU, the term and
 // what is valid: the PMU's events and format fields.
-Result<SysfsEncoding> encode_sysfs_event(const EventTerm& term,
-                                         const std::string& root = kSysfsPmuRoot);
+base::Result<SysfsEncoding> encode_sysfs_event(const EventTerm& term,
+                                               const std::string& root = kSysfsPmuRoot);
 
 }  // namespace pctx::pmu

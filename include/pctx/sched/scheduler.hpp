@@ -23,10 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "pctx/base/result.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/cpu/runtime.hpp"
-#include "pctx/pmu/result.hpp"
 #include "pctx/sched/task.hpp"
 
 namespace pctx::sched {
@@ -98,9 +98,9 @@ class Scheduler {
  public:
   // -EBUSY if a scheduler already runs; -EINVAL without a core. The runtime's CPU threads
   // must have been started with hook().
-  static pmu::Result<std::unique_ptr<Scheduler>> start(cpu::CpuRuntime& runtime,
-                                                       core::PerfCore* core,
-                                                       SchedOptions options = {});
+  static base::Result<std::unique_ptr<Scheduler>> start(cpu::CpuRuntime& runtime,
+                                                        core::PerfCore* core,
+                                                        SchedOptions options = {});
   // Tears the scheduler down; never from a task or a CPU thread. What happens to tasks
   // still alive:
   // - spawned with start = false and never woken: cancelled, at once. Their function is
@@ -125,7 +125,7 @@ class Scheduler {
   // A new task running `fn`. -EINVAL when the affinity has no CPU of the runtime, or the
   // stack size is below kMinStackSize; -EAGAIN when none of its CPUs is online; -ENOMEM
   // when its stack could not be mapped or memory ran out (nothing throws).
-  pmu::Result<TaskRef> spawn(std::function<void()> fn, SpawnOptions options = {});
+  base::Result<TaskRef> spawn(std::function<void()> fn, SpawnOptions options = {});
   // Places a task spawned with start = false. -EINVAL if it was already placed (or
   // cancelled); -EAGAIN when none of its CPUs takes tasks (it stays unplaced: wake it
   // again once one is online).
@@ -136,6 +136,7 @@ class Scheduler {
   // CPU of the runtime.
   int set_affinity(Task& task, const cpu::CpuSet& cpus);
 
+  // Tasks spawned and not yet done; a task whose join() has returned is not among them.
   size_t live_tasks() const;
   int tasks_on(int cpu) const;  // running, runnable and sleeping there
   std::vector<AffinityWidened> widenings() const;

@@ -6,7 +6,7 @@
 #include <utility>
 #include <variant>
 
-namespace pctx::pmu {
+namespace pctx::base {
 
 struct Error {
   int code = 0;         // -errno, e.g. -ENOENT
@@ -57,4 +57,4 @@ Error make_error_nothrow(int code, MakeMessage&& what) noexcept {
   }
 }
 
-}  // namespace pctx::pmu
+}  // namespace pctx::base

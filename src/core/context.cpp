@@ -1,4 +1,4 @@
-#include "pctx/core/context.hpp"
+#include "core/context.hpp"
 
 #include <time.h>
 

@@ -4,7 +4,7 @@
 
 #include <array>
 
-#include "pctx/core/context.hpp"
+#include "core/context.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/cpu/cpu_timer.hpp"
 

@@ -1,4 +1,4 @@
-#include "pctx/core/event.hpp"
+#include "core/event.hpp"
 
 #include <atomic>
 

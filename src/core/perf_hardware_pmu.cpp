@@ -6,7 +6,7 @@
 
 #include <cerrno>
 
-#include "pctx/core/event.hpp"
+#include "core/event.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/pmu/capabilities.hpp"
 #include "pctx/pmu/mmap_read.hpp"

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "pctx/core/event.hpp"
+#include "core/event.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/pmu/kernel_pmus.hpp"
 #include "pctx/pmu/software_events.hpp"

@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "pctx/core/event.hpp"
+#include "core/event.hpp"
 
 #if defined(__x86_64__)
 #include <x86intrin.h>

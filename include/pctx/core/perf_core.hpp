@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "pctx/base/result.hpp"
-#include "pctx/core/context.hpp"
-#include "pctx/core/event.hpp"
+#include "core/context.hpp"
+#include "core/event.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/task.hpp"
 #include "pctx/cpu/function_ref.hpp"

@@ -10,7 +10,7 @@
 #include <tuple>
 #include <utility>
 
-#include "pctx/core/event.hpp"
+#include "core/event.hpp"
 #include "pctx/cpu/irq_spinlock.hpp"
 #include "pctx/cpu/rcu.hpp"
 

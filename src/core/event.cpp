@@ -37,6 +37,7 @@ Event* Event::create(const EventAttr& attr, Event* leader) {
   if (leader != nullptr) leader->siblings.reserve(leader->siblings.size() + 1);
   auto* e = new Event();
   e->attr = attr;
+  e->config = attr.config;  // the driver's copy; install changes only attr.cpu
   e->id = g_next_id.fetch_add(1);
   e->state = attr.disabled ? EventState::kOff : EventState::kInactive;
   if (leader != nullptr) {
@@ -63,6 +64,18 @@ void Event::put() {
 
 long Event::alive() {
   return g_events.load();
+}
+
+void get_event(Event* event) {
+  event->get();
+}
+
+void put_event(Event* event) {
+  event->put();
+}
+
+int event_id(const Event* event) {
+  return event->id;
 }
 
 }  // namespace pctx::core

@@ -81,6 +81,10 @@ PerfCore* PerfCore::current() {
   return g_core.load();
 }
 
+LiveObjects PerfCore::live_objects() {
+  return {Event::alive(), Context::alive(), PmuContext::alive()};
+}
+
 CpuContext* PerfCore::cpu(int cpu) const {
   if (cpu < 0 || static_cast<size_t>(cpu) >= cpus_.size()) return nullptr;
   return cpus_[static_cast<size_t>(cpu)].get();

@@ -292,8 +292,11 @@ void tear_down(Rig& rig) {
   }
   auto put_all = [&](core::Event* e) {
     if (e == nullptr) return;
-    if (e->ctx != nullptr && rig.core->remove(e) != 0) rig.violate(-1, "remove", "at the end");
-    e->put();
+    // -ENOENT: not installed (a set-up that failed halfway), which is no violation.
+    if (const int rc = rig.core->remove(e); rc != 0 && rc != -ENOENT) {
+      rig.violate(-1, "remove", "at the end");
+    }
+    core::put_event(e);
   };
   for (auto& g : rig.extras) put_all(g.leader);
   rig.extras.clear();
@@ -322,8 +325,7 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   rig.victims = cpu::hotpluggable_cpus() & rig.initial_online;
   if (!o.allow_cpu0) rig.victims = rig.victims - cpu::CpuSet::of({0});
   report.victims = rig.victims;
-  const long events0 = core::Event::alive(), contexts0 = core::Context::alive(),
-             pmu_contexts0 = core::PmuContext::alive();
+  const core::LiveObjects live0 = core::PerfCore::live_objects();
 
   KernelLog kernel_log;
   install_signal_handlers();
@@ -383,13 +385,12 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   if (rig.runtime) tear_down(rig);  // after a failed set-up
   if (watchdog.joinable()) watchdog.join();
   cpu::rcu::barrier();
-  if (core::Event::alive() != events0 || core::Context::alive() != contexts0 ||
-      core::PmuContext::alive() != pmu_contexts0) {
+  if (const core::LiveObjects live = core::PerfCore::live_objects(); live != live0) {
     rig.violate(-1, "leak",
                 fmt::format("alive after the run: {} events, {} contexts, {} PMU contexts "
                             "(before: {}, {}, {})",
-                            core::Event::alive(), core::Context::alive(), core::PmuContext::alive(),
-                            events0, contexts0, pmu_contexts0));
+                            live.events, live.contexts, live.pmu_contexts, live0.events,
+                            live0.contexts, live0.pmu_contexts));
   }
   restore_signal_handlers();
   {

@@ -1,6 +1,14 @@
 // The perf core in user space: per-CPU and per-task contexts over the CPU runtime, with
 // the kernel's semantics for scheduling groups, multiplexing, time, install and removal.
 //
+// What users hold: events and contexts are opaque handles, as file descriptors are for the
+// kernel's perf. create_event gives a core::Event* (event_ref.hpp: put_event releases it);
+// cpu_context borrows a CPU's core::Context*, and task_context gives a task's as a
+// ContextRef (context_ref.hpp). Everything about them is asked of the core: read and
+// read_group give counts, times and states (Reading, GroupReading). Their bodies (group
+// trees, locks, the per-CPU state) are internal to src/core. PMU drivers implement Pmu
+// (pmu.hpp) and see an event through its PmuEvent part (pmu_event.hpp).
+//
 // Threads: user-side operations (install, remove, enable, disable, reset, read) run in
 // any thread that is not a CPU thread holding irqs off; they reach the CPU where a context
 // is active through cross-calls. Operations on different events may run concurrently;
@@ -24,8 +32,9 @@
 #include <vector>
 
 #include "pctx/base/result.hpp"
-#include "core/context.hpp"
-#include "core/event.hpp"
+#include "pctx/core/context_ref.hpp"
+#include "pctx/core/event_attr.hpp"
+#include "pctx/core/event_ref.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/task.hpp"
 #include "pctx/cpu/function_ref.hpp"
@@ -56,6 +65,15 @@ struct GroupReading {
   std::vector<EventState> states;  // effective: a sibling of an Off leader is Off
 };
 
+// The core's objects not yet freed, in the whole process: a leak check compares two of
+// these, taken before and after (and after cpu::rcu::barrier(), which frees the last).
+struct LiveObjects {
+  long events = 0;
+  long contexts = 0;
+  long pmu_contexts = 0;
+  bool operator==(const LiveObjects&) const = default;
+};
+
 // Counters of what the slow and fast paths did, for tests and benchmarks.
 struct CoreStats {
   std::atomic<uint64_t> install_fast{0};  // Off group added under the lock, no call
@@ -78,6 +96,7 @@ class PerfCore {
   PerfCore(const PerfCore&) = delete;
   PerfCore& operator=(const PerfCore&) = delete;
   static PerfCore* current();
+  static LiveObjects live_objects();
 
   // Registers a driver, also while events count (from any thread); the PMU must outlive
   // the core. -ENOSPC beyond kMaxPmus.
@@ -132,7 +151,6 @@ class PerfCore {
 
   CoreStats& stats() { return stats_; }
   cpu::CpuRuntime& runtime() { return runtime_; }
-  CpuContext* cpu(int cpu) const;
   const std::array<Pmu*, kMaxPmus>& pmus() const { return pmus_; }
   // The registered drivers are pmus()[0 .. nr_pmus()): a pass reads no slot beyond.
   int nr_pmus() const { return nr_pmus_.load(std::memory_order_acquire); }
@@ -140,6 +158,7 @@ class PerfCore {
 
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
+  CpuContext* cpu(int cpu) const;  // the core's own per-CPU state (src/core/cpu_context.hpp)
   int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
   void debug_check(Context* ctx);

@@ -14,11 +14,14 @@
 
 #include "cpu/fence.hpp"
 #include "cpu/futex.hpp"
+#include "cpu/plain_list.hpp"
 #include "cpu/tsan.hpp"
 #include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/rcu.hpp"
 
 namespace pctx::cpu {
+
+struct CpuThread::Timers : internal::PlainList<CpuTimer, &CpuTimer::prev_, &CpuTimer::next_> {};
 
 namespace {
 
@@ -213,7 +216,7 @@ void CpuThread::on_signal() {
   const auto now = std::chrono::steady_clock::now();
   // The POSIX timer is one-shot: once its deadline has passed it is no longer armed.
   if (busy_timer_armed_ && busy_deadline_ <= now) busy_timer_armed_ = false;
-  if (!timers_.empty() && next_expiry() <= now) {
+  if (timers_ != nullptr && next_expiry() <= now) {
     stats_.timer_signals.fetch_add(1, std::memory_order_relaxed);
     run_timers();
     // Only an expiry moves the next deadline; a call's signal leaves the timer as it was.
@@ -243,13 +246,19 @@ void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
   IrqGuard irqs_off;  // the signal handler walks the same list
   timer.period_ = period;
   timer.deadline_ = std::chrono::steady_clock::now() + period;
-  if (!timer.is_linked()) timers_.push_back(timer);
+  if (!timer.armed_) {
+    Timers::push_back(timers_, timers_tail_, timer);
+    timer.armed_ = true;
+  }
   if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
 }
 
 void CpuThread::cancel_timer(CpuTimer& timer) {
   IrqGuard irqs_off;
-  if (timer.is_linked()) timers_.erase(timers_.iterator_to(timer));
+  if (timer.armed_) {
+    Timers::erase(timers_, timers_tail_, timer);
+    timer.armed_ = false;
+  }
 }
 
 std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
@@ -257,7 +266,7 @@ std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
   // its callbacks arm and cancel timers: no walk of the list with irqs on.
   IrqGuard irqs_off;
   auto next = std::chrono::steady_clock::time_point::max();
-  for (const auto& t : timers_) next = std::min(next, t.deadline_);
+  for (const CpuTimer* t = timers_; t != nullptr; t = t->next_) next = std::min(next, t->deadline_);
   return next;
 }
 
@@ -268,9 +277,9 @@ void CpuThread::run_timers() {
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     CpuTimer* due = nullptr;
-    for (auto& t : timers_) {
-      if (t.deadline_ <= now) {
-        due = &t;
+    for (CpuTimer* t = timers_; t != nullptr; t = t->next_) {
+      if (t->deadline_ <= now) {
+        due = t;
         break;
       }
     }
@@ -284,7 +293,7 @@ void CpuThread::run_timers() {
 }
 
 void CpuThread::arm_busy_timer() {
-  if (timers_.empty() || !busy_timer_created_) return;
+  if (timers_ == nullptr || !busy_timer_created_) return;
   const auto deadline = next_expiry();
   if (busy_timer_armed_ && busy_deadline_ == deadline) return;  // armed for it already
   const auto next = deadline.time_since_epoch();
@@ -393,14 +402,14 @@ void CpuThread::main() {
       worked = true;
     }
     if (options_.scheduler && options_.scheduler(*this)) worked = true;
-    if (!timers_.empty()) run_timers();
+    if (timers_ != nullptr) run_timers();
     check_placement();
     rcu::quiescent_state();
     if (!worked) idle_wait();
   }
   {
     IrqGuard irqs_off;
-    timers_.clear();
+    while (CpuTimer* t = Timers::pop_front(timers_, timers_tail_)) t->armed_ = false;
   }
   if (busy_timer_created_) timer_delete(busy_timer_);
   rcu::unregister_thread();

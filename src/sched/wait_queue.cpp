@@ -2,10 +2,18 @@
 
 #include <cerrno>
 
+#include "cpu/plain_list.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "sched/fiber_switch.hpp"
 
 namespace pctx::sched {
+
+struct WaitQueue::Waiter {
+  Waiter* prev = nullptr;
+  Waiter* next = nullptr;
+  Task* task = nullptr;
+  using List = cpu::internal::PlainList<Waiter, &Waiter::prev, &Waiter::next>;
+};
 
 int WaitQueue::wait(const std::function<bool()>& done) {
   Task* self = current_task();
@@ -16,14 +24,14 @@ int WaitQueue::wait(const std::function<bool()>& done) {
     {
       std::lock_guard lock(mutex_);
       if (done()) return 0;
-      waiters_.push_back(w);
+      Waiter::List::push_back(head_, tail_, w);
       // Before the lock drops: a waker that finds us sees Blocking and leaves the requeue
       // to our CPU, which makes it once the switch is complete.
       TaskAccess::set_state(*self, TaskState::kBlocking);
     }
     TaskAccess::suspend(*self, SwitchReason::kBlock);
     std::lock_guard lock(mutex_);
-    if (w.is_linked()) waiters_.erase(waiters_.iterator_to(w));
+    if (Waiter::List::linked(head_, w)) Waiter::List::erase(head_, tail_, w);
   }
 }
 
@@ -44,9 +52,8 @@ int WaitQueue::wake(int limit) {
     int n = 0;
     {
       std::lock_guard lock(mutex_);
-      while (n < 16 && total + n < limit && !waiters_.empty()) {
-        woken[n++] = waiters_.front().task;
-        waiters_.pop_front();
+      while (n < 16 && total + n < limit && head_ != nullptr) {
+        woken[n++] = Waiter::List::pop_front(head_, tail_)->task;
       }
     }
     if (n == 0) break;
@@ -58,7 +65,7 @@ int WaitQueue::wake(int limit) {
 
 bool WaitQueue::empty() const {
   std::lock_guard lock(mutex_);
-  return waiters_.empty();
+  return head_ == nullptr;
 }
 
 }  // namespace pctx::sched

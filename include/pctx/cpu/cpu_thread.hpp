@@ -11,8 +11,6 @@
 #include <time.h>
 #include <urcu/wfcqueue.h>
 
-#include <boost/intrusive/list.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -123,6 +121,7 @@ class CpuThread {
 
  private:
   enum Mode : uint32_t { kPolling, kSleeping, kBusy };
+  struct Timers;  // the operations on timers_ (cpu_thread.cpp)
 
   void main();
   void idle_wait();
@@ -156,7 +155,10 @@ class CpuThread {
   alignas(64) CpuThreadStats stats_;
   std::atomic<bool> kicked_{false};
   bool reported_migration_ = false;
-  boost::intrusive::list<CpuTimer> timers_;  // owner only, changed with irqs off
+  // The armed timers, linked through their prev_ and next_ in arming order (owner only,
+  // changed with irqs off).
+  CpuTimer* timers_ = nullptr;
+  CpuTimer* timers_tail_ = nullptr;
   timer_t busy_timer_{};
   bool busy_timer_created_ = false;
   bool busy_timer_armed_ = false;

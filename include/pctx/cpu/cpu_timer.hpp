@@ -7,21 +7,19 @@
 // callback still running.
 #pragma once
 
-#include <boost/intrusive/list_hook.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
 
 namespace pctx::cpu {
 
-class CpuTimer : public boost::intrusive::list_base_hook<> {
+class CpuTimer {
  public:
   explicit CpuTimer(std::function<void()> callback) : callback_(std::move(callback)) {}
   CpuTimer(const CpuTimer&) = delete;
   CpuTimer& operator=(const CpuTimer&) = delete;
 
-  bool armed() const { return is_linked(); }
+  bool armed() const { return armed_; }
   std::chrono::nanoseconds period() const { return period_; }
   // When it fires next, while armed; read on the owning CPU thread.
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
@@ -29,6 +27,10 @@ class CpuTimer : public boost::intrusive::list_base_hook<> {
 
  private:
   friend class CpuThread;
+  // Its place on its CPU thread's list of armed timers (owner only, changed with irqs off).
+  CpuTimer* prev_ = nullptr;
+  CpuTimer* next_ = nullptr;
+  bool armed_ = false;
   std::function<void()> callback_;
   std::chrono::nanoseconds period_{0};
   std::chrono::steady_clock::time_point deadline_{};

@@ -3,8 +3,6 @@
 // is queued, so a wake between the check and the block is never lost.
 #pragma once
 
-#include <boost/intrusive/list.hpp>
-
 #include <functional>
 #include <mutex>
 
@@ -29,13 +27,13 @@ class WaitQueue {
   bool empty() const;
 
  private:
-  struct Waiter : boost::intrusive::list_base_hook<> {
-    Task* task = nullptr;
-  };
+  struct Waiter;  // on the waiting task's own stack (wait_queue.cpp)
   int wake(int limit);
 
   mutable std::mutex mutex_;
-  boost::intrusive::list<Waiter> waiters_;
+  // The waiters in arrival order, linked through themselves (under mutex_).
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
 };
 
 }  // namespace pctx::sched

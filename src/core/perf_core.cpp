@@ -122,8 +122,11 @@ base::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime
   }
   // Per-CPU contexts follow their CPU: scheduled out before it goes, back in when it
   // returns, so CPU events survive hotplug (the kernel's must be re-opened).
-  runtime.hotplug().add_step({kHotplugStep, [self](int c) { return self->cpu_bringup(c); },
-                              [self](int c) { return self->cpu_teardown(c); }});
+  auto st = runtime.hotplug().add_step({cpu::HotplugStage::kPerfCore, kHotplugStep,
+                                        [self](int c) { return self->cpu_bringup(c); },
+                                        [self](int c) { return self->cpu_teardown(c); }});
+  if (!st) return st.error();
+  core->hotplug_step_ = true;
   return core;
 }
 
@@ -160,7 +163,7 @@ int PerfCore::cpu_teardown(int c) {
 }
 
 PerfCore::~PerfCore() {
-  runtime_.hotplug().remove_step(kHotplugStep);
+  if (hotplug_step_) runtime_.hotplug().remove_step(cpu::HotplugStage::kPerfCore);
   for (auto& cc : cpus_) {
     if (!cc) continue;
     auto* thread = runtime_.thread(cc->cpu);

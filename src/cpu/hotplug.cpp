@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "cpu/hotplug_steps.hpp"
 #include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "pctx/cpu/uevent.hpp"
@@ -86,14 +87,21 @@ Hotplug::~Hotplug() {
   }
 }
 
-void Hotplug::add_step(HotplugStep step) {
+base::Status Hotplug::add_step(HotplugStep step) {
   std::lock_guard lock(mutex_);
-  steps_.push_back(std::move(step));
+  return internal::insert_step(steps_, std::move(step));
 }
 
-void Hotplug::remove_step(const std::string& name) {
+void Hotplug::remove_step(HotplugStage stage) {
   std::lock_guard lock(mutex_);
-  std::erase_if(steps_, [&](const HotplugStep& s) { return s.name == name; });
+  std::erase_if(steps_, [&](const HotplugStep& s) { return s.stage == stage; });
+}
+
+std::vector<HotplugStage> Hotplug::stages() const {
+  std::lock_guard lock(mutex_);
+  std::vector<HotplugStage> out;
+  for (const auto& s : steps_) out.push_back(s.stage);
+  return out;
 }
 
 void Hotplug::set_managed(const CpuSet& managed) {
@@ -182,19 +190,12 @@ HotplugCheck Hotplug::check_all(const CpuSet& cpus, bool online) const {
 int Hotplug::run_bringup(int cpu, size_t* done) {
   *done = 0;
   if (!managed(cpu)) return 0;
-  for (; *done < steps_.size(); ++*done) {
-    if (!steps_[*done].bringup) continue;
-    if (int err = steps_[*done].bringup(cpu)) return err;
-  }
-  return 0;
+  return internal::bring_up(steps_, cpu, done);
 }
 
 // Tears down steps [0, from) in reverse order.
 void Hotplug::run_teardown(int cpu, size_t from) {
-  if (!managed(cpu)) return;
-  for (size_t i = from; i-- > 0;) {
-    if (steps_[i].teardown) steps_[i].teardown(cpu);
-  }
+  if (managed(cpu)) internal::tear_down(steps_, cpu, from);
 }
 
 base::Status Hotplug::cpu_down(int cpu) {

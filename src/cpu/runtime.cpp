@@ -50,13 +50,15 @@ base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(RuntimeOptions optio
     }
     rt->threads_[static_cast<size_t>(cpu)] = std::move(t);
   }
-  // The first step: later layers' steps need the thread to take calls, so it comes up
+  // The first stage: later layers' steps need the thread to take calls, so it comes up
   // first and goes down last.
-  rt->hotplug_->add_step({"cpu-thread", [self](int cpu) { return self->thread(cpu)->unpark(); },
-                          [self](int cpu) {
-                            self->thread(cpu)->park();
-                            return 0;
-                          }});
+  auto st = rt->hotplug_->add_step({HotplugStage::kCpuThread, "cpu-thread",
+                                    [self](int cpu) { return self->thread(cpu)->unpark(); },
+                                    [self](int cpu) {
+                                      self->thread(cpu)->park();
+                                      return 0;
+                                    }});
+  if (!st) return st.error();  // a new Hotplug has no steps: not expected
   return rt;
 }
 

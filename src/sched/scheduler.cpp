@@ -92,11 +92,14 @@ base::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runti
     return base::make_error(-EBUSY, "a scheduler already runs in this process; stop it first");
   }
   s->started_ = true;
-  // Registered after the perf core's step, so a CPU going down moves its tasks away before
-  // its contexts are scheduled out, and gets them only after the contexts are back.
+  // The stage after the perf core's, so a CPU going down moves its tasks away before its
+  // contexts are scheduled out, and gets them only after the contexts are back.
   Scheduler* self = s.get();
-  runtime.hotplug().add_step({kHotplugStep, [self](int c) { return self->cpu_bringup(c); },
-                              [self](int c) { return self->cpu_teardown(c); }});
+  auto st = runtime.hotplug().add_step({cpu::HotplugStage::kScheduler, kHotplugStep,
+                                        [self](int c) { return self->cpu_bringup(c); },
+                                        [self](int c) { return self->cpu_teardown(c); }});
+  if (!st) return st.error();
+  s->hotplug_step_ = true;
   return s;
 }
 
@@ -110,7 +113,7 @@ Scheduler::~Scheduler() {
     if (live_.load() == 0 && in_flight_.load(std::memory_order_acquire) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  runtime_.hotplug().remove_step(kHotplugStep);
+  if (hotplug_step_) runtime_.hotplug().remove_step(cpu::HotplugStage::kScheduler);
   for (auto& rq : rqs_) {
     if (!rq) continue;
     // Timers are cancelled on their own CPU; a parked CPU cancelled them when it drained.

@@ -157,18 +157,20 @@ base::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>
   (*scheduler)->on_drain_timeout([](const sched::DrainTimedOut& d) {
     fmt::print(stderr, "pctx run: {}\n", d.message);
   });
-  (*runtime)->hotplug().add_step({"pctx-run",
-                                  [&timeline](int c) {
-                                    timeline.up(c);
-                                    return 0;
-                                  },
-                                  [&timeline](int c) {
-                                    timeline.down(c);
-                                    return 0;
-                                  }});
+  // The application's stage: after the scheduler's on the way up, before it on the way down.
+  auto step = (*runtime)->hotplug().add_step({cpu::HotplugStage::kApplication, "pctx-run",
+                                              [&timeline](int c) {
+                                                timeline.up(c);
+                                                return 0;
+                                              },
+                                              [&timeline](int c) {
+                                                timeline.down(c);
+                                                return 0;
+                                              }});
+  if (!step) return step.error();
   struct StepGuard {
     cpu::Hotplug& hotplug;
-    ~StepGuard() { hotplug.remove_step("pctx-run"); }
+    ~StepGuard() { hotplug.remove_step(cpu::HotplugStage::kApplication); }
   } step_guard{(*runtime)->hotplug()};
 
   // Tasks are spawned stopped and woken together once every one has its events, so all

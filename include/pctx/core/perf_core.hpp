@@ -173,6 +173,7 @@ class PerfCore {
   std::atomic<std::chrono::nanoseconds> rotation_interval_{};
   std::mutex tasks_mutex_;  // creation of task contexts
   CoreStats stats_;
+  bool hotplug_step_ = false;  // ours is registered (at HotplugStage::kPerfCore)
 };
 
 }  // namespace pctx::core

@@ -190,6 +190,7 @@ class Scheduler {
   SchedOptions options_;
   std::vector<std::unique_ptr<RunQueue>> rqs_;  // indexed by CPU number
   bool started_ = false;
+  bool hotplug_step_ = false;  // ours is registered (at HotplugStage::kScheduler)
   std::atomic<uint64_t> next_id_{1};
   std::atomic<size_t> live_{0};
   mutable std::mutex log_mutex_;

@@ -66,6 +66,15 @@ class CpuLocks {
   int nr_pmus_ = 0;  // the drivers this pass began, so that it ends the same ones
 };
 
+// User-side calls wait: for a context's mutex, and for the CPU where the context is
+// active. A CPU thread with irqs off must not wait (the CPU it waits for may be waiting for
+// it, and a handler may not take a mutex): such calls get -EDEADLK, with nothing done,
+// before they touch anything. (cpu_function_call would refuse the wait too, but only after
+// the caller took references and the mutex, and with no way to finish the operation.)
+int refuse_wait() {
+  return cpu::current_cpu() >= 0 && cpu::irqs_disabled() ? -EDEADLK : 0;
+}
+
 bool task_curr(PerfCore& core, const Task* task) {
   const int cpu = task->oncpu.load();
   if (cpu < 0) return false;
@@ -288,7 +297,13 @@ base::Result<ContextRef> PerfCore::task_context(Task& task) {
 // Runs fn with the context's lock held: on the CPU where the context is active (fn gets
 // that CPU), or, when it is not active anywhere, right here (fn gets nullptr). The kernel's
 // event_function_call, with its answers: the task moved (retry), it is not running (lock).
-int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
+//
+// Nothing to return: fn runs exactly once whatever happens on the way. An offline CPU's
+// context is inactive, so fn runs here under its lock; a task that moved is followed, and
+// one that is not running is handled under the lock. The one refusal, a caller that must
+// not wait (refuse_wait), is checked by the user-side calls before they change anything,
+// and a dead context (tombstone) under the mutex, as the kernel's callers do.
+void PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
   auto on_cpu = [&](CpuContext* cc) {
     CpuLocks locks(*this, *cc, ctx, /*freeze=*/true);
     fn(cc);
@@ -302,7 +317,7 @@ int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext
       std::lock_guard l(ctx->lock);
       fn(nullptr);
     }
-    return 0;
+    return;
   }
   Task* task = ctx->task;
   while (true) {
@@ -318,7 +333,7 @@ int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext
           on_cpu(cc);
           return 0;
         });
-        if (r == 0) return 0;
+        if (r == 0) return;
         if (r == -EAGAIN) {  // it moved meanwhile: let it arrive (the kernel's cond_resched)
           stats_.task_retries.fetch_add(1, std::memory_order_relaxed);
           sched_yield();
@@ -337,7 +352,7 @@ int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext
     stats_.locked_ops.fetch_add(1, std::memory_order_relaxed);
     fn(nullptr);
     ctx->lock.unlock();
-    return 0;
+    return;
   }
 }
 
@@ -347,6 +362,7 @@ int PerfCore::install(Context* ctx, Event* leader) {
   if (ctx->task == nullptr && leader->attr.cpu != -1 && leader->attr.cpu != ctx->cpu) {
     return -EINVAL;  // an event filtered to one CPU cannot count in another CPU's context
   }
+  if (int err = refuse_wait()) return err;
   {
     std::lock_guard m(ctx->mutex);
     if (ctx->tombstone) return -ESRCH;
@@ -393,6 +409,7 @@ int PerfCore::remove(Event* leader) {
   if (leader == nullptr || !leader->is_leader()) return -EINVAL;
   Context* ctx = leader->ctx;
   if (ctx == nullptr) return -ENOENT;
+  if (int err = refuse_wait()) return err;
   {
     std::lock_guard m(ctx->mutex);
     PmuContext* pc = leader->pmu_ctx;
@@ -422,6 +439,7 @@ int PerfCore::remove(Event* leader) {
 // group can go on (a sibling only joins a group that is on).
 int PerfCore::enable(Event* event) {
   if (event == nullptr) return -EINVAL;
+  if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
     if (event->state == EventState::kOff || event->state == EventState::kError) {
@@ -449,6 +467,7 @@ int PerfCore::enable(Event* event) {
 // rotation.
 int PerfCore::disable(Event* event) {
   if (event == nullptr) return -EINVAL;
+  if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
     if (event->state >= EventState::kInactive) event->set_state_only(EventState::kOff);
@@ -473,16 +492,19 @@ int PerfCore::disable(Event* event) {
 }
 
 int PerfCore::reset(Event* event) {
+  if (event == nullptr) return -EINVAL;
+  if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
     event->count = 0;
     return 0;
   }
   std::lock_guard m(ctx->mutex);
-  return event_function_call(ctx, [&](CpuContext*) {
+  event_function_call(ctx, [&](CpuContext*) {
     read_active(event);  // folds the running delta, so the count restarts from now
     event->count = 0;
   });
+  return 0;
 }
 
 // Runs `snapshot(true)` where `e`'s count is whole: on the CPU where it is Active (in place

@@ -65,7 +65,8 @@ std::map<int, uint64_t> hotplug_failures_by_errno() {
 Hotplug::Hotplug(HotplugOptions options)
     : options_(std::move(options)), journal_(options_.journal), up_(online_cpus()) {
   reload_topology();
-  if (options_.restore_on_exit) exit_guard::install();
+  // cpu_down reports a guard that could not be installed, and takes nothing down then.
+  if (options_.restore_on_exit) (void)exit_guard::install();
   if (options_.watch) {
     uevent_fd_ = open_uevent_socket();  // < 0: sysfs polling alone
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -200,6 +201,9 @@ void Hotplug::run_teardown(int cpu, size_t from) {
 
 base::Status Hotplug::cpu_down(int cpu) {
   if (auto st = check_all(CpuSet::of({cpu}), false).status(); !st) return st;
+  if (options_.restore_on_exit) {
+    if (auto st = exit_guard::install(); !st) return st;
+  }
   std::lock_guard lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu) && !up_.test(cpu)) return base::Ok{};
@@ -310,6 +314,7 @@ void Hotplug::reconcile() {
 void Hotplug::notify() {
   if (wake_fd_ >= 0) {
     const uint64_t one = 1;
+    // Only EAGAIN (the counter is full, so a wake is pending already) can refuse it.
     (void)!write(wake_fd_, &one, sizeof one);
   }
 }
@@ -319,7 +324,11 @@ void Hotplug::watch_loop() {
   while (!stop_.load()) {
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {uevent_fd_, POLLIN, 0}};
     const int nfds = uevent_fd_ >= 0 ? 2 : 1;
-    poll(fds, nfds, static_cast<int>(options_.poll_interval.count()));
+    if (poll(fds, nfds, static_cast<int>(options_.poll_interval.count())) < 0 && errno != EINTR) {
+      // Not expected with these descriptors; the watcher then polls sysfs at the interval
+      // rather than spinning on an error.
+      std::this_thread::sleep_for(options_.poll_interval);
+    }
     if (stop_.load()) break;
     uint64_t count;
     while (read(wake_fd_, &count, sizeof count) > 0) {

@@ -45,8 +45,9 @@ base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(RuntimeOptions optio
     auto t = std::make_unique<CpuThread>(cpu, thread_options);
     internal::set_thread_for(cpu, t.get());
     if (int err = t->start(cpu_is_online(cpu))) {
-      return base::make_error(
-          err, fmt::format("cannot pin a thread to CPU {}: {}", cpu, std::strerror(-err)));
+      return base::make_error(err, fmt::format("cannot start the thread of CPU {} (pinning it, or "
+                                               "installing the cross-call signal's handler): {}",
+                                               cpu, std::strerror(-err)));
     }
     rt->threads_[static_cast<size_t>(cpu)] = std::move(t);
   }

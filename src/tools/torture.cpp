@@ -19,6 +19,7 @@
 #include "pctx/pmu/encoding.hpp"
 #include "pctx/pmu/scale.hpp"
 #include "pctx/pmu/spec.hpp"
+#include "tools/signals.hpp"
 #include "tools/torture_rig.hpp"
 
 namespace pctx::tools {
@@ -41,16 +42,16 @@ void on_signal(int sig) {
   raise(sig);
 }
 
-void install_signal_handlers() {
+base::Status install_signal_handlers() {
   g_interrupted = false;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &g_previous[i]);
+  return install_handlers(kSignals, sa, g_previous);
 }
 
 void restore_signal_handlers() {
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &g_previous[i], nullptr);
+  restore_handlers(kSignals, g_previous);
 }
 
 // The kernel log from now on, where readable: warnings, BUGs, lockdep and RCU stalls.
@@ -328,10 +329,11 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   const core::LiveObjects live0 = core::PerfCore::live_objects();
 
   KernelLog kernel_log;
-  install_signal_handlers();
+  base::Status signals = install_signal_handlers();
   std::vector<std::thread> threads;
   std::thread watchdog;
-  base::Status st = set_up(rig);
+  base::Status st = signals;
+  if (st) st = set_up(rig);
   if (st) st = install_cpu_events(rig);
   if (st) st = spawn_tasks(rig);
   if (!st) {
@@ -392,7 +394,7 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
                             live.events, live.contexts, live.pmu_contexts, live0.events,
                             live0.contexts, live0.pmu_contexts));
   }
-  restore_signal_handlers();
+  if (signals) restore_signal_handlers();
   {
     auto lines = kernel_log.matching();
     std::lock_guard lock(report.mutex);

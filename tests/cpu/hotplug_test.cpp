@@ -43,7 +43,7 @@ class Hotplug : public ::testing::Test {
     if (candidates.empty()) GTEST_SKIP() << "no hotpluggable CPU other than CPU 0";
     cpu_ = candidates.last();
     all_cpus_online();
-    exit_guard::install();
+    ASSERT_TRUE(exit_guard::install());
     journal_path_ = ::testing::TempDir() + "pctx-hotplug-test.journal";
     std::remove(journal_path_.c_str());
     setenv("PCTX_HOTPLUG_JOURNAL", journal_path_.c_str(), 1);

@@ -115,7 +115,9 @@ class PerfCore {
 
   // Installs a group (its leader, with siblings created before) into a context. -EINVAL
   // for a sibling, or a CPU filter other than the CPU context's; -EBUSY if installed
-  // already; -ESRCH if the context's task has exited.
+  // already; -ESRCH if the context's task has exited. These user-side calls (install,
+  // remove, enable, disable, reset) return -EDEADLK, with nothing done, on a CPU thread
+  // with irqs off (a cross-call handler, a timer callback), which must not wait.
   int install(Context* ctx, Event* leader);
   int remove(Event* leader);  // the group leaves its context; the caller still owns it
   // As the kernel's enable/disable ioctls, on a leader (the group) or on one sibling.
@@ -159,7 +161,7 @@ class PerfCore {
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
   CpuContext* cpu(int cpu) const;  // the core's own per-CPU state (src/core/cpu_context.hpp)
-  int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
+  void event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps

@@ -15,12 +15,12 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "cpu/journal_text.hpp"
 #include "pctx/cpu/sysfs.hpp"
 
 namespace pctx::cpu {
@@ -46,20 +46,18 @@ class JournalLock {
   int fd_ = -1;
 };
 
-std::map<int, long> read_entries(const std::string& path) {
-  std::map<int, long> entries;
+JournalEntries read_entries(const std::string& path) {
   std::ifstream in(path);
-  int cpu;
-  long pid;
-  while (in >> cpu >> pid) entries[cpu] = pid;
-  return entries;
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_journal(text.str());
 }
 
-base::Status write_entries(const std::string& path, const std::map<int, long>& entries) {
+base::Status write_entries(const std::string& path, const JournalEntries& entries) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [cpu, pid] : entries) out << cpu << ' ' << pid << '\n';
+    out << format_journal(entries);
     if (!out) return base::make_error(-EIO, fmt::format("cannot write the journal {}", tmp));
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3-matplotlib
+  clang-14 libclang-rt-14-dev llvm-14  # the fuzz preset: clang++-14, libFuzzer, llvm-symbolizer
 )
 
 missing=()

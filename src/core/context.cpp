@@ -1,6 +1,6 @@
 #include "pctx/core/context.hpp"
 
-#include <time.h>
+#include <ctime>
 
 namespace pctx::core {
 

@@ -99,7 +99,7 @@ base::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime
     return base::make_error(-EBUSY, "a perf core is already running in this process");
   }
   core->rotation_interval_ = options.rotation_interval;
-  core->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
+  core->cpus_.resize(static_cast<size_t>(runtime.cpus().last()) + 1);
   PerfCore* self = core.get();
   for (int c : runtime.cpus().cpus()) {
     auto cc = std::make_unique<CpuContext>();

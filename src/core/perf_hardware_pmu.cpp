@@ -20,7 +20,7 @@ base::Result<std::unique_ptr<PerfHardwarePmu>> PerfHardwarePmu::open(cpu::CpuRun
   if (counters <= 0) return base::make_error(-EINVAL, "a hardware PMU needs counters");
   std::unique_ptr<PerfHardwarePmu> p(new PerfHardwarePmu());
   p->counters_ = counters;
-  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
+  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last()) + 1);
   for (int c : runtime.cpus().cpus())
     p->cpus_[static_cast<size_t>(c)] = std::make_unique<PerCpu>(counters);
   return p;

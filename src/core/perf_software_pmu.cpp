@@ -61,7 +61,7 @@ base::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRun
   }
   std::unique_ptr<PerfSoftwarePmu> p(new PerfSoftwarePmu());
   p->runtime_ = &runtime;
-  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
+  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last()) + 1);
   for (int c : runtime.cpus().cpus()) {
     auto per = std::make_unique<PerCpu>();
     // Counting the CPU thread itself: what runs on it is what its tasks do.

@@ -35,6 +35,7 @@ base::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::str
                                           it->second, c.available_core_counters()));
     }
   }
+  // NOLINTNEXTLINE(modernize-make-unique): the constructor is private to start().
   auto r = std::unique_ptr<PmuRegistry>(new PmuRegistry());
   r->caps_ = std::move(caps);
   return r;

@@ -1,13 +1,14 @@
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/relax.hpp"
 
-#define _LGPL_SOURCE
+// liburcu inlines its fast paths only when this is defined (its documented switch).
+#define _LGPL_SOURCE  // NOLINT(bugprone-reserved-identifier)
 #include <urcu/wfcqueue.h>
 
 #include <sched.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cerrno>
 #include <mutex>

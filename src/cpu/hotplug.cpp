@@ -1,4 +1,5 @@
 #include "pctx/cpu/hotplug.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -232,7 +233,7 @@ base::Status Hotplug::cpu_up(int cpu) {
     if (int err = run_bringup(cpu, &done)) {
       run_teardown(cpu, done);
       return base::make_error(err, fmt::format("CPU {} is online but step '{}' failed: {}", cpu,
-                                               steps_[done].name, std::strerror(-err)));
+                                               steps_[done].name, base::errno_text(-err)));
     }
     up_.set(cpu);
   }

@@ -1,10 +1,11 @@
 #include "pctx/cpu/hotplug_journal.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <array>
 #include <atomic>
@@ -62,7 +63,7 @@ base::Status write_entries(const std::string& path, const JournalEntries& entrie
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     return base::make_error(
-        -errno, fmt::format("cannot replace the journal {}: {}", path, std::strerror(errno)));
+        -errno, fmt::format("cannot replace the journal {}: {}", path, base::errno_text(errno)));
   }
   return base::Ok{};
 }
@@ -79,8 +80,8 @@ std::string HotplugJournal::default_path() {
 base::Status HotplugJournal::add(int cpu) {
   JournalLock lock(path_);
   if (!lock.ok()) {
-    return base::make_error(
-        -errno, fmt::format("cannot open the hotplug journal {}: {}", path_, std::strerror(errno)));
+    return base::make_error(-errno, fmt::format("cannot open the hotplug journal {}: {}", path_,
+                                                base::errno_text(errno)));
   }
   auto entries = read_entries(path_);
   entries[cpu] = getpid();

@@ -1,6 +1,7 @@
 #include "pctx/cpu/rcu.hpp"
 
-#define _LGPL_SOURCE
+// liburcu inlines its fast paths only when this is defined (its documented switch).
+#define _LGPL_SOURCE  // NOLINT(bugprone-reserved-identifier)
 #include <urcu-qsbr.h>
 #include <urcu/compiler.h>
 

@@ -1,4 +1,5 @@
 #include "pctx/cpu/sysfs.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -151,7 +152,7 @@ std::string errno_name(int err) {
 
 std::string errno_text(int err) {
   if (err < 0) err = -err;
-  return fmt::format("{} ({})", errno_name(err), std::strerror(err));
+  return fmt::format("{} ({})", errno_name(err), base::errno_text(err));
 }
 
 }  // namespace pctx::cpu

@@ -1,4 +1,5 @@
 #include "pctx/sched/scheduler.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fmt/format.h>
 #include <boost/intrusive/list.hpp>
@@ -164,7 +165,7 @@ base::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions op
           "mapped): {}; lower the stack size or the number of tasks (each stack "
           "takes 2 of the {} memory mappings vm.max_map_count allows a process)",
           options.stack_size / 1024, live, live * (options.stack_size / 1024) / 1024,
-          std::strerror(-err), max_map_count());
+          base::errno_text(-err), max_map_count());
     });
   }
   live_.fetch_add(1);

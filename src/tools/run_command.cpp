@@ -2,7 +2,8 @@
 // CPU with the perf core's semantics, and reported as `perf stat` reports: a table for
 // people, -x CSV and --json for machines, -I intervals, -r repeats with their spread, and
 // what was counted so far on Ctrl-C or SIGTERM. run_session.cpp collects; this reports.
-#include <signal.h>
+#include <csignal>
+#include <cstring>  // sigdescr_np: a GNU extension, declared under _GNU_SOURCE
 
 #include <fmt/format.h>
 
@@ -110,7 +111,7 @@ std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
 }
 
 cpu::CpuSet pick_cpus(const RunOptions& o, bool given) {
-  const cpu::CpuSet online = cpu::online_cpus();
+  cpu::CpuSet online = cpu::online_cpus();
   if (!given) return online;
   auto set = cpu::CpuSet::parse(o.cpus);
   if (!set) die(fmt::format("--cpus: {}", set.error().message), 2);
@@ -279,6 +280,7 @@ void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<Run
              runs.size() > 1 ? fmt::format(" ({} runs)", runs.size()) : "");
   print_stat_table(stdout, rows);
   std::vector<double> elapsed;
+  elapsed.reserve(runs.size());
   for (const auto& r : runs) elapsed.push_back(r.elapsed_s);
   double mean = 0;
   for (double e : elapsed) mean += e / static_cast<double>(elapsed.size());
@@ -351,7 +353,7 @@ int run(const RunOptions& o, bool cpus_given) {
   }
   if (g_stop_signal.load() != 0) {
     fmt::print(stderr, "pctx run: interrupted by {}; the counts so far follow\n",
-               strsignal(g_stop_signal.load()));
+               sigdescr_np(g_stop_signal.load()));
   }
   const std::vector<StatRow> rows = runs.size() > 1 ? merge_runs(runs) : runs.back().rows;
   if (o.out.json) {

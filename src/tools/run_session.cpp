@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "pctx/base/errno_text.hpp"
 #include "pctx/core/event_set.hpp"
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/sysfs.hpp"
@@ -223,12 +224,13 @@ base::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>
   for (auto& t : tasks) {
     if (int rc = (*scheduler)->wake(*t->task); rc != 0) {
       return base::make_error(rc, fmt::format("cannot start task {}: {} (did its CPU go offline?)",
-                                              t->task->name(), std::strerror(-rc)));
+                                              t->task->name(), base::errno_text(-rc)));
     }
     t->woken = true;
   }
 
   std::vector<Scoped> scopes;
+  scopes.reserve(tasks.size());
   for (auto& t : tasks) scopes.push_back({t->scope, &t->events, {}});
   for (auto& [c, set] : cpu_events) scopes.push_back({fmt::format("CPU{}", c), &set, {}});
   const auto start = Clock::now();

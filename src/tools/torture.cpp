@@ -4,8 +4,8 @@
 #include "tools/torture.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <fmt/format.h>
 
@@ -191,7 +191,7 @@ base::Status spawn_tasks(Rig& rig) {
 }
 
 base::Status install_cpu_events(Rig& rig) {
-  rig.cpu_events.resize(static_cast<size_t>(rig.managed.last() + 1));
+  rig.cpu_events.resize(static_cast<size_t>(rig.managed.last()) + 1);
   for (int c : rig.managed.cpus()) {
     core::Event* tsc = rig.make_event(rig.cpu_tsc.get(), 0);
     core::Event* sw = software_group(rig);
@@ -339,6 +339,7 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
     WatchSlot& checker = rig.new_slot();
     WatchSlot& driver = rig.new_slot();
     std::vector<WatchSlot*> installers;
+    installers.reserve(static_cast<size_t>(o.installers));
     for (int i = 0; i < o.installers; ++i) installers.push_back(&rig.new_slot());
     watchdog = std::thread([&] { watchdog_thread(rig); });
     threads.emplace_back([&] { checker_thread(rig, checker); });

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "pctx/base/errno_text.hpp"
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/hotplug_journal.hpp"
@@ -105,7 +106,7 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
     return;
   }
   if (rc != -ESRCH) {  // -ESRCH: the task has exited meanwhile
-    rig.violate(cpu, "install", fmt::format("install returned {} ({})", rc, std::strerror(-rc)));
+    rig.violate(cpu, "install", fmt::format("install returned {} ({})", rc, base::errno_text(-rc)));
   }
   leader->put();
 }

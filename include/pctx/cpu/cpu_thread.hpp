@@ -8,8 +8,8 @@
 
 #include <pthread.h>
 #include <sys/types.h>
-#include <time.h>
 #include <urcu/wfcqueue.h>
+#include <ctime>
 
 #include <boost/intrusive/list.hpp>
 

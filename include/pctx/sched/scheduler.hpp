@@ -44,13 +44,13 @@ struct SchedOptions {
 
 // The smallest stack a task may ask for: below it, Boost's fiber record and the first
 // frames would not fit.
-inline constexpr size_t kMinStackSize = 16 * 1024;
+inline constexpr size_t kMinStackSize = size_t{16} * 1024;
 
 struct SpawnOptions {
   std::string name;      // default "task-<id>"
   cpu::CpuSet affinity;  // empty: every CPU of the runtime
   // Mapped at spawn (plus a guard page), touched only as the task uses it.
-  size_t stack_size = 256 * 1024;
+  size_t stack_size = size_t{256} * 1024;
   // false: the task is placed only by Scheduler::wake, so counters can be installed
   // before it first runs. A task never woken is cancelled when the scheduler is destroyed
   // (Task::cancelled): its function never runs.

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
+  clang
   libpfm4-dev libhwloc-dev liburcu-dev
   libboost-dev libboost-context-dev
   libgtest-dev libgmock-dev libbenchmark-dev

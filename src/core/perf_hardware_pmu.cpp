@@ -27,7 +27,7 @@ base::Result<std::unique_ptr<PerfHardwarePmu>> PerfHardwarePmu::open(cpu::CpuRun
 }
 
 uint64_t PerfHardwarePmu::config_for(const pmu::EncodedEvent& event) {
-  std::lock_guard lock(encodings_mutex_);
+  base::MutexLock lock(encodings_mutex_);
   const size_t n = nr_encodings_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < n; ++i) {
     const auto& a = encodings_[i];
@@ -88,7 +88,7 @@ uint64_t PerfHardwarePmu::value(int cpu, int slot_index) const {
   return ::read(slot.fd, &v, sizeof v) == sizeof v ? v : 0;
 }
 
-int PerfHardwarePmu::add(Event& event) {
+int PerfHardwarePmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   const int cpu = cpu::current_cpu();
   auto& per = *cpus_[static_cast<size_t>(cpu)];
   auto grant = per.slots.acquire(event.attr.config);
@@ -108,14 +108,14 @@ int PerfHardwarePmu::add(Event& event) {
   return 0;
 }
 
-void PerfHardwarePmu::read(Event& event) {
+void PerfHardwarePmu::read(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   // The kernel's count is 64 bits wide (offset + counter), so no width to handle here.
   const uint64_t now = value(cpu::current_cpu(), event.hw_slot);
   event.count += now - event.hw_prev;
   event.hw_prev = now;
 }
 
-void PerfHardwarePmu::del(Event& event) {
+void PerfHardwarePmu::del(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   read(event);
   cpus_[static_cast<size_t>(cpu::current_cpu())]->slots.release(event.hw_slot);
   event.hw_slot = -1;

@@ -99,7 +99,7 @@ base::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& even
                                                  "hardware PMU counts it",
                                                  event.text));
   }
-  std::lock_guard lock(variants_mutex_);
+  base::MutexLock lock(variants_mutex_);
   const int n = nr_variants_.load(std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) {
     if (same_attr(variants_[static_cast<size_t>(i)].attr, a)) {
@@ -164,7 +164,7 @@ void PerfSoftwarePmu::begin_pass(int cpu) {
   group_reads_.fetch_add(1, std::memory_order_relaxed);
 }
 
-int PerfSoftwarePmu::add(Event& event) {
+int PerfSoftwarePmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   const int cpu = cpu::current_cpu();
   event.hw_slot = cpu;
   if (event.attr.config >= kVariantBase) {
@@ -182,7 +182,7 @@ int PerfSoftwarePmu::add(Event& event) {
   return 0;
 }
 
-void PerfSoftwarePmu::read(Event& event) {
+void PerfSoftwarePmu::read(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   const uint64_t now = event.attr.config >= kVariantBase
                            ? variant_value(event.hw_slot, event.attr.config)
                            : value(event.hw_slot, event.attr.config);
@@ -190,7 +190,7 @@ void PerfSoftwarePmu::read(Event& event) {
   event.hw_prev = now;
 }
 
-void PerfSoftwarePmu::del(Event& event) {
+void PerfSoftwarePmu::del(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   read(event);
   if (event.attr.config < kVariantBase) --cpus_[static_cast<size_t>(event.hw_slot)]->active;
 }

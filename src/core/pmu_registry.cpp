@@ -42,7 +42,7 @@ base::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::str
 }
 
 base::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const std::string& what) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (core_ != nullptr && core_ != &core) {
     return base::make_error(-EINVAL, "a PmuRegistry serves one core; create one per core");
   }

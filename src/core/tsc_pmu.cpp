@@ -26,18 +26,18 @@ int TscPmu::init(Event& event) {
   return event.attr.config == 0 ? 0 : -EINVAL;
 }
 
-int TscPmu::add(Event& event) {
+int TscPmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   event.hw_prev = read_tsc();
   return 0;
 }
 
-void TscPmu::read(Event& event) {
+void TscPmu::read(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   const uint64_t now = read_tsc();
   event.count += now - event.hw_prev;
   event.hw_prev = now;
 }
 
-void TscPmu::del(Event& event) {
+void TscPmu::del(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
   read(event);
 }
 

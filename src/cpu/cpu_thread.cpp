@@ -199,7 +199,9 @@ void CpuThread::drain_calls() {
   local_irq_enable();
 }
 
+// Runs on this thread, in the call signal's handler or where irqs come back on.
 void CpuThread::on_signal() {
+  assert_owner();
   shared_.signal_sent.store(false, std::memory_order_relaxed);
   IrqState& irq = irq_state();
   if (irq.depth.load(std::memory_order_relaxed) > 0) {
@@ -241,6 +243,7 @@ CpuThread::BusyScope::~BusyScope() {
 }
 
 void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
+  assert_owner();
   IrqGuard irqs_off;  // the signal handler walks the same list
   timer.period_ = period;
   timer.deadline_ = std::chrono::steady_clock::now() + period;
@@ -249,6 +252,7 @@ void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
 }
 
 void CpuThread::cancel_timer(CpuTimer& timer) {
+  assert_owner();
   IrqGuard irqs_off;
   if (timer.is_linked()) timers_.erase(timers_.iterator_to(timer));
 }
@@ -355,6 +359,7 @@ void CpuThread::check_placement() {
 
 void CpuThread::main() {
   tls_current = this;
+  assert_owner();
   tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
   rcu::register_thread();
   sigevent sev{};

@@ -88,27 +88,27 @@ Hotplug::~Hotplug() {
 }
 
 void Hotplug::add_step(HotplugStep step) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   steps_.push_back(std::move(step));
 }
 
 void Hotplug::remove_step(const std::string& name) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   std::erase_if(steps_, [&](const HotplugStep& s) { return s.name == name; });
 }
 
 void Hotplug::set_managed(const CpuSet& managed) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   managed_ = managed;
 }
 
 CpuSet Hotplug::online() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return up_;
 }
 
 Topology Hotplug::topology() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return topology_;
 }
 
@@ -118,7 +118,7 @@ void Hotplug::reload_topology() {
 }
 
 std::vector<HotplugEvent> Hotplug::history() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return history_;
 }
 
@@ -200,7 +200,7 @@ void Hotplug::run_teardown(int cpu, size_t from) {
 
 base::Status Hotplug::cpu_down(int cpu) {
   if (auto st = check_all(CpuSet::of({cpu}), false).status(); !st) return st;
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu) && !up_.test(cpu)) return base::Ok{};
   // Journal and mark first, so a crash or a signal from here on still restores the CPU.
@@ -221,7 +221,7 @@ base::Status Hotplug::cpu_down(int cpu) {
 
 base::Status Hotplug::cpu_up(int cpu) {
   if (auto st = check_all(CpuSet::of({cpu}), true).status(); !st) return st;
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu)) {
     if (auto st = write_cpu_online(cpu, true); !st) return st;
@@ -288,7 +288,7 @@ std::string Hotplug::undo(const CpuSet& changed, bool online) {
 }
 
 void Hotplug::reconcile() {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   const auto start = Clock::now();
   const CpuSet online = online_cpus();
   for (int cpu : (up_ - online).cpus()) {

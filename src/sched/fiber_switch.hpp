@@ -14,7 +14,7 @@ namespace pctx::sched {
 // Private access to Task for the scheduler's internals.
 struct TaskAccess {
   // Once per CPU thread, on it, before it resumes a task.
-  static void init_thread(RunQueue& rq);
+  static void init_thread(RunQueue& rq) PCTX_REQUIRES(rq.owner);
   // Maps the task's stack (with a guard page); -EINVAL below kMinStackSize, -ENOMEM (or
   // mmap's and mprotect's own -errno) when it cannot be mapped. Nothing throws. The fiber
   // itself is built on this stack at the task's first resume, so a task that never runs
@@ -25,11 +25,12 @@ struct TaskAccess {
   // Builds the task's fiber on its stack; resume does it at the task's first run.
   static void start_fiber(Task& task);
   // Scheduler side: runs the task until it switches out; returns why it did.
-  static SwitchReason resume(RunQueue& rq, Task& task);
+  static SwitchReason resume(RunQueue& rq, Task& task) PCTX_REQUIRES(rq.owner);
   // Task side: gives the CPU back to the scheduler; returns when resumed, maybe elsewhere.
   static void suspend(Task& task, SwitchReason reason);
   static bool need_resched(Task& task) {
     RunQueue& rq = *task.rq_;
+    rq.assert_owner();  // asked by the task, which runs on its run queue's thread
     if (rq.need_resched.load(std::memory_order_relaxed)) return true;
     if ((++rq.resched_polls & 255) != 0) return false;
     // A call whose signal is late or lost is run by the loop once the task yields.

@@ -67,8 +67,8 @@ struct Scheduler::NewTasks {
   using List = boost::intrusive::list<
       Task,
       boost::intrusive::member_hook<Task, boost::intrusive::list_member_hook<>, &Task::new_hook_>>;
-  std::mutex mutex;
-  List list;
+  base::Mutex mutex{"sched.scheduler.new_tasks_mutex"};
+  List list PCTX_GUARDED_BY(mutex);
   ~NewTasks() { list.clear(); }  // unlinks whatever a failed start left
 };
 
@@ -181,7 +181,7 @@ base::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions op
                               "bring one up with `pctx hotplug up`");
     }
   } else {
-    std::lock_guard lock(new_tasks_->mutex);
+    base::MutexLock lock(new_tasks_->mutex);
     new_tasks_->list.push_back(*task);
   }
   return ref;
@@ -193,7 +193,7 @@ int Scheduler::wake(Task& task) {
   // Off the list of new tasks before it can run (and exit, and be freed).
   bool listed = false;
   {
-    std::lock_guard lock(new_tasks_->mutex);
+    base::MutexLock lock(new_tasks_->mutex);
     if (task.new_hook_.is_linked()) {
       new_tasks_->list.erase(new_tasks_->list.iterator_to(task));
       listed = true;
@@ -202,7 +202,7 @@ int Scheduler::wake(Task& task) {
   const int err = enqueue(task, -1);
   if (err != 0) {
     // Not placed: it is new again, so a later wake places it or the destructor cancels it.
-    std::lock_guard lock(new_tasks_->mutex);
+    base::MutexLock lock(new_tasks_->mutex);
     TaskAccess::set_state(task, TaskState::kNew);
     if (listed) new_tasks_->list.push_back(task);
   }
@@ -216,7 +216,7 @@ void Scheduler::cancel_new_tasks() {
   while (true) {
     Task* task = nullptr;
     {
-      std::lock_guard lock(new_tasks_->mutex);
+      base::MutexLock lock(new_tasks_->mutex);
       // A listed task that is no longer New is being woken right now: its wake unlists
       // it, or makes it New again, and a later pass cancels it.
       for (Task& t : new_tasks_->list) {
@@ -237,7 +237,7 @@ void Scheduler::cancel_new_tasks() {
 }
 
 int Scheduler::select_cpu(Task& task, int avoid) {
-  std::lock_guard lock(task.affinity_mutex_);
+  base::MutexLock lock(task.affinity_mutex_);
   const int last = task.cpu();
   // A woken task goes back to its last CPU when that one is idle and allowed (warm caches).
   if (last >= 0 && last != avoid && task.affinity_.test(last)) {
@@ -286,14 +286,14 @@ int Scheduler::enqueue(Task& task, int avoid) {
 void Scheduler::widen(Task& task, int from_cpu) {
   AffinityWidened w{task.id(), task.name(), {}, from_cpu, -1};
   {
-    std::lock_guard lock(task.affinity_mutex_);
+    base::MutexLock lock(task.affinity_mutex_);
     w.old_affinity = task.affinity_;
     task.affinity_ = runtime_.cpus();
   }
   task.widened_.store(true);
   std::function<void(const AffinityWidened&)> callback;
   {
-    std::lock_guard lock(log_mutex_);
+    base::MutexLock lock(log_mutex_);
     widenings_.push_back(w);
     task.get();
     widened_tasks_.emplace_back(&task);  // until a CPU it asked for comes back
@@ -307,7 +307,7 @@ void Scheduler::widen(Task& task, int from_cpu) {
 void Scheduler::restore_affinities(int c) {
   std::vector<TaskRef> due;
   {
-    std::lock_guard lock(log_mutex_);
+    base::MutexLock lock(log_mutex_);
     std::erase_if(widened_tasks_, [&](TaskRef& t) {
       if (t->done() || !t->widened_.load()) return true;  // gone, or set since
       if (!t->requested_affinity().test(c)) return false;
@@ -318,7 +318,7 @@ void Scheduler::restore_affinities(int c) {
   for (TaskRef& t : due) {
     AffinityRestored r{t->id(), t->name(), {}, c};
     {
-      std::lock_guard lock(t->affinity_mutex_);
+      base::MutexLock lock(t->affinity_mutex_);
       t->affinity_ = t->requested_ & runtime_.cpus();
       r.affinity = t->affinity_;
     }
@@ -330,7 +330,7 @@ void Scheduler::restore_affinities(int c) {
     }
     std::function<void(const AffinityRestored&)> callback;
     {
-      std::lock_guard lock(log_mutex_);
+      base::MutexLock lock(log_mutex_);
       restorations_.push_back(r);
       callback = on_restored_;
     }
@@ -350,7 +350,7 @@ int Scheduler::set_affinity(Task& task, const cpu::CpuSet& cpus) {
   const cpu::CpuSet allowed = cpus & runtime_.cpus();
   if (allowed.empty()) return -EINVAL;
   {
-    std::lock_guard lock(task.affinity_mutex_);
+    base::MutexLock lock(task.affinity_mutex_);
     task.affinity_ = allowed;
     task.requested_ = allowed;
   }
@@ -378,37 +378,37 @@ int Scheduler::tasks_on(int c) const {
 }
 
 std::vector<AffinityWidened> Scheduler::widenings() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return widenings_;
 }
 
 void Scheduler::on_affinity_widened(std::function<void(const AffinityWidened&)> callback) {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   on_widened_ = std::move(callback);
 }
 
 std::vector<AffinityRestored> Scheduler::restorations() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return restorations_;
 }
 
 void Scheduler::on_affinity_restored(std::function<void(const AffinityRestored&)> callback) {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   on_restored_ = std::move(callback);
 }
 
 std::vector<DrainTimedOut> Scheduler::drain_timeouts() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return drain_timeouts_;
 }
 
 void Scheduler::on_drain_timeout(std::function<void(const DrainTimedOut&)> callback) {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   on_drain_timeout_ = std::move(callback);
 }
 
 std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return rebalance_delays_;
 }
 
@@ -451,7 +451,7 @@ int Scheduler::cpu_teardown(int c) {
           c, d.tasks, d.timeout.count());
       std::function<void(const DrainTimedOut&)> callback;
       {
-        std::lock_guard lock(log_mutex_);
+        base::MutexLock lock(log_mutex_);
         drain_timeouts_.push_back(d);
         callback = on_drain_timeout_;
       }

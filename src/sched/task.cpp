@@ -50,12 +50,12 @@ void Task::put() {
 }
 
 cpu::CpuSet Task::affinity() const {
-  std::lock_guard lock(affinity_mutex_);
+  base::MutexLock lock(affinity_mutex_);
   return affinity_;
 }
 
 cpu::CpuSet Task::requested_affinity() const {
-  std::lock_guard lock(affinity_mutex_);
+  base::MutexLock lock(affinity_mutex_);
   return requested_;
 }
 

@@ -14,7 +14,7 @@ int WaitQueue::wait(const std::function<bool()>& done) {
     Waiter w;  // on the task's own stack, which lives while it is blocked
     w.task = self;
     {
-      std::lock_guard lock(mutex_);
+      base::MutexLock lock(mutex_);
       if (done()) return 0;
       waiters_.push_back(w);
       // Before the lock drops: a waker that finds us sees Blocking and leaves the requeue
@@ -22,7 +22,7 @@ int WaitQueue::wait(const std::function<bool()>& done) {
       TaskAccess::set_state(*self, TaskState::kBlocking);
     }
     TaskAccess::suspend(*self, SwitchReason::kBlock);
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     if (w.is_linked()) waiters_.erase(waiters_.iterator_to(w));
   }
 }
@@ -43,7 +43,7 @@ int WaitQueue::wake(int limit) {
   while (total < limit) {
     int n = 0;
     {
-      std::lock_guard lock(mutex_);
+      base::MutexLock lock(mutex_);
       while (n < 16 && total + n < limit && !waiters_.empty()) {
         woken[n++] = waiters_.front().task;
         waiters_.pop_front();
@@ -57,7 +57,7 @@ int WaitQueue::wake(int limit) {
 }
 
 bool WaitQueue::empty() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return waiters_.empty();
 }
 

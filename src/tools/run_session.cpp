@@ -6,10 +6,10 @@
 
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "pctx/base/errno_text.hpp"
+#include "pctx/base/mutex.hpp"
 #include "pctx/core/event_set.hpp"
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/sysfs.hpp"
@@ -36,11 +36,11 @@ class CpuTimeline {
     }
   }
   void down(int c) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     since_[c] = Clock::now();
   }
   void up(int c) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     seen_.set(c);
     if (auto it = since_.find(c); it != since_.end()) {
       offline_[c] += Clock::now() - it->second;
@@ -48,21 +48,21 @@ class CpuTimeline {
     }
   }
   cpu::CpuSet seen() const {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     return seen_;
   }
   Clock::duration offline(int c) const {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     Clock::duration d = offline_.count(c) ? offline_.at(c) : Clock::duration{};
     if (auto it = since_.find(c); it != since_.end()) d += Clock::now() - it->second;
     return d;
   }
 
  private:
-  mutable std::mutex mutex_;
-  cpu::CpuSet seen_;  // online at some time in the run
-  std::map<int, Clock::time_point> since_;
-  std::map<int, Clock::duration> offline_;
+  mutable base::Mutex mutex_{"tools.run.timeline_mutex"};
+  cpu::CpuSet seen_ PCTX_GUARDED_BY(mutex_);  // online at some time in the run
+  std::map<int, Clock::time_point> since_ PCTX_GUARDED_BY(mutex_);
+  std::map<int, Clock::duration> offline_ PCTX_GUARDED_BY(mutex_);
 };
 
 struct TaskInfo {
@@ -101,7 +101,7 @@ base::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>
   RunOutcome out;
   // Declared before the runtime, the core and the scheduler, whose callbacks and hotplug
   // step use them, and the registry before the core, as it must outlive it.
-  std::mutex log_mutex;
+  base::Mutex log_mutex("tools.run.log_mutex");
   std::vector<std::string> widened, restored;
   CpuTimeline timeline(cpu::online_cpus() & plan.managed, plan.managed);
   auto pmus = core::PmuRegistry::create(plan.caps);
@@ -144,13 +144,13 @@ base::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>
   auto scheduler = sched::Scheduler::start(**runtime, &core);
   if (!scheduler) return scheduler.error();
   (*scheduler)->on_affinity_widened([&](const sched::AffinityWidened& w) {
-    std::lock_guard lock(log_mutex);
+    base::MutexLock lock(log_mutex);
     widened.push_back(w.task_name);
     fmt::print(stderr, "pctx run: cpu{} went offline: {} may now run on any CPU (was {})\n",
                w.from_cpu, w.task_name, w.old_affinity.to_string());
   });
   (*scheduler)->on_affinity_restored([&](const sched::AffinityRestored& r) {
-    std::lock_guard lock(log_mutex);
+    base::MutexLock lock(log_mutex);
     restored.push_back(r.task_name);
     fmt::print(stderr, "pctx run: cpu{} is back: {} has its affinity {} again\n", r.cpu,
                r.task_name, r.affinity.to_string());
@@ -326,7 +326,7 @@ base::Result<RunOutcome> run_session(const RunPlan& plan, const std::atomic<int>
   }
   for (auto d : (*scheduler)->rebalance_delays()) out.rebalance_delays_ns.push_back(d.count());
   add_metrics(out.rows, out.elapsed_s);
-  std::lock_guard lock(log_mutex);
+  base::MutexLock lock(log_mutex);
   out.widened = widened;
   out.restored = restored;
   return out;

@@ -270,7 +270,7 @@ void bring_cpus_back(Rig& rig) {
 
 void collect_stats(Rig& rig) {
   auto& r = rig.report;
-  std::lock_guard lock(r.mutex);
+  base::MutexLock lock(r.mutex);
   r.install_retries = rig.core->stats().task_retries.load();
   r.rotations = rig.core->stats().rotations.load();
   for (int c : rig.managed.cpus()) {
@@ -295,8 +295,12 @@ void tear_down(Rig& rig) {
     if (e->ctx != nullptr && rig.core->remove(e) != 0) rig.violate(-1, "remove", "at the end");
     e->put();
   };
-  for (auto& g : rig.extras) put_all(g.leader);
-  rig.extras.clear();
+  std::vector<ExtraGroup> extras;
+  {
+    base::MutexLock lock(rig.extras_mutex);
+    extras.swap(rig.extras);
+  }
+  for (auto& g : extras) put_all(g.leader);
   for (auto& t : rig.tasks) {
     for (core::Event* e : t->all()) put_all(e);
   }
@@ -355,11 +359,16 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (o.progress) {
         const double left = std::max(0.0, o.duration_s - rig.now_s());
+        uint64_t errors = 0;
+        {
+          // The hotplug thread counts them meanwhile.
+          base::MutexLock lock(report.mutex);
+          errors = report.offline.failures() + report.online.failures();
+        }
         fmt::print(
             stderr,
             "\r  pctx torture: {} cycles, {} errors, {} violations, {:.0f} s, {:.0f} s left ",
-            report.cycles.load(), report.offline.failures() + report.online.failures(),
-            report.violation_count(), rig.now_s(), left);
+            report.cycles.load(), errors, report.violation_count(), rig.now_s(), left);
       }
     }
     if (o.progress) fmt::print(stderr, "\r\033[K");
@@ -395,7 +404,7 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   restore_signal_handlers();
   {
     auto lines = kernel_log.matching();
-    std::lock_guard lock(report.mutex);
+    base::MutexLock lock(report.mutex);
     report.kernel_log_readable = kernel_log.readable();
     report.kernel_log = std::move(lines);
     report.elapsed_s = rig.now_s();

@@ -15,18 +15,19 @@
 
 namespace pctx::core::testing {
 
-// A software PMU for tests: never out of counters, counts its own add/del calls.
+// A software PMU for tests: never out of counters, counts its own add/del calls. Its
+// add, del and read run in a pass, with the event's context lock held (pmu.hpp).
 class CountingSoftPmu : public Pmu {
  public:
   std::string name() const override { return "test-soft"; }
   int counters() const override { return kUnlimited; }
   int init(Event&) override { return 0; }
-  int add(Event& e) override {
+  int add(Event& e) PCTX_REQUIRES(e.ctx->lock) override {
     e.hw_prev = read_tsc();
     return 0;
   }
-  void del(Event& e) override { read(e); }
-  void read(Event& e) override {
+  void del(Event& e) PCTX_REQUIRES(e.ctx->lock) override { read(e); }
+  void read(Event& e) PCTX_REQUIRES(e.ctx->lock) override {
     const uint64_t now = read_tsc();
     e.count += now - e.hw_prev;
     e.hw_prev = now;
@@ -119,7 +120,7 @@ class CoreTest : public ::testing::Test {
     return c;
   }
 
-  bool active(Event* leader) { return leader->state == EventState::kActive; }
+  bool active(Event* leader) { return leader->peek_state() == EventState::kActive; }
 
   // Tasks live as long as the fixture, which exits them at the end.
   Task& new_task() { return tasks_storage_.emplace_back(); }

@@ -124,7 +124,7 @@ TEST_F(CountingTest, ExitTombstonesTheContext) {
   t->join();
   EXPECT_EQ(t->perf_ctx.load(), nullptr) << "exit detaches the context from the task";
   for (core::Event* e : events) {
-    EXPECT_EQ(e->state, core::EventState::kExit);
+    EXPECT_EQ(e->peek_state(), core::EventState::kExit);
     EXPECT_GT(core_->read(e).count, 0u);
   }
   core::EventAttr attr;

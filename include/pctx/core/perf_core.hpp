@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/base/result.hpp"
 #include "pctx/core/context.hpp"
 #include "pctx/core/event.hpp"
@@ -140,7 +141,10 @@ class PerfCore {
 
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
-  int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
+  // Runs fn under ctx's lock, where the context is active; for a user-side change, which
+  // holds ctx's mutex throughout.
+  int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn)
+      PCTX_REQUIRES(ctx->mutex);
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
@@ -150,9 +154,11 @@ class PerfCore {
   std::vector<std::unique_ptr<CpuContext>> cpus_;
   std::array<Pmu*, kMaxPmus> pmus_{};
   std::atomic<int> nr_pmus_{0};
-  std::mutex pmus_mutex_;  // registrations
+  // Registrations. The slots it guards are published by nr_pmus_ and read without it.
+  base::Mutex pmus_mutex_{"core.perf_core.pmus_mutex"};
   std::atomic<std::chrono::nanoseconds> rotation_interval_{};
-  std::mutex tasks_mutex_;  // creation of task contexts
+  // Creation of task contexts, against a task's exit.
+  base::Mutex tasks_mutex_{"core.perf_core.tasks_mutex"};
   CoreStats stats_;
 };
 

@@ -1,6 +1,8 @@
 // The driver interface, as the kernel's struct pmu: events are initialised once, then
 // added, started, read, stopped and deleted on the CPU where they count, with the
 // context's lock held and irqs off. Drivers must not allocate or block in add..del.
+// Their add, del and read say so to the analysis where they are defined, with
+// PCTX_REQUIRES(internal::context_lock(event.ctx)): Event is incomplete here.
 #pragma once
 
 #include <cstdint>

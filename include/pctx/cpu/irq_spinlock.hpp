@@ -5,27 +5,48 @@
 
 #include <atomic>
 
+#include "pctx/base/thread_annotations.hpp"
+#include "pctx/base/thread_role.hpp"
 #include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/relax.hpp"
 
 namespace pctx::cpu {
 
-class IrqSpinLock {
+class PCTX_CAPABILITY("spinlock") IrqSpinLock {
  public:
-  void lock() {
+  void lock() PCTX_ACQUIRE() {
     local_irq_disable();
     while (locked_.exchange(true, std::memory_order_acquire)) {
       while (locked_.load(std::memory_order_relaxed)) cpu_relax();
     }
   }
-  void unlock() {
+  void unlock() PCTX_RELEASE() {
     locked_.store(false, std::memory_order_release);
     local_irq_enable();
   }
   bool is_locked() const { return locked_.load(std::memory_order_relaxed); }
 
+  // For the analysis, where the code holding the lock is out of its sight (a cross-call
+  // handler runs under locks its caller took). Debug builds check that the lock is taken and
+  // irqs are off here, as they are on the thread that holds it.
+  void assert_held() const PCTX_ASSERT_CAPABILITY(this) {
+    base::check_held([&] { return is_locked() && irqs_disabled(); }, "an IrqSpinLock");
+  }
+
  private:
   std::atomic<bool> locked_{false};
+};
+
+// Holds an IrqSpinLock for a scope, as std::lock_guard, in terms the analysis understands.
+class PCTX_SCOPED_CAPABILITY IrqSpinLockGuard {
+ public:
+  explicit IrqSpinLockGuard(IrqSpinLock& l) PCTX_ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~IrqSpinLockGuard() PCTX_RELEASE() { l_.unlock(); }
+  IrqSpinLockGuard(const IrqSpinLockGuard&) = delete;
+  IrqSpinLockGuard& operator=(const IrqSpinLockGuard&) = delete;
+
+ private:
+  IrqSpinLock& l_;
 };
 
 }  // namespace pctx::cpu

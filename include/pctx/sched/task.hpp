@@ -14,9 +14,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/core/task.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/sched/wait_queue.hpp"
@@ -111,9 +111,9 @@ class Task : public core::Task {
   // after that: the fiber owns it).
   boost::context::stack_context stack_{};
 
-  mutable std::mutex affinity_mutex_;
-  cpu::CpuSet affinity_;
-  cpu::CpuSet requested_;
+  mutable base::Mutex affinity_mutex_{"sched.task.affinity_mutex"};
+  cpu::CpuSet affinity_ PCTX_GUARDED_BY(affinity_mutex_);
+  cpu::CpuSet requested_ PCTX_GUARDED_BY(affinity_mutex_);
   std::atomic<bool> affinity_changed_{false};
   std::atomic<bool> widened_{false};
 
@@ -136,7 +136,7 @@ class Task : public core::Task {
   // blocked task's own stack.
   boost::intrusive::list_member_hook<> run_hook_;
   // On the scheduler's list of tasks spawned with start = false and not woken yet (under
-  // its new_mutex_), so that its destructor can cancel them.
+  // that list's mutex), so that its destructor can cancel them.
   boost::intrusive::list_member_hook<> new_hook_;
   struct WakeLink {
     cds_wfcq_node node{};

@@ -6,7 +6,8 @@
 #include <boost/intrusive/list.hpp>
 
 #include <functional>
-#include <mutex>
+
+#include "pctx/base/mutex.hpp"
 
 namespace pctx::sched {
 
@@ -34,8 +35,8 @@ class WaitQueue {
   };
   int wake(int limit);
 
-  mutable std::mutex mutex_;
-  boost::intrusive::list<Waiter> waiters_;
+  mutable base::Mutex mutex_{"sched.wait_queue.mutex"};
+  boost::intrusive::list<Waiter> waiters_ PCTX_GUARDED_BY(mutex_);
 };
 
 }  // namespace pctx::sched

@@ -13,12 +13,12 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 
+#include "pctx/base/errno_text.hpp"
 #include "pctx/core/perf_software_pmu.hpp"
 #include "pctx/cpu/rcu.hpp"
 #include "sched/sched_fixture.hpp"
@@ -83,7 +83,8 @@ class StressTest : public testing::SchedTest {
   }
   void expect_zero(int rc, const char* call) {
     if (rc == 0) return;
-    fail(std::string(call) + " returned " + std::to_string(rc) + " (" + std::strerror(-rc) + ")");
+    fail(std::string(call) + " returned " + std::to_string(rc) + " (" + base::errno_text(-rc) +
+         ")");
   }
 
   core::Event* new_event(core::Pmu* pmu, uint64_t config, core::Event* leader, std::mt19937_64& rng,

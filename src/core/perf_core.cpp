@@ -369,7 +369,7 @@ int PerfCore::install(Context* ctx, Event* leader) {
     return -EINVAL;  // an event filtered to one CPU cannot count in another CPU's context
   }
   {
-    base::MutexLock m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     assert_unlinked(leader);  // it joins ctx below
     if (ctx->tombstone_under_mutex()) return -ESRCH;
     if (ctx->task == nullptr && leader->attr.cpu == -1) {
@@ -419,7 +419,7 @@ int PerfCore::remove(Event* leader) {
   Context* ctx = leader->ctx;
   if (ctx == nullptr) return -ENOENT;
   {
-    base::MutexLock m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     PmuContext* pc = leader->pmu_ctx;
     bool unused = false;  // the group was the PmuContext's last
     event_function_call(ctx, [&](CpuContext* cc) {
@@ -462,7 +462,7 @@ int PerfCore::enable(Event* event) {
     return 0;
   }
   {
-    base::MutexLock m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
       assert_handler_locks(ctx, cc);
       assert_in(event, ctx);
@@ -491,7 +491,7 @@ int PerfCore::disable(Event* event) {
     return 0;
   }
   {
-    base::MutexLock m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
       assert_handler_locks(ctx, cc);
       assert_in(event, ctx);
@@ -517,7 +517,7 @@ int PerfCore::reset(Event* event) {
     event->count = 0;
     return 0;
   }
-  base::MutexLock m(ctx->mutex);
+  cpu::ServingMutexLock m(ctx->mutex);
   return event_function_call(ctx, [&](CpuContext* cc) {
     assert_handler_locks(ctx, cc);
     assert_in(event, ctx);
@@ -707,7 +707,7 @@ void PerfCore::exit_task(Task& task) {
   }
   if (ctx == nullptr) return;
   {
-    base::MutexLock m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
       assert_handler_locks(ctx, cc);
       if (cc != nullptr) {

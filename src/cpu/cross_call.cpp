@@ -1,6 +1,8 @@
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/relax.hpp"
 
+#include <sched.h>
+
 #include <cerrno>
 
 #include "cpu/futex.hpp"
@@ -65,6 +67,19 @@ int cpu_function_call(int cpu, FunctionRef<int()> fn) {
   if (int err = t->enqueue(&node)) return err;
   wait_done(node);
   return node.result;
+}
+
+// The analysis cannot follow a try_lock loop to its acquisition; every path leaves `m` held.
+void lock_serving_calls(base::Mutex& m) PCTX_NO_THREAD_SAFETY_ANALYSIS {
+  CpuThread* self = CpuThread::current();
+  if (self == nullptr || irqs_disabled()) {
+    m.lock();
+    return;
+  }
+  while (!m.try_lock()) {
+    self->drain_calls();
+    sched_yield();
+  }
 }
 
 AsyncCall::AsyncCall(std::function<int()> fn) : fn_(std::move(fn)) {

@@ -16,6 +16,7 @@
 #include "cpu/fence.hpp"
 #include "cpu/futex.hpp"
 #include "cpu/tsan.hpp"
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/rcu.hpp"
 
@@ -189,7 +190,10 @@ void CpuThread::drain_calls() {
              __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&shared_.head), &shared_.tail)) {
     CallNode* call = caa_container_of(n, CallNode, link);
     internal::tsan_acquire(call);
-    call->result = call->invoke(call);
+    {
+      base::lock_validator::HandlerScope handler;
+      call->result = call->invoke(call);
+    }
     stats_.calls.fetch_add(1, std::memory_order_relaxed);
     // After this exchange the node belongs to its caller again; only its address is used.
     if (call->done.exchange(1, std::memory_order_acq_rel) == 2) {
@@ -284,6 +288,7 @@ void CpuThread::run_timers() {
     due->deadline_ += due->period_;
     if (due->deadline_ <= now) due->deadline_ = now + due->period_;
     ++due->fired_;
+    base::lock_validator::HandlerScope handler;  // a timer callback is a handler too
     due->callback_();
   }
 }
@@ -358,6 +363,7 @@ void CpuThread::check_placement() {
 }
 
 void CpuThread::main() {
+  base::lock_validator::cpu_thread_enter();  // before the call signal can run a handler here
   tls_current = this;
   assert_owner();
   tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
@@ -410,6 +416,7 @@ void CpuThread::main() {
   }
   if (busy_timer_created_) timer_delete(busy_timer_);
   rcu::unregister_thread();
+  base::lock_validator::cpu_thread_exit();
   tls_current = nullptr;
   set_state(CpuState::kStopped);
 }

@@ -32,6 +32,15 @@ void signal_handler(int) {
   errno = saved;
 }
 
+// Pinning may sleep (it backs off while the kernel answers EINVAL, for up to two seconds):
+// done offline, so that no RCU grace period waits for the backoff.
+PinResult pin_offline(int cpu) {
+  rcu::thread_offline();
+  PinResult r = pin_current_thread(cpu);
+  rcu::thread_online();
+  return r;
+}
+
 // Installed once per process, before the first CPU thread starts.
 void install_signal_handler() {
   static std::once_flag once;
@@ -374,7 +383,7 @@ void CpuThread::main() {
   sev._sigev_un._tid = tid_.load();
   busy_timer_created_ = timer_create(CLOCK_MONOTONIC, &sev, &busy_timer_) == 0;
   if (state() == CpuState::kStarting) {
-    stats_.last_pin = pin_current_thread(cpu_);
+    stats_.last_pin = pin_offline(cpu_);
     set_state(stats_.last_pin.error == 0 ? CpuState::kRunning : CpuState::kParked);
   }
   while (true) {
@@ -393,7 +402,7 @@ void CpuThread::main() {
       continue;
     }
     if (s == CpuState::kUnparking) {
-      stats_.last_pin = pin_current_thread(cpu_);
+      stats_.last_pin = pin_offline(cpu_);
       const bool ok = stats_.last_pin.error == 0 && sched_getcpu() == cpu_;
       if (ok) reported_migration_ = false;
       set_state(ok ? CpuState::kRunning : CpuState::kParked);

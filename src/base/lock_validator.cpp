@@ -247,33 +247,50 @@ void push(ThreadState& ts, const void* lock, uint16_t cls, LockKind kind, bool t
   publish(*e);
 }
 
-// Records a usage of a class and reports the usage it conflicts with, if any.
+// Usages of one class that together could deadlock: a usage recorded now, one recorded
+// before (its stack comes first in the report), and what that makes.
+struct Conflict {
+  Usage now;
+  Usage before;
+  ReportKind kind;
+  const char* before_title;
+  const char* now_title;
+};
+constexpr Conflict kConflicts[] = {
+    {kInHandler, kHeldIrqsOn, ReportKind::kIrqUnsafe,
+     "held with irqs on on a CPU thread, first here", "taken inside a handler here"},
+    {kHeldIrqsOn, kInHandler, ReportKind::kIrqUnsafe, "taken inside a handler, first here",
+     "held with irqs on on a CPU thread here"},
+    {kInHandler, kHeldAcrossCrossCall, ReportKind::kCrossCallHoldingLock,
+     "held across a synchronous cross-call, first here", "taken inside a handler here"},
+};
+
+// Records a usage of a class and reports the usages it conflicts with, if any.
 void use(Session& s, uint16_t cls, Usage usage, const CapturedStack& now) {
   if (cls == kNoClass || has_usage(cls, usage) || !s.lock()) return;
   add_usage(cls, usage, now);
-  Report r;
-  r.classes[0] = class_name(cls);
-  r.stacks[1] = now.view();
-  if (usage == kInHandler && has_usage(cls, kHeldIrqsOn)) {
-    r.kind = ReportKind::kIrqUnsafe;
-    r.stacks[0] = usage_stack(cls, kHeldIrqsOn);
-    r.titles[0] = "held with irqs on on a CPU thread, first here";
-    r.titles[1] = "taken inside a handler here";
-    s.report(r, class_key(cls, kNoClass));
-  } else if (usage == kHeldIrqsOn && has_usage(cls, kInHandler)) {
-    r.kind = ReportKind::kIrqUnsafe;
-    r.stacks[0] = usage_stack(cls, kInHandler);
-    r.titles[0] = "taken inside a handler, first here";
-    r.titles[1] = "held with irqs on on a CPU thread here";
+  for (const Conflict& c : kConflicts) {
+    if (c.now != usage || !has_usage(cls, c.before)) continue;
+    Report r;
+    r.kind = c.kind;
+    r.classes[0] = class_name(cls);
+    r.stacks[0] = usage_stack(cls, c.before);
+    r.titles[0] = c.before_title;
+    r.stacks[1] = now.view();
+    r.titles[1] = c.now_title;
     s.report(r, class_key(cls, kNoClass));
   }
-  if (usage == kInHandler && has_usage(cls, kHeldAcrossCrossCall)) {
-    r.kind = ReportKind::kCrossCallHoldingLock;
-    r.stacks[0] = usage_stack(cls, kHeldAcrossCrossCall);
-    r.titles[0] = "held across a synchronous cross-call, first here";
-    r.titles[1] = "taken inside a handler here";
-    s.report(r, class_key(cls, kNoClass));
+}
+
+// A lock taken: what holding it here says of its class, then the held list.
+void hold(ThreadState& ts, Session& s, const void* lock, uint16_t cls, LockKind kind, bool trylock,
+          const CapturedStack& now) {
+  if (ts.handler_depth > 0) {
+    use(s, cls, kInHandler, now);
+  } else if (ts.cpu_thread && !ts.irqs_off) {
+    use(s, cls, kHeldIrqsOn, now);
   }
+  push(ts, lock, cls, kind, trylock, now);
 }
 
 // Learns held -> cls for every lock held in this context, and reports an inversion.
@@ -379,6 +396,14 @@ void check_blocking(ThreadState& ts, Session& s, Blocking b, const CapturedStack
   }
 }
 
+// Sets a context flag with the stack that set it, the stack first: a signal handler that
+// sees the flag finds the stack written.
+void enter_state(bool& flag, CapturedStack& since, const void* caller) {
+  capture(since, caller);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  flag = true;
+}
+
 }  // namespace
 
 bool active() {
@@ -427,12 +452,7 @@ void acquire(const void* lock, const char* lock_class, LockKind kind, LockNestin
     break;
   }
   learn_order(ts, s, cls, now);
-  if (ts.handler_depth > 0) {
-    use(s, cls, kInHandler, now);
-  } else if (ts.cpu_thread && !ts.irqs_off) {
-    use(s, cls, kHeldIrqsOn, now);
-  }
-  push(ts, lock, cls, kind, false, now);
+  hold(ts, s, lock, cls, kind, false, now);
 }
 
 void acquired_try(const void* lock, const char* lock_class, LockKind kind) {
@@ -442,13 +462,7 @@ void acquired_try(const void* lock, const char* lock_class, LockKind kind) {
   capture(now, __builtin_return_address(0));
   Session s(ts);
   // A try-lock never waits, so it adds no order; what is taken under it does.
-  const uint16_t cls = s.class_of(lock_class);
-  if (ts.handler_depth > 0) {
-    use(s, cls, kInHandler, now);
-  } else if (ts.cpu_thread && !ts.irqs_off) {
-    use(s, cls, kHeldIrqsOn, now);
-  }
-  push(ts, lock, cls, kind, true, now);
+  hold(ts, s, lock, s.class_of(lock_class), kind, true, now);
 }
 
 void release(const void* lock) {
@@ -484,11 +498,7 @@ void release(const void* lock) {
 }
 
 void irqs_disabled() {
-  if (!active()) return;
-  ThreadState& ts = tls;
-  capture(ts.irqs_off_stack, __builtin_return_address(0));
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  ts.irqs_off = true;
+  if (active()) enter_state(tls.irqs_off, tls.irqs_off_stack, __builtin_return_address(0));
 }
 
 void irqs_enabled() {
@@ -529,11 +539,7 @@ void cpu_thread_exit() {
 }
 
 void rcu_reader_online() {
-  if (!active()) return;
-  ThreadState& ts = tls;
-  capture(ts.rcu_online_stack, __builtin_return_address(0));
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  ts.rcu_online = true;
+  if (active()) enter_state(tls.rcu_online, tls.rcu_online_stack, __builtin_return_address(0));
 }
 
 void rcu_reader_offline() {

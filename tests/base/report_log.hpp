@@ -20,11 +20,11 @@ namespace pctx::base::testing {
 
 // A report, copied out of the handler.
 struct SeenReport {
-  lock_validator::ReportKind kind;
-  lock_validator::Blocking blocking;
+  lock_validator::ReportKind kind = lock_validator::ReportKind::kInversion;
+  lock_validator::Blocking blocking = lock_validator::Blocking::kNone;
   std::string classes[2];
   std::vector<std::string> cycle;
-  int depths[2];
+  int depths[2] = {0, 0};
   std::string text;
 };
 
@@ -52,6 +52,24 @@ class ReportLog {
     }
     return out;
   }
+  // The one report of `kind`, checked: its blocking call, its first class (unless empty),
+  // and both stacks recorded (only the current one when `stacks` is 1). Any other number of
+  // such reports fails the test, and an empty report is returned.
+  SeenReport expect_one(lock_validator::ReportKind kind,
+                        lock_validator::Blocking blocking = lock_validator::Blocking::kNone,
+                        const std::string& first_class = "", int stacks = 2) const {
+    const std::vector<SeenReport> found = of(kind);
+    EXPECT_EQ(found.size(), 1u) << "reports of kind " << lock_validator::to_string(kind) << ":\n"
+                                << text();
+    if (found.size() != 1) return {};
+    const SeenReport& r = found[0];
+    EXPECT_EQ(r.blocking, blocking) << r.text;
+    if (!first_class.empty()) EXPECT_EQ(r.classes[0], first_class) << r.text;
+    if (stacks == 2) EXPECT_GT(r.depths[0], 0) << "the earlier stack is missing:\n" << r.text;
+    EXPECT_GT(r.depths[1], 0) << "the current stack is missing:\n" << r.text;
+    return r;
+  }
+
   // Every report's text, for a failure message.
   std::string text() const {
     std::string out;

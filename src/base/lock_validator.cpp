@@ -431,13 +431,13 @@ void acquire(const void* lock, const char* lock_class, LockKind kind, LockNestin
   Session s(ts);
   const uint16_t cls = s.class_of(lock_class);
   if (kind == LockKind::kMutex) check_blocking(ts, s, Blocking::kMutex, now);
+  HeldLock* nest = nullptr;  // the entry of its class it is declared nested in, in order
   for (int i = ts.depth - 1; i >= 0 && cls != kNoClass; --i) {
     HeldLock& e = ts.held[i];
     if (!held(e) || e.cls != cls) continue;
     if (nesting == LockNesting::kAddressOrder && std::less<const void*>()(e.last, lock)) {
-      e.last = lock;  // a declared nesting in order: folded into the entry of its class
-      ++e.count;
-      return;
+      nest = &e;
+      break;
     }
     Report r;
     r.kind = ReportKind::kRecursion;
@@ -451,7 +451,13 @@ void acquire(const void* lock, const char* lock_class, LockKind kind, LockNestin
     s.report(r, class_key(cls, cls));
     break;
   }
+  // Other classes taken since the first of a nest are held under this one too.
   learn_order(ts, s, cls, now);
+  if (nest != nullptr) {
+    nest->last = lock;  // folded into the entry of its class
+    ++nest->count;
+    return;
+  }
   hold(ts, s, lock, cls, kind, false, now);
 }
 

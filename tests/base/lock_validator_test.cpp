@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <thread>
 
 #include "base/report_log.hpp"
@@ -120,6 +121,26 @@ TEST(LockValidator, AddressOrderNestingIsAcceptedInOrderOnly) {
   }
   const auto r = log.expect_one(ReportKind::kRecursion, Blocking::kNone, "test.nested");
   EXPECT_NE(r.text.find("lower address"), std::string::npos) << r.text;
+}
+
+// Two threads each taking a low and a high lock of one class with another class between
+// them deadlock (the first holds its low one and the other class, the second its low one,
+// which is the first's high one): the other class is ordered under the nest's later locks
+// too.
+TEST(LockValidator, AClassTakenInsideAnAddressOrderNestIsOrderedBothWays) {
+  PCTX_REQUIRE_LOCK_VALIDATOR();
+  ReportLog log;
+  Mutex locks[2] = {Mutex("test.nest_between"), Mutex("test.nest_between")};
+  Mutex between("test.nest_between.other");
+  Mutex* low = std::less<Mutex*>()(&locks[0], &locks[1]) ? &locks[0] : &locks[1];
+  Mutex* high = low == &locks[0] ? &locks[1] : &locks[0];
+  {
+    MutexLock a(*low);
+    MutexLock b(between);
+    MutexLock c(*high, LockNesting::kAddressOrder);
+  }
+  const auto r = log.expect_one(ReportKind::kInversion, Blocking::kNone, "test.nest_between.other");
+  EXPECT_EQ(r.classes[1], "test.nest_between");
 }
 
 TEST(LockValidator, ResetForgetsTheOrder) {

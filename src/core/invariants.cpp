@@ -55,11 +55,13 @@ class PCTX_SCOPED_CAPABILITY MaybeLock {
 // Every given context's mutex, for the whole check. A runtime-sized set is beyond the
 // analysis (it names locks, it does not count them), and constructors and destructors are
 // not analysed: nothing after relies on these mutexes for the analysis, since each check
-// takes the lock it reads under.
+// takes the lock it reads under. The contexts come sorted by address, and the mutexes are
+// taken in that order, which no two checks can invert: declared to the lock validator,
+// which would otherwise report the second mutex of the class as recursion.
 class AllMutexes {
  public:
   explicit AllMutexes(const std::vector<Context*>& contexts) : contexts_(contexts) {
-    for (Context* c : contexts_) c->mutex.lock();
+    for (Context* c : contexts_) c->mutex.lock_nested(base::LockNesting::kAddressOrder);
   }
   ~AllMutexes() {
     for (auto it = contexts_.rbegin(); it != contexts_.rend(); ++it) (*it)->mutex.unlock();

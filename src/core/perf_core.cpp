@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <new>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -45,8 +47,14 @@ class PCTX_SCOPED_CAPABILITY CpuLocks {
     cc_.ctx->lock.lock();
     task_ = cc_.task_ctx;
     if (extra != nullptr && extra != cc_.ctx && extra != task_) extra_ = extra;
-    if (task_ != nullptr) task_->lock.lock();
-    if (extra_ != nullptr) extra_->lock.lock();
+    // A task context other than the one scheduled here (a read that raced a migration)
+    // is locked with it in address order: two CPUs that each read the other's task would
+    // otherwise take the same two locks in opposite orders.
+    Context* first = task_ != nullptr ? task_ : extra_;
+    Context* second = task_ != nullptr ? extra_ : nullptr;
+    if (second != nullptr && std::less<Context*>()(second, first)) std::swap(first, second);
+    if (first != nullptr) first->lock.lock();
+    if (second != nullptr) second->lock.lock_nested(base::LockNesting::kAddressOrder);
     if (freeze) {
       for (Context* c : {cc_.ctx, task_, extra_}) {
         if (freeze_time(c)) frozen_[nr_frozen_++] = c;

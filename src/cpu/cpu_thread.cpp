@@ -16,6 +16,7 @@
 #include "cpu/fence.hpp"
 #include "cpu/futex.hpp"
 #include "cpu/tsan.hpp"
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/rcu.hpp"
 
@@ -29,6 +30,15 @@ void signal_handler(int) {
   const int saved = errno;
   if (CpuThread* t = tls_current) t->on_signal();
   errno = saved;
+}
+
+// Pinning may sleep (it backs off while the kernel answers EINVAL, for up to two seconds):
+// done offline, so that no RCU grace period waits for the backoff.
+PinResult pin_offline(int cpu) {
+  rcu::thread_offline();
+  PinResult r = pin_current_thread(cpu);
+  rcu::thread_online();
+  return r;
 }
 
 // Installed once per process, before the first CPU thread starts.
@@ -189,7 +199,10 @@ void CpuThread::drain_calls() {
              __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&shared_.head), &shared_.tail)) {
     CallNode* call = caa_container_of(n, CallNode, link);
     internal::tsan_acquire(call);
-    call->result = call->invoke(call);
+    {
+      base::lock_validator::HandlerScope handler;
+      call->result = call->invoke(call);
+    }
     stats_.calls.fetch_add(1, std::memory_order_relaxed);
     // After this exchange the node belongs to its caller again; only its address is used.
     if (call->done.exchange(1, std::memory_order_acq_rel) == 2) {
@@ -284,6 +297,7 @@ void CpuThread::run_timers() {
     due->deadline_ += due->period_;
     if (due->deadline_ <= now) due->deadline_ = now + due->period_;
     ++due->fired_;
+    base::lock_validator::HandlerScope handler;  // a timer callback is a handler too
     due->callback_();
   }
 }
@@ -358,6 +372,7 @@ void CpuThread::check_placement() {
 }
 
 void CpuThread::main() {
+  base::lock_validator::cpu_thread_enter();  // before the call signal can run a handler here
   tls_current = this;
   assert_owner();
   tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
@@ -368,7 +383,7 @@ void CpuThread::main() {
   sev._sigev_un._tid = tid_.load();
   busy_timer_created_ = timer_create(CLOCK_MONOTONIC, &sev, &busy_timer_) == 0;
   if (state() == CpuState::kStarting) {
-    stats_.last_pin = pin_current_thread(cpu_);
+    stats_.last_pin = pin_offline(cpu_);
     set_state(stats_.last_pin.error == 0 ? CpuState::kRunning : CpuState::kParked);
   }
   while (true) {
@@ -387,7 +402,7 @@ void CpuThread::main() {
       continue;
     }
     if (s == CpuState::kUnparking) {
-      stats_.last_pin = pin_current_thread(cpu_);
+      stats_.last_pin = pin_offline(cpu_);
       const bool ok = stats_.last_pin.error == 0 && sched_getcpu() == cpu_;
       if (ok) reported_migration_ = false;
       set_state(ok ? CpuState::kRunning : CpuState::kParked);
@@ -410,6 +425,7 @@ void CpuThread::main() {
   }
   if (busy_timer_created_) timer_delete(busy_timer_);
   rcu::unregister_thread();
+  base::lock_validator::cpu_thread_exit();
   tls_current = nullptr;
   set_state(CpuState::kStopped);
 }

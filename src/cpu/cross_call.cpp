@@ -7,6 +7,7 @@
 
 #include "cpu/futex.hpp"
 #include "cpu/thread_table.hpp"
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/irq.hpp"
 
@@ -58,8 +59,12 @@ int cpu_function_call(int cpu, FunctionRef<int()> fn) {
     // A call to our own CPU runs at once, with irqs off as a handler would.
     if (t->state() != CpuState::kRunning) return -ENXIO;
     IrqGuard irqs_off;
+    base::lock_validator::HandlerScope handler;
     return fn();
   }
+  // A wait for another CPU's handler: reported with irqs off, inside a handler, or holding
+  // a lock class that handlers take, whether or not this one is refused below.
+  base::lock_validator::might_block(base::lock_validator::Blocking::kCrossCall);
   // Waiting for another CPU with irqs off could deadlock: that CPU may be waiting for us,
   // and our calls may not run until the section ends. The kernel forbids it; we refuse it.
   if (CpuThread::current() != nullptr && irqs_disabled()) return -EDEADLK;
@@ -88,6 +93,7 @@ AsyncCall::AsyncCall(std::function<int()> fn) : fn_(std::move(fn)) {
 }
 
 int AsyncCall::wait() {
+  base::lock_validator::might_block(base::lock_validator::Blocking::kCrossCall);
   wait_done(node_);
   return node_.result;
 }

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/fault_injection.hpp"
 
 namespace pctx::cpu {
@@ -125,6 +126,7 @@ base::Status write_cpu_online(int cpu, bool online) {
     if (!busy || tries >= kOnlineWriteTries || Clock::now() - start >= kOnlineWriteGiveUp) {
       return base::make_error(-err, refusal(cpu, online, err, tries, Clock::now() - start));
     }
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
   }

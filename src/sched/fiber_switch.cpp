@@ -12,6 +12,7 @@
 #include <exception>
 #include <memory>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/sched/scheduler.hpp"
 
@@ -163,6 +164,9 @@ SwitchReason TaskAccess::resume(RunQueue& rq, Task& task) {
 }
 
 void TaskAccess::suspend(Task& task, SwitchReason reason) {
+  // Locks and the irq depth belong to the CPU thread, not to the task, which may resume on
+  // another thread: a switch with either held is reported.
+  base::lock_validator::might_block(base::lock_validator::Blocking::kTaskSwitch);
   task.reason_ = reason;
   RunQueue* rq = task.rq_;
   rq->assert_owner();  // the task runs on its run queue's thread

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cpu/tsan.hpp"
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/core/tsc_pmu.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/hotplug.hpp"
@@ -108,6 +109,7 @@ Scheduler::~Scheduler() {
   while (true) {
     cancel_new_tasks();
     if (live_.load() == 0 && in_flight_.load(std::memory_order_acquire) == 0) break;
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   runtime_.hotplug().remove_step(kHotplugStep);
@@ -458,6 +460,7 @@ int Scheduler::cpu_teardown(int c) {
       if (callback) callback(d);
       return -EBUSY;
     }
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   return 0;

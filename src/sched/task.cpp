@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "sched/fiber_switch.hpp"
@@ -70,6 +71,7 @@ int Task::join() {
     if (int err = exit_waiters_.wait([this] { return done(); }); err != 0) return err;
   } else {
     if (cpu::current_cpu() >= 0) return -EDEADLK;
+    base::lock_validator::might_block(base::lock_validator::Blocking::kAtomicWait);
     while (!done()) done_.wait(false, std::memory_order_acquire);
   }
   return cancelled() ? -ECANCELED : 0;

@@ -32,7 +32,7 @@ int g_target_cpu = 1;
 std::unique_ptr<CpuRuntime> start(cpu::RuntimeOptions options, benchmark::State& state) {
   options.cpus = cpu::CpuSet::of({g_target_cpu});
   options.watch_hotplug = false;
-  auto rt = CpuRuntime::start(std::move(options));
+  auto rt = CpuRuntime::start(options);
   if (!rt) {
     state.SkipWithError(rt.error().message.c_str());
     return nullptr;

@@ -3,7 +3,7 @@
 // other CPU (the least an interruption of a running task can cost: the IPI's analog), and
 // one rdtsc. The fiber switch floor is in switch_suite.cpp.
 #include <pthread.h>
-#include <signal.h>
+#include <csignal>
 
 #include <atomic>
 #include <thread>

@@ -5,11 +5,14 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
+  clang
   libpfm4-dev libhwloc-dev liburcu-dev
   libboost-dev libboost-context-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3-matplotlib
+  clang-14 libclang-rt-14-dev llvm-14  # the fuzz preset: clang++-14, libFuzzer, llvm-symbolizer
+  clang-tidy-14  # scripts/tidy.sh: run-clang-tidy-14 and the checks of .clang-tidy
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -98,9 +99,7 @@ int fail(const std::string& message) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   const int cpu = argc > 1 ? std::atoi(argv[1]) : 0;
 
   // 1. CPU threads whose loop calls our scheduler.
@@ -185,4 +184,15 @@ int main(int argc, char** argv) {
   if (bad > 0) return fail(fmt::format("{} scaled counts off the record by more than 5%", bad));
   fmt::print("every scaled tsc count is within 5% of the scheduler's own record\n");
   return 0;
+}
+
+}  // namespace
+
+// An exception (memory running out) ends the example with its message, not std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
 }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,9 +45,7 @@ void work() {
   }
 }
 
-}  // namespace
-
-int main() {
+int run() {
   // 1. CPU threads whose loop runs pctx's scheduler.
   pctx::cpu::RuntimeOptions ro;
   ro.watch_hotplug = false;
@@ -98,4 +97,15 @@ int main() {
     return fail("the worker ran, yet task-clock or page-faults did not count");
   }
   return 0;
+}
+
+}  // namespace
+
+// An exception (memory running out) ends the example with its message, not std::terminate.
+int main() {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
 }

@@ -1,6 +1,6 @@
 #include "core/context.hpp"
 
-#include <time.h>
+#include <ctime>
 
 namespace pctx::core {
 
@@ -39,6 +39,9 @@ Context* Context::create(Task* task, int cpu) {
   auto* c = new Context();
   c->task = task;
   c->cpu = cpu;
+  // Two roles, two lock classes: a pass on a CPU takes its own context's lock, then the
+  // task context's (the kernel's perf_ctx_lock order).
+  c->lock.set_lock_class(task != nullptr ? "core.task_context.lock" : "core.cpu_context.lock");
   return c;
 }
 

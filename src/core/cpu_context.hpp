@@ -1,28 +1,46 @@
-// Per-CPU state of the core, touched only on its CPU thread with its context lock held
-// (or with the CPU offline and its thread parked).
+// Per-CPU state of the core, touched only on its CPU thread: the role `owner`, which its
+// switch hooks, cross-call handlers and timer callbacks assert. Scheduling passes hold the
+// CPU context's lock besides, and the task context's (CpuLocks).
 #pragma once
 
 #include <array>
+#include <memory>
 
 #include "core/context.hpp"
+#include "pctx/base/thread_role.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/cpu/cpu_timer.hpp"
+#include "pctx/cpu/cross_call.hpp"
 
 namespace pctx::core {
 
 struct CpuPmuContext {
   int active_counters = 0;  // Active events of this PMU that hold a counter
   bool exclusive = false;   // an exclusive group is on
-  std::unique_ptr<cpu::CpuTimer> rotation_timer;
 };
 
 struct CpuContext {
-  int cpu = -1;
-  Context* ctx = nullptr;       // the CPU's own context
-  Context* task_ctx = nullptr;  // the current task's context while it is scheduled in
-  Task* current = nullptr;      // the task the scheduler says is current here
-  bool online = true;
-  std::array<CpuPmuContext, PerfCore::kMaxPmus> pmus;
+  CpuContext(int cpu_number, Context* own, bool is_online)
+      : cpu(cpu_number), ctx(own), online(is_online) {}
+
+  const int cpu;
+  Context* const ctx;  // the CPU's own context
+
+  // Where code starts to act as this CPU's thread: its switch hooks, the cross-call
+  // handlers and timer callbacks it runs. Debug builds check the caller is that thread.
+  void assert_on_cpu() const PCTX_ASSERT_CAPABILITY(owner) {
+    base::check_held([&] { return cpu::current_cpu() == cpu; }, "a CPU context, off its CPU");
+  }
+
+  base::ThreadRole owner;
+  // The current task's context while it is scheduled in. While a CpuLocks lives, it is
+  // changed only to nullptr or to a context that CpuLocks holds.
+  Context* task_ctx PCTX_GUARDED_BY(owner) = nullptr;
+  Task* current PCTX_GUARDED_BY(owner) = nullptr;  // the task the scheduler says is current
+  bool online PCTX_GUARDED_BY(owner) = true;
+  std::array<CpuPmuContext, PerfCore::kMaxPmus> pmus PCTX_GUARDED_BY(owner);
+  // Made at start, then fixed; armed and cancelled on this CPU's thread, which checks that.
+  std::array<std::unique_ptr<cpu::CpuTimer>, PerfCore::kMaxPmus> rotation_timers;
 };
 
 }  // namespace pctx::core

@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include "pctx/core/context.hpp"
+
 namespace pctx::core {
 
 namespace {
@@ -28,6 +30,7 @@ const char* to_string(EventState s) {
 }
 
 EventState Event::effective_state() const {
+  internal::assert_in(leader, ctx);  // a group shares its context
   if (!is_leader() && leader->state <= EventState::kOff) return leader->state;
   return state;
 }
@@ -36,6 +39,7 @@ Event* Event::create(const EventAttr& attr, Event* leader) {
   // The leader's list grows first: if memory runs out, it throws before anything is made.
   if (leader != nullptr) leader->siblings.reserve(leader->siblings.size() + 1);
   auto* e = new Event();
+  internal::assert_unlinked(e);  // new: its creator's alone
   e->attr = attr;
   e->config = attr.config;  // the driver's copy; install changes only attr.cpu
   e->id = g_next_id.fetch_add(1);

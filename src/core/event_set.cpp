@@ -1,4 +1,5 @@
 #include "pctx/core/event_set.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -14,7 +15,7 @@ namespace {
 
 base::Status status_of(int rc, std::string_view what, std::string_view name) {
   if (rc == 0) return base::Ok{};
-  return base::make_error(rc, fmt::format("cannot {} '{}': {}", what, name, std::strerror(-rc)));
+  return base::make_error(rc, fmt::format("cannot {} '{}': {}", what, name, base::errno_text(-rc)));
 }
 
 }  // namespace
@@ -112,7 +113,7 @@ base::Status EventSet::install(Context* ctx) {
     const Member& m = members_[leaders_[n]];
     if (int rc = core_->install(ctx, m.event); rc != 0) {
       for (size_t k = 0; k < n; ++k) core_->remove(members_[leaders_[k]].event);
-      std::string why = rc == -ESRCH ? "the task has exited" : std::strerror(-rc);
+      std::string why = rc == -ESRCH ? "the task has exited" : base::errno_text(-rc);
       return base::make_error(rc, fmt::format("cannot install '{}': {}", m.info.name, why));
     }
   }

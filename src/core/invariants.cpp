@@ -15,6 +15,8 @@
 
 namespace pctx::core {
 
+using internal::assert_in;
+
 namespace {
 
 struct CpuSnapshot {
@@ -33,10 +35,64 @@ struct CpuSnapshot {
   int current_detail_ctx_active = 0;
 };
 
-void snapshot_context(const Context* ctx, int cpu, CpuSnapshot& s) {
+// Holds a context's lock for a scope, or nothing for a null context (a CPU with no task
+// context scheduled): the names the analysis sees are those of CpuLocks.
+class PCTX_SCOPED_CAPABILITY MaybeLock {
+ public:
+  explicit MaybeLock(Context* c) PCTX_ACQUIRE(c->lock) : c_(c) {
+    if (c_ != nullptr) c_->lock.lock();
+  }
+  ~MaybeLock() PCTX_RELEASE() {
+    if (c_ != nullptr) c_->lock.unlock();
+  }
+  MaybeLock(const MaybeLock&) = delete;
+  MaybeLock& operator=(const MaybeLock&) = delete;
+
+ private:
+  Context* c_;
+};
+
+// Every given context's mutex, for the whole check. A runtime-sized set is beyond the
+// analysis (it names locks, it does not count them), and constructors and destructors are
+// not analysed: nothing after relies on these mutexes for the analysis, since each check
+// takes the lock it reads under. The contexts come sorted by address, and the mutexes are
+// taken in that order, which no two checks can invert: declared to the lock validator,
+// which would otherwise report the second mutex of the class as recursion.
+class AllMutexes {
+ public:
+  explicit AllMutexes(const std::vector<Context*>& contexts) : contexts_(contexts) {
+    for (Context* c : contexts_) c->mutex.lock_nested(base::LockNesting::kAddressOrder);
+  }
+  ~AllMutexes() {
+    for (auto it = contexts_.rbegin(); it != contexts_.rend(); ++it) (*it)->mutex.unlock();
+  }
+  AllMutexes(const AllMutexes&) = delete;
+  AllMutexes& operator=(const AllMutexes&) = delete;
+
+ private:
+  const std::vector<Context*>& contexts_;
+};
+
+// What the current task's context shows when it is not the one scheduled here: peeked
+// without its lock, which may be held elsewhere and which a handler must not spin on.
+// Relaxed atomic loads of fields the lock guards, which the analysis rightly refuses for
+// plain reads: exempt, and nothing else in here.
+struct ContextPeek {
+  int nr_events;
+  bool tombstone;
+  uint8_t is_active;
+};
+ContextPeek peek(Context* c) PCTX_NO_THREAD_SAFETY_ANALYSIS {
+  return {std::atomic_ref<int>(c->nr_events).load(), std::atomic_ref<bool>(c->tombstone).load(),
+          std::atomic_ref<uint8_t>(c->is_active).load()};
+}
+
+void snapshot_context(const Context* ctx, int cpu, CpuSnapshot& s) PCTX_REQUIRES(ctx->lock) {
   if (ctx == nullptr) return;
   if (ctx->is_active && ctx->nr_events == 0) ++s.empty_but_active;
   for (const Event& e : ctx->events) {
+    assert_in(&e, ctx);
+    assert_in(e.leader, ctx);
     if (e.state != EventState::kActive) continue;
     if (e.oncpu != cpu) ++s.active_off_cpu;
     if (!(ctx->is_active & kEventAll)) ++s.active_in_inactive_ctx;
@@ -46,12 +102,13 @@ void snapshot_context(const Context* ctx, int cpu, CpuSnapshot& s) {
   }
 }
 
-void check_context(const Context* ctx, std::vector<std::string>& out) {
+void check_context(const Context* ctx, std::vector<std::string>& out) PCTX_REQUIRES(ctx->lock) {
   const std::string name = ctx->task != nullptr ? fmt::format("task context {}", fmt::ptr(ctx))
                                                 : fmt::format("CPU {} context", ctx->cpu);
   // 1. Event counts agree.
   int listed = 0, by_pmu = 0, leaders = 0;
   for (const Event& e : ctx->events) {
+    assert_in(&e, ctx);
     ++listed;
     if (e.is_leader()) ++leaders;
     // 2. Leaders sit in the tree their pinned flag names; siblings in none.
@@ -69,6 +126,7 @@ void check_context(const Context* ctx, std::vector<std::string>& out) {
   }
   std::set<const Pmu*> pmus;
   for (const PmuContext& pc : ctx->pmu_contexts) {
+    assert_in(&pc, ctx);
     by_pmu += pc.nr_events;
     // 4. One PmuContext per PMU, listed only while events hold it.
     if (!pmus.insert(pc.pmu).second) {
@@ -104,7 +162,7 @@ std::string PerfCore::check_invariants(const std::vector<Context*>& task_context
   contexts.erase(std::unique(contexts.begin(), contexts.end()), contexts.end());
   // User-side changes hold the mutex across their cross-calls, so holding every mutex
   // shows no half-done install or removal.
-  for (Context* c : contexts) c->mutex.lock();
+  AllMutexes mutexes(contexts);
 
   std::vector<std::string> out;
   std::vector<CpuSnapshot> snaps(cpus_.size());
@@ -113,9 +171,10 @@ std::string PerfCore::check_invariants(const std::vector<Context*>& task_context
     CpuSnapshot& s = snaps[static_cast<size_t>(cc->cpu)];
     cpu::cpu_function_call(cc->cpu, [&] {
       CpuContext& c = *cc;
-      c.ctx->lock.lock();
+      c.assert_on_cpu();
+      cpu::IrqSpinLockGuard own(c.ctx->lock);
       Context* task = c.task_ctx;
-      if (task != nullptr) task->lock.lock();
+      MaybeLock task_lock(task);
       snapshot_context(c.ctx, c.cpu, s);
       snapshot_context(task, c.cpu, s);
       if (task != nullptr && task->is_active && (c.current == nullptr || task->task != c.current)) {
@@ -126,20 +185,18 @@ std::string PerfCore::check_invariants(const std::vector<Context*>& task_context
         // and be on, since the switch that made its task current. (Its own fields are
         // peeked without its lock when it is not the one scheduled.)
         Context* mine = c.current->perf_ctx.load();
-        if (mine != nullptr && std::atomic_ref<int>(mine->nr_events).load() > 0 &&
-            !std::atomic_ref<bool>(mine->tombstone).load() &&
+        const ContextPeek p = mine != nullptr ? peek(mine) : ContextPeek{};
+        if (mine != nullptr && p.nr_events > 0 && !p.tombstone &&
             (mine != task || !(task->is_active & kEventAll))) {
           ++s.current_not_scheduled;
           s.current_detail_task = mine != task;
           s.current_detail_active = task != nullptr ? task->is_active : -1;
           s.current_detail_oncpu = c.current->oncpu.load();
-          s.current_detail_ctx_active = std::atomic_ref<uint8_t>(mine->is_active).load();
+          s.current_detail_ctx_active = p.is_active;
         }
       }
       for (int i = 0; i < kMaxPmus; ++i)
         s.counters_in_use[i] = c.pmus[static_cast<size_t>(i)].active_counters;
-      if (task != nullptr) task->lock.unlock();
-      c.ctx->lock.unlock();
       s.checked = true;
       return 0;
     });
@@ -176,10 +233,9 @@ std::string PerfCore::check_invariants(const std::vector<Context*>& task_context
     }
   }
   for (Context* c : contexts) {
-    std::lock_guard l(c->lock);
+    cpu::IrqSpinLockGuard l(c->lock);
     check_context(c, out);
   }
-  for (auto it = contexts.rbegin(); it != contexts.rend(); ++it) (*it)->mutex.unlock();
   std::string all;
   for (const auto& line : out) all += line + "\n";
   return all;

@@ -3,8 +3,11 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <new>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -27,15 +30,31 @@ constexpr const char* kHotplugStep = "perf-core";
 // pmu_disable/pmu_enable). A pass that reschedules for a user-side change or a rotation
 // freezes the clocks of the contexts it locks (the kernel's ctx_time_freeze), so that
 // groups taken off and put back lose no running time.
-class CpuLocks {
+//
+// For the analysis it holds cc.ctx->lock, cc.task_ctx->lock and extra->lock, by those
+// names: a null task context or extra, or one that is another of the three, is locked once
+// or not at all, which changes nothing for code that only touches contexts that exist. The
+// names stay true while it lives because task_ctx changes meanwhile only to nullptr or to
+// `extra` (sched_in adopting the task's context).
+class PCTX_SCOPED_CAPABILITY CpuLocks {
  public:
   CpuLocks(PerfCore& core, CpuContext& cc, Context* extra = nullptr, bool freeze = false)
+      PCTX_ACQUIRE(cc.ctx->lock, cc.task_ctx->lock, extra->lock)
       : core_(core), cc_(cc) {
+    // A pass runs on its CPU. Not a REQUIRES: on a scoped lock's constructor that means
+    // adopting the capability, and the destructor would then give up the CPU's role.
+    cc_.assert_on_cpu();
     cc_.ctx->lock.lock();
     task_ = cc_.task_ctx;
     if (extra != nullptr && extra != cc_.ctx && extra != task_) extra_ = extra;
-    if (task_ != nullptr) task_->lock.lock();
-    if (extra_ != nullptr) extra_->lock.lock();
+    // A task context other than the one scheduled here (a read that raced a migration)
+    // is locked with it in address order: two CPUs that each read the other's task would
+    // otherwise take the same two locks in opposite orders.
+    Context* first = task_ != nullptr ? task_ : extra_;
+    Context* second = task_ != nullptr ? extra_ : nullptr;
+    if (second != nullptr && std::less<Context*>()(second, first)) std::swap(first, second);
+    if (first != nullptr) first->lock.lock();
+    if (second != nullptr) second->lock.lock_nested(base::LockNesting::kAddressOrder);
     if (freeze) {
       for (Context* c : {cc_.ctx, task_, extra_}) {
         if (freeze_time(c)) frozen_[nr_frozen_++] = c;
@@ -46,7 +65,7 @@ class CpuLocks {
     nr_pmus_ = core_.nr_pmus();
     for (int i = 0; i < nr_pmus_; ++i) core_.pmus()[static_cast<size_t>(i)]->begin_pass(cc_.cpu);
   }
-  ~CpuLocks() {
+  ~CpuLocks() PCTX_RELEASE() {
     for (int i = 0; i < nr_pmus_; ++i) core_.pmus()[static_cast<size_t>(i)]->end_pass(cc_.cpu);
     for (int i = 0; i < nr_frozen_; ++i) thaw_time(frozen_[i]);
     if (extra_ != nullptr) extra_->lock.unlock();
@@ -73,6 +92,20 @@ class CpuLocks {
 // the caller took references and the mutex, and with no way to finish the operation.)
 int refuse_wait() {
   return cpu::current_cpu() >= 0 && cpu::irqs_disabled() ? -EDEADLK : 0;
+}
+
+// What an event_function_call handler may assume, which the analysis cannot carry into it
+// through the cross-call: the caller holds ctx->mutex (event_function_call REQUIRES it),
+// and the handler runs with ctx->lock held, and, on a CPU (cc not nullptr), on that CPU with
+// its CpuLocks. Debug builds check all but the mutex, whose holder is the calling thread.
+void assert_handler_locks(Context* ctx, CpuContext* cc) PCTX_ASSERT_CAPABILITY(ctx->mutex)
+    PCTX_ASSERT_CAPABILITY(ctx->lock) PCTX_ASSERT_CAPABILITY(cc->owner)
+        PCTX_ASSERT_CAPABILITY(cc->ctx->lock) PCTX_ASSERT_CAPABILITY(cc->task_ctx->lock) {
+  ctx->lock.assert_held();
+  if (cc == nullptr) return;
+  cc->assert_on_cpu();
+  cc->ctx->lock.assert_held();
+  if (cc->task_ctx != nullptr) cc->task_ctx->lock.assert_held();
 }
 
 bool task_curr(PerfCore& core, const Task* task) {
@@ -112,20 +145,18 @@ base::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime
     return base::make_error(-EBUSY, "a perf core is already running in this process");
   }
   core->rotation_interval_ = options.rotation_interval;
-  core->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
+  core->cpus_.resize(static_cast<size_t>(runtime.cpus().last()) + 1);
   PerfCore* self = core.get();
   for (int c : runtime.cpus().cpus()) {
-    auto cc = std::make_unique<CpuContext>();
-    cc->cpu = c;
-    cc->ctx = Context::create(nullptr, c);
-    cc->online = runtime.thread(c)->state() == cpu::CpuState::kRunning;
+    auto cc = std::make_unique<CpuContext>(c, Context::create(nullptr, c),
+                                           runtime.thread(c)->state() == cpu::CpuState::kRunning);
     for (int i = 0; i < kMaxPmus; ++i) {
       CpuContext* raw = cc.get();
-      cc->pmus[static_cast<size_t>(i)].rotation_timer =
-          std::make_unique<cpu::CpuTimer>([self, raw, i] {
-            CpuLocks locks(*self, *raw, nullptr, /*freeze=*/true);
-            rotate_pmu(*self, *raw, i, /*force=*/false);
-          });
+      cc->rotation_timers[static_cast<size_t>(i)] = std::make_unique<cpu::CpuTimer>([self, raw, i] {
+        raw->assert_on_cpu();  // a timer fires on the CPU that armed it
+        CpuLocks locks(*self, *raw, nullptr, /*freeze=*/true);
+        rotate_pmu(*self, *raw, i, /*force=*/false);
+      });
     }
     core->cpus_[static_cast<size_t>(c)] = std::move(cc);
   }
@@ -142,6 +173,7 @@ base::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime
 int PerfCore::cpu_bringup(int c) {
   return cpu::cpu_function_call(c, [this, c] {
     CpuContext& cc = *cpu(c);
+    cc.assert_on_cpu();
     cc.online = true;
     CpuLocks locks(*this, cc);
     sched_in_all(*this, cc);
@@ -152,6 +184,7 @@ int PerfCore::cpu_bringup(int c) {
 int PerfCore::cpu_teardown(int c) {
   return cpu::cpu_function_call(c, [this, c] {
     CpuContext& cc = *cpu(c);
+    cc.assert_on_cpu();
     {
       CpuLocks locks(*this, cc);
       ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
@@ -166,7 +199,7 @@ int PerfCore::cpu_teardown(int c) {
         cc.current = nullptr;
       }
     }
-    for (auto& p : cc.pmus) runtime_.thread(c)->cancel_timer(*p.rotation_timer);
+    for (auto& t : cc.rotation_timers) runtime_.thread(c)->cancel_timer(*t);
     return 0;
   });
 }
@@ -177,7 +210,7 @@ PerfCore::~PerfCore() {
     if (!cc) continue;
     auto* thread = runtime_.thread(cc->cpu);
     auto cancel = [&] {
-      for (auto& p : cc->pmus) thread->cancel_timer(*p.rotation_timer);
+      for (auto& t : cc->rotation_timers) thread->cancel_timer(*t);
       return 0;
     };
     // A parked thread runs no timers, so its list may be changed from here.
@@ -192,7 +225,7 @@ PerfCore::~PerfCore() {
 // The slot is written before the count publishes it (release), and passes read only the
 // slots below the count (acquire), so a driver may be registered while CPUs run passes.
 int PerfCore::register_pmu(Pmu& pmu) {
-  std::lock_guard lock(pmus_mutex_);
+  base::MutexLock lock(pmus_mutex_);
   const int i = nr_pmus_.load(std::memory_order_relaxed);
   if (i >= kMaxPmus) return -ENOSPC;
   pmu.set_index(i);
@@ -208,9 +241,10 @@ void PerfCore::set_rotation_interval(std::chrono::nanoseconds interval) {
   for (const auto& cc : cpus_) {
     if (!cc) continue;
     cpu::cpu_function_call(cc->cpu, [&] {
+      cc->assert_on_cpu();
       CpuLocks locks(*this, *cc);
       for (int i = 0; i < nr_pmus_.load(); ++i) {
-        if (cc->pmus[static_cast<size_t>(i)].rotation_timer->armed()) rearm_rotation(*this, *cc, i);
+        if (cc->rotation_timers[static_cast<size_t>(i)]->armed()) rearm_rotation(*this, *cc, i);
       }
       return 0;
     });  // an offline CPU has no timer armed
@@ -276,7 +310,7 @@ base::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader
 }
 
 base::Result<ContextRef> PerfCore::task_context(Task& task) {
-  std::lock_guard lock(tasks_mutex_);
+  base::MutexLock lock(tasks_mutex_);
   if (task.exited.load()) {
     return base::make_error(-ESRCH, "the task has exited: its events can no longer count");
   }
@@ -305,6 +339,7 @@ base::Result<ContextRef> PerfCore::task_context(Task& task) {
 // and a dead context (tombstone) under the mutex, as the kernel's callers do.
 void PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
   auto on_cpu = [&](CpuContext* cc) {
+    cc->assert_on_cpu();
     CpuLocks locks(*this, *cc, ctx, /*freeze=*/true);
     fn(cc);
   };
@@ -314,19 +349,20 @@ void PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContex
       return 0;
     });
     if (r == -ENXIO) {  // the CPU is offline: its context is inactive
-      std::lock_guard l(ctx->lock);
+      cpu::IrqSpinLockGuard l(ctx->lock);
       fn(nullptr);
     }
     return;
   }
   Task* task = ctx->task;
   while (true) {
-    if (!ctx->tombstone) {
+    if (!ctx->tombstone_under_mutex()) {
       const int cpu_now = task->oncpu.load();
       if (cpu_now >= 0) {
         stats_.task_calls.fetch_add(1, std::memory_order_relaxed);
         const int r = cpu::cpu_function_call(cpu_now, [&] {
           CpuContext* cc = cpu(cpu::current_cpu());
+          cc->assert_on_cpu();
           if (cc->current != task) return task->oncpu.load() >= 0 ? -EAGAIN : -ESRCH;
           // A context that had no events when its task came in was not adopted then.
           if (cc->task_ctx == nullptr) cc->task_ctx = ctx;
@@ -364,8 +400,9 @@ int PerfCore::install(Context* ctx, Event* leader) {
   }
   if (int err = refuse_wait()) return err;
   {
-    std::lock_guard m(ctx->mutex);
-    if (ctx->tombstone) return -ESRCH;
+    cpu::ServingMutexLock m(ctx->mutex);
+    assert_unlinked(leader);  // it joins ctx below
+    if (ctx->tombstone_under_mutex()) return -ESRCH;
     if (ctx->task == nullptr && leader->attr.cpu == -1) {
       // A CPU context counts on its CPU; remove gives the group back its "any CPU".
       leader->cpu_from_context = true;
@@ -373,22 +410,24 @@ int PerfCore::install(Context* ctx, Event* leader) {
       for (Event* s : leader->siblings) s->attr.cpu = ctx->cpu;
     }
     // Everything is allocated here, in process context; the handler only links.
-    if (find_pmu_context(ctx, leader->attr.pmu) == nullptr) {
+    const auto& listed = ctx->pmu_contexts_under_mutex();
+    if (std::none_of(listed.begin(), listed.end(),
+                     [&](const PmuContext& pc) { return pc.pmu == leader->attr.pmu; })) {
       auto* pc = new PmuContext();
       pc->pmu = leader->attr.pmu;
       pc->ctx = ctx;
-      std::lock_guard l(ctx->lock);
+      cpu::IrqSpinLockGuard l(ctx->lock);
       ctx->pmu_contexts.push_back(*pc);
     }
     // An installed group holds its events and its context; remove drops both.
     leader->get();
     for (Event* s : leader->siblings) s->get();
     ctx->get();
-    if (leader->state == EventState::kOff && ctx->nr_events > 0) {
+    if (leader->state == EventState::kOff && ctx->nr_events_under_mutex() > 0) {
       // A disabled group in a context that already has events cannot change what runs:
       // link it under the lock, no cross-call. (The first event needs the call, to make
       // the context active.) Enable will reschedule.
-      std::lock_guard l(ctx->lock);
+      cpu::IrqSpinLockGuard l(ctx->lock);
       add_group_to_ctx(ctx, leader);
       stats_.install_fast.fetch_add(1, std::memory_order_relaxed);
     } else {
@@ -396,6 +435,7 @@ int PerfCore::install(Context* ctx, Event* leader) {
       // CPU, so a call that misses the task means its next sched_in sees the context and
       // this group.
       event_function_call(ctx, [&](CpuContext* cc) {
+        assert_handler_locks(ctx, cc);
         add_group_to_ctx(ctx, leader);
         if (cc != nullptr && cc->online) resched(*this, *cc, ctx, leader);
       });
@@ -411,17 +451,23 @@ int PerfCore::remove(Event* leader) {
   if (ctx == nullptr) return -ENOENT;
   if (int err = refuse_wait()) return err;
   {
-    std::lock_guard m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     PmuContext* pc = leader->pmu_ctx;
-    event_function_call(ctx, [&](CpuContext* cc) { remove_group_from_ctx(*this, cc, leader); });
+    bool unused = false;  // the group was the PmuContext's last
+    event_function_call(ctx, [&](CpuContext* cc) {
+      assert_handler_locks(ctx, cc);
+      remove_group_from_ctx(*this, cc, ctx, leader);
+      assert_in(pc, ctx);
+      unused = pc->nr_events == 0;
+    });
     if (leader->cpu_from_context) {  // unlinked: nothing else reads it now
       leader->cpu_from_context = false;
       leader->attr.cpu = -1;
       for (Event* s : leader->siblings) s->attr.cpu = -1;
     }
-    if (pc->nr_events == 0) {
+    if (unused) {
       {
-        std::lock_guard l(ctx->lock);
+        cpu::IrqSpinLockGuard l(ctx->lock);
         ctx->pmu_contexts.erase(ctx->pmu_contexts.iterator_to(*pc));
       }
       cpu::rcu::defer_delete(pc);
@@ -442,14 +488,18 @@ int PerfCore::enable(Event* event) {
   if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
+    assert_unlinked(event);
     if (event->state == EventState::kOff || event->state == EventState::kError) {
       event->set_state_only(EventState::kInactive);
     }
     return 0;
   }
   {
-    std::lock_guard m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
+      assert_handler_locks(ctx, cc);
+      assert_in(event, ctx);
+      assert_in(event->leader, ctx);
       if (event->state >= EventState::kInactive || event->state < EventState::kError) return;
       set_state(event, EventState::kInactive);  // Error clears here too
       if (cc == nullptr || !cc->online || !(ctx->is_active & kEventAll)) return;
@@ -470,12 +520,15 @@ int PerfCore::disable(Event* event) {
   if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
+    assert_unlinked(event);
     if (event->state >= EventState::kInactive) event->set_state_only(EventState::kOff);
     return 0;
   }
   {
-    std::lock_guard m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
+      assert_handler_locks(ctx, cc);
+      assert_in(event, ctx);
       if (event->state <= EventState::kOff) return;
       if (event->state == EventState::kActive && cc != nullptr) {
         if (event->is_leader()) {
@@ -496,11 +549,14 @@ int PerfCore::reset(Event* event) {
   if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
+    assert_unlinked(event);
     event->count = 0;
     return 0;
   }
-  std::lock_guard m(ctx->mutex);
-  event_function_call(ctx, [&](CpuContext*) {
+  cpu::ServingMutexLock m(ctx->mutex);
+  event_function_call(ctx, [&](CpuContext* cc) {
+    assert_handler_locks(ctx, cc);
+    assert_in(event, ctx);
     read_active(event);  // folds the running delta, so the count restarts from now
     event->count = 0;
   });
@@ -513,14 +569,13 @@ int PerfCore::reset(Event* event) {
 // then copies the values as of its last update, under the lock all the same.
 void PerfCore::with_event_stable(Event* e, uint32_t pmu_mask,
                                  cpu::FunctionRef<void(bool)> snapshot) {
-  Context* ctx = e->ctx;
   const int oncpu = e->peek_oncpu();
   // Active here: read in place, with irqs off so that no handler interleaves, under the
   // context's lock, in a pass of the PMUs read only (a local read needs no other lock, and
   // a pass of an uninvolved software PMU would cost it a system call).
   if (oncpu >= 0 && oncpu == cpu::current_cpu() && e->peek_state() == EventState::kActive) {
     cpu::IrqGuard irqs_off;
-    std::lock_guard l(ctx->lock);
+    cpu::IrqSpinLockGuard l(e->ctx->lock);
     if (e->state == EventState::kActive && e->oncpu == oncpu) {
       for (size_t i = 0; i < pmus_.size(); ++i) {
         if (pmu_mask & (1u << i)) pmus_[i]->begin_pass(oncpu);
@@ -536,7 +591,9 @@ void PerfCore::with_event_stable(Event* e, uint32_t pmu_mask,
   if (e->peek_state() == EventState::kActive && oncpu >= 0) {
     bool done = false;
     cpu::cpu_function_call(oncpu, [&] {
-      CpuLocks locks(*this, *cpu(oncpu), ctx);
+      CpuContext* cc = cpu(oncpu);
+      cc->assert_on_cpu();
+      CpuLocks locks(*this, *cc, e->ctx);
       if (e->state == EventState::kActive && e->oncpu == oncpu) {
         snapshot(true);
         done = true;
@@ -549,19 +606,22 @@ void PerfCore::with_event_stable(Event* e, uint32_t pmu_mask,
     }
   }
   // Not counting (or it stopped meanwhile): its count is whole under the lock.
-  std::lock_guard l(ctx->lock);
+  cpu::IrqSpinLockGuard l(e->ctx->lock);
   snapshot(e->state != EventState::kActive);
 }
 
 Reading PerfCore::read(Event* e) {
   if (e == nullptr) return {};
-  Context* ctx = e->ctx;
-  if (ctx == nullptr) return {e->count, e->time_enabled, e->time_running, e->state};
+  if (e->ctx == nullptr) {
+    assert_unlinked(e);
+    return {e->count, e->time_enabled, e->time_running, e->state};
+  }
   Reading r;
   with_event_stable(e, 1u << e->attr.pmu->index(), [&](bool fresh) {
+    assert_locked(e);  // with_event_stable's promise
     if (fresh) {
       read_active(e);
-      update_context_time(ctx);
+      update_context_time(e->ctx);
       update_event_time(e);
     }
     r = {e->count, e->time_enabled, e->time_running, e->state};
@@ -577,31 +637,45 @@ GroupReading PerfCore::read_group(Event* event) {
   Event* leader = event->leader;
   g.counts.resize(leader->siblings.size() + 1);  // allocated here, not in the handler
   g.states.resize(g.counts.size());
+  // Called with the leader's context lock held, or with the group in no context.
   auto fill = [&] {
+    if (leader->ctx != nullptr) {
+      assert_locked(leader);
+    } else {
+      assert_unlinked(leader);
+    }
     g.counts[0] = leader->count;
     g.states[0] = leader->state;
     for (size_t i = 0; i < leader->siblings.size(); ++i) {
-      g.counts[i + 1] = leader->siblings[i]->count;
-      g.states[i + 1] = leader->siblings[i]->effective_state();
+      Event* s = leader->siblings[i];
+      assert_in(s, leader->ctx);
+      g.counts[i + 1] = s->count;
+      g.states[i + 1] = s->effective_state();
     }
     g.time_enabled = leader->time_enabled;
     g.time_running = leader->time_running;
     g.state = leader->state;
   };
-  Context* ctx = leader->ctx;
-  if (ctx == nullptr) {
+  if (leader->ctx == nullptr) {
     fill();
     return g;
   }
   uint32_t pmus = 1u << leader->attr.pmu->index();
   for (const Event* s : leader->siblings) pmus |= 1u << s->attr.pmu->index();
   with_event_stable(leader, pmus, [&](bool fresh) {
+    assert_locked(leader);  // with_event_stable's promise
     if (fresh) {
       read_active(leader);
-      for (Event* s : leader->siblings) read_active(s);
-      update_context_time(ctx);
+      for (Event* s : leader->siblings) {
+        assert_in(s, leader->ctx);
+        read_active(s);
+      }
+      update_context_time(leader->ctx);
       update_event_time(leader);
-      for (Event* s : leader->siblings) update_event_time(s);
+      for (Event* s : leader->siblings) {
+        assert_in(s, leader->ctx);
+        update_event_time(s);
+      }
     }
     fill();
   });
@@ -621,6 +695,7 @@ int PerfCore::sched_out(Task* prev, Task*) {
     return -EPERM;
   cpu::IrqGuard irqs_off;
   CpuContext& cc = *here;
+  cc.assert_on_cpu();
   if (cc.task_ctx != nullptr) {
     CpuLocks locks(*this, cc);
     ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
@@ -637,6 +712,7 @@ int PerfCore::sched_in(Task* next) {
     return -EPERM;
   cpu::IrqGuard irqs_off;
   CpuContext& cc = *here;
+  cc.assert_on_cpu();
   cc.current = next;
   if (next == nullptr) return 0;
   // A seq_cst store is a full barrier: install publishes the context and then looks at
@@ -662,21 +738,25 @@ void PerfCore::exit_task(Task& task) {
   Context* ctx = nullptr;
   {
     // No context is made for the task from here on (task_context says -ESRCH).
-    std::lock_guard lock(tasks_mutex_);
+    base::MutexLock lock(tasks_mutex_);
     task.exited.store(true);
     ctx = task.perf_ctx.load();
   }
   if (ctx == nullptr) return;
   {
-    std::lock_guard m(ctx->mutex);
+    cpu::ServingMutexLock m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {
+      assert_handler_locks(ctx, cc);
       if (cc != nullptr) {
         ctx_sched_out(*this, *cc, ctx, kEventAll);
         if (cc->task_ctx == ctx) cc->task_ctx = nullptr;
       }
       update_context_time(ctx);
       ctx->tombstone = true;
-      for (Event& e : ctx->events) set_state(&e, EventState::kExit);
+      for (Event& e : ctx->events) {
+        assert_in(&e, ctx);
+        set_state(&e, EventState::kExit);
+      }
     });
   }
   task.perf_ctx.store(nullptr);
@@ -686,6 +766,7 @@ void PerfCore::exit_task(Task& task) {
 int PerfCore::rotate(int cpu_number) {
   return cpu::cpu_function_call(cpu_number, [&] {
     CpuContext& cc = *cpu(cpu_number);
+    cc.assert_on_cpu();
     CpuLocks locks(*this, cc, nullptr, /*freeze=*/true);
     for (int i = 0; i < nr_pmus_.load(); ++i) rotate_pmu(*this, cc, i, /*force=*/true);
     return 0;

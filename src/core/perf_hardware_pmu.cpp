@@ -19,14 +19,14 @@ base::Result<std::unique_ptr<PerfHardwarePmu>> PerfHardwarePmu::open(cpu::CpuRun
   if (counters <= 0) return base::make_error(-EINVAL, "a hardware PMU needs counters");
   std::unique_ptr<PerfHardwarePmu> p(new PerfHardwarePmu());
   p->counters_ = counters;
-  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
+  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last()) + 1);
   for (int c : runtime.cpus().cpus())
     p->cpus_[static_cast<size_t>(c)] = std::make_unique<PerCpu>(counters);
   return p;
 }
 
 uint64_t PerfHardwarePmu::config_for(const pmu::EncodedEvent& event) {
-  std::lock_guard lock(encodings_mutex_);
+  base::MutexLock lock(encodings_mutex_);
   const size_t n = nr_encodings_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < n; ++i) {
     const auto& a = encodings_[i];

@@ -60,7 +60,7 @@ base::Result<std::unique_ptr<PerfSoftwarePmu>> PerfSoftwarePmu::open(cpu::CpuRun
   }
   std::unique_ptr<PerfSoftwarePmu> p(new PerfSoftwarePmu());
   p->runtime_ = &runtime;
-  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last() + 1));
+  p->cpus_.resize(static_cast<size_t>(runtime.cpus().last()) + 1);
   for (int c : runtime.cpus().cpus()) {
     auto per = std::make_unique<PerCpu>();
     // Counting the CPU thread itself: what runs on it is what its tasks do.
@@ -98,7 +98,7 @@ base::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& even
                                                  "hardware PMU counts it",
                                                  event.text));
   }
-  std::lock_guard lock(variants_mutex_);
+  base::MutexLock lock(variants_mutex_);
   const int n = nr_variants_.load(std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) {
     if (same_attr(variants_[static_cast<size_t>(i)].attr, a)) {

@@ -35,13 +35,14 @@ base::Result<std::unique_ptr<PmuRegistry>> PmuRegistry::create(std::map<std::str
                                           it->second, c.available_core_counters()));
     }
   }
+  // NOLINTNEXTLINE(modernize-make-unique): the constructor is private to start().
   auto r = std::unique_ptr<PmuRegistry>(new PmuRegistry());
   r->caps_ = std::move(caps);
   return r;
 }
 
 base::Status PmuRegistry::ensure(PerfCore& core, pmu::EventSource source, const std::string& what) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (core_ != nullptr && core_ != &core) {
     return base::make_error(-EINVAL, "a PmuRegistry serves one core; create one per core");
   }

@@ -14,7 +14,7 @@ using Clock = std::chrono::steady_clock;
 // right now cannot make the timer spin.
 constexpr nanoseconds kMinRotationDelay{20'000};
 
-bool is_active(const Event* e) {
+bool is_active(const Event* e) PCTX_REQUIRES(e->ctx->lock) {
   return e->state == EventState::kActive;
 }
 
@@ -23,26 +23,42 @@ bool holds_counter(const Event* e, const Pmu* group_pmu) {
   return e->attr.pmu == group_pmu && !group_pmu->software();
 }
 
-CpuPmuContext& cpc_of(CpuContext& cc, const Pmu* pmu) {
+CpuPmuContext& cpc_of(CpuContext& cc, const Pmu* pmu) PCTX_REQUIRES(cc.owner) {
   return cc.pmus[static_cast<size_t>(pmu->index())];
 }
 
-// Calls fn(leader) for the groups one CPU may schedule for one PMU, in group_index order:
-// the merge of the cpu == -1 and cpu == this runs of the tree. fn returns false to stop.
-template <class F>
-void visit_groups(GroupTree& tree, int cpu, int pmu, F&& fn) {
-  auto a = tree.lower_bound(GroupKey{-1, pmu, 0});
-  auto a_end = tree.lower_bound(GroupKey{-1, pmu + 1, 0});
-  auto b = tree.lower_bound(GroupKey{cpu, pmu, 0});
-  auto b_end = tree.lower_bound(GroupKey{cpu, pmu + 1, 0});
-  while (a != a_end || b != b_end) {
-    const bool take_a = b == b_end || (a != a_end && a->group_index < b->group_index);
-    Event& e = take_a ? *a++ : *b++;
-    if (!fn(e)) return;
-  }
-}
+// The groups one CPU may schedule for one PMU, in group_index order: the merge of the
+// cpu == -1 and cpu == this runs of the tree. A walk rather than a visitor, so that the
+// loop body stays in its function, where the analysis sees the locks held.
+class GroupWalk {
+ public:
+  GroupWalk(GroupTree& tree, int cpu, int pmu)
+      : a_(tree.lower_bound(GroupKey{-1, pmu, 0})),
+        a_end_(tree.lower_bound(GroupKey{-1, pmu + 1, 0})),
+        b_(tree.lower_bound(GroupKey{cpu, pmu, 0})),
+        b_end_(tree.lower_bound(GroupKey{cpu, pmu + 1, 0})) {}
 
-void event_sched_in(CpuContext& cc, Event* e, const Pmu* group_pmu, int* err) {
+  // The next group, or nullptr. The caller holds the tree's context lock (it needs it to
+  // pass the tree at all), out of sight here.
+  Event* next() {
+    if (a_ == a_end_ && b_ == b_end_) return nullptr;
+    bool take_a = b_ == b_end_;
+    if (!take_a && a_ != a_end_) {
+      const Event& a = *a_;
+      const Event& b = *b_;
+      assert_locked(&a);
+      assert_locked(&b);
+      take_a = a.group_index < b.group_index;
+    }
+    return &*(take_a ? a_++ : b_++);
+  }
+
+ private:
+  GroupTree::iterator a_, a_end_, b_, b_end_;
+};
+
+void event_sched_in(CpuContext& cc, Event* e, const Pmu* group_pmu, int* err)
+    PCTX_REQUIRES(cc.owner, e->ctx->lock) {
   if (e->state != EventState::kInactive || *err != 0) return;
   update_event_time(e);
   e->set_state_and_cpu(EventState::kActive, cc.cpu);
@@ -54,7 +70,8 @@ void event_sched_in(CpuContext& cc, Event* e, const Pmu* group_pmu, int* err) {
   if (holds_counter(e, group_pmu)) ++cpc_of(cc, group_pmu).active_counters;
 }
 
-void event_sched_out(CpuContext& cc, Event* e, const Pmu* group_pmu) {
+void event_sched_out(CpuContext& cc, Event* e, const Pmu* group_pmu)
+    PCTX_REQUIRES(cc.owner, e->ctx->lock) {
   if (e->state != EventState::kActive) return;
   e->attr.pmu->del(*e);
   update_event_time(e);
@@ -62,14 +79,15 @@ void event_sched_out(CpuContext& cc, Event* e, const Pmu* group_pmu) {
   if (holds_counter(e, group_pmu)) --cpc_of(cc, group_pmu).active_counters;
 }
 
-ActiveList& active_list_of(PmuContext* pc, bool pinned) {
+ActiveList& active_list_of(PmuContext* pc, bool pinned) PCTX_REQUIRES(pc->ctx->lock) {
   return pinned ? pc->active_pinned : pc->active_flexible;
 }
 
 // The kernel's rule since 5.11: an exclusive group is refused while its own PMU context
 // has groups of the same kind on; any exclusive group on keeps every other group of the
 // PMU off. Software groups always go on.
-bool group_can_go_on(CpuContext& cc, PmuContext* pc, const Event* leader, bool can_add_hw) {
+bool group_can_go_on(CpuContext& cc, PmuContext* pc, const Event* leader, bool can_add_hw)
+    PCTX_REQUIRES(cc.owner, pc->ctx->lock) {
   const Pmu* pmu = leader->attr.pmu;
   if (pmu->software()) return true;
   if (cpc_of(cc, pmu).exclusive) return false;
@@ -79,21 +97,28 @@ bool group_can_go_on(CpuContext& cc, PmuContext* pc, const Event* leader, bool c
 
 // All or nothing: the group fits the PMU's free counters and every member starts, or
 // none stays on (invariant 6: counters in use never exceed the PMU's).
-int group_sched_in(CpuContext& cc, Event* leader) {
+int group_sched_in(CpuContext& cc, Event* leader) PCTX_REQUIRES(cc.owner, leader->ctx->lock) {
   const Pmu* pmu = leader->attr.pmu;
   auto& cpc = cpc_of(cc, pmu);
   if (!pmu->software()) {
     int need = holds_counter(leader, pmu) ? 1 : 0;
     for (const Event* s : leader->siblings) {
+      assert_in(s, leader->ctx);
       if (s->state >= EventState::kInactive && holds_counter(s, pmu)) ++need;
     }
     if (cpc.active_counters + need > pmu->counters()) return -EBUSY;
   }
   int err = 0;
   event_sched_in(cc, leader, pmu, &err);
-  for (Event* s : leader->siblings) event_sched_in(cc, s, pmu, &err);
+  for (Event* s : leader->siblings) {
+    assert_in(s, leader->ctx);
+    event_sched_in(cc, s, pmu, &err);
+  }
   if (err != 0) {
-    for (Event* s : leader->siblings) event_sched_out(cc, s, pmu);
+    for (Event* s : leader->siblings) {
+      assert_in(s, leader->ctx);
+      event_sched_out(cc, s, pmu);
+    }
     event_sched_out(cc, leader, pmu);
     return err;
   }
@@ -112,7 +137,7 @@ uint64_t ns_of(Clock::time_point t) {
 
 // A context's time as of `now` (CLOCK_MONOTONIC ns, which steady_clock is), without
 // updating it: a pass may have left it stale, and rotation is due by the real figure.
-uint64_t live_time(const Context* ctx, uint64_t now) {
+uint64_t live_time(const Context* ctx, uint64_t now) PCTX_REQUIRES(ctx->lock) {
   if (!(ctx->is_active & kEventTime) || ctx->time_frozen || now < ctx->timestamp) {
     return ctx->time;
   }
@@ -120,22 +145,25 @@ uint64_t live_time(const Context* ctx, uint64_t now) {
 }
 
 // Context time left before a multiplexing PmuContext is due to rotate.
-uint64_t time_to_rotation(const PmuContext* pc, uint64_t interval, uint64_t now) {
+uint64_t time_to_rotation(const PmuContext* pc, uint64_t interval, uint64_t now)
+    PCTX_REQUIRES(pc->ctx->lock) {
   const uint64_t since = live_time(pc->ctx, now) - pc->rotate_stamp;
   return since >= interval ? 0 : interval - since;
 }
 
-bool rotation_due(const PmuContext* pc, uint64_t interval, uint64_t now) {
+bool rotation_due(const PmuContext* pc, uint64_t interval, uint64_t now)
+    PCTX_REQUIRES(pc->ctx->lock) {
   return pc != nullptr && pc->rotate_necessary && time_to_rotation(pc, interval, now) == 0;
 }
 
 cpu::CpuTimer& rotation_timer(CpuContext& cc, int pmu_index) {
-  return *cc.pmus[static_cast<size_t>(pmu_index)].rotation_timer;
+  return *cc.rotation_timers[static_cast<size_t>(pmu_index)];
 }
 
 // Arms the timer for a PmuContext that needs rotation, unless it is armed to fire in
 // time already: re-arming at every switch would cost a timer_settime each (invariant 10).
-void arm_rotation(PerfCore& core, CpuContext& cc, const PmuContext* pc) {
+void arm_rotation(PerfCore& core, CpuContext& cc, const PmuContext* pc)
+    PCTX_REQUIRES(pc->ctx->lock) {
   auto* thread = core.runtime().thread(cc.cpu);
   if (thread == nullptr) return;
   auto& timer = rotation_timer(cc, pc->pmu->index());
@@ -148,7 +176,8 @@ void arm_rotation(PerfCore& core, CpuContext& cc, const PmuContext* pc) {
 
 // The end of a flexible walk of one PmuContext: a misfit starts (or continues)
 // multiplexing; a walk that put every group on ends it.
-void note_flexible_walk(PerfCore& core, CpuContext& cc, PmuContext* pc, bool misfit) {
+void note_flexible_walk(PerfCore& core, CpuContext& cc, PmuContext* pc, bool misfit)
+    PCTX_REQUIRES(pc->ctx->lock) {
   if (!misfit) {
     pc->multiplexing = false;
     return;
@@ -161,32 +190,35 @@ void note_flexible_walk(PerfCore& core, CpuContext& cc, PmuContext* pc, bool mis
   arm_rotation(core, cc, pc);
 }
 
-void sched_in_groups(PerfCore& core, CpuContext& cc, PmuContext* pc, bool pinned) {
-  Context* ctx = pc->ctx;
-  GroupTree& tree = pinned ? ctx->pinned_groups : ctx->flexible_groups;
+void sched_in_groups(PerfCore& core, CpuContext& cc, PmuContext* pc, bool pinned)
+    PCTX_REQUIRES(cc.owner, pc->ctx->lock) {
+  GroupTree& tree = pinned ? pc->ctx->pinned_groups : pc->ctx->flexible_groups;
   bool can_add_hw = true;
   bool misfit = false;
-  visit_groups(tree, cc.cpu, pc->pmu->index(), [&](Event& leader) {
-    if (leader.state != EventState::kInactive) return true;  // Off, Error, or already on
-    if (group_can_go_on(cc, pc, &leader, can_add_hw) && group_sched_in(cc, &leader) == 0) {
-      active_list_of(pc, pinned).push_back(leader);
-      return true;
+  GroupWalk walk(tree, cc.cpu, pc->pmu->index());
+  while (Event* leader = walk.next()) {
+    assert_in(leader, pc->ctx);
+    if (leader->state != EventState::kInactive) continue;  // Off, Error, or already on
+    if (group_can_go_on(cc, pc, leader, can_add_hw) && group_sched_in(cc, leader) == 0) {
+      active_list_of(pc, pinned).push_back(*leader);
+      continue;
     }
     // After the first group that does not fit, no later one of this PMU goes on.
     can_add_hw = false;
     if (pinned) {
-      set_state(&leader, EventState::kError);  // every pinned misfit goes to Error
-      return true;
+      set_state(leader, EventState::kError);  // every pinned misfit goes to Error
+      continue;
     }
     misfit = true;
     // So the walk can stop: the switch costs what the active groups cost, however many
     // flexible groups are installed (the scale suite of pctx bench measures it).
-    return false;
-  });
+    break;
+  }
   if (!pinned) note_flexible_walk(core, cc, pc, misfit);
 }
 
-void ctx_sched_in(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kind, const Pmu* pmu) {
+void ctx_sched_in(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kind, const Pmu* pmu)
+    PCTX_REQUIRES(cc.owner, ctx->lock) {
   if (ctx == nullptr || ctx->nr_events == 0) return;  // an empty context is never active
   const uint8_t before = ctx->is_active;
   if (!(before & kEventTime)) ctx->timestamp = clock_ns();  // the clock resumes from here
@@ -195,12 +227,17 @@ void ctx_sched_in(PerfCore& core, CpuContext& cc, Context* ctx, uint8_t kind, co
   // groups does not walk them again (the kernel's changed bits).
   if (before & kind) return;
   for (auto& pc : ctx->pmu_contexts) {
+    assert_in(&pc, ctx);
     if (pmu == nullptr || pc.pmu == pmu) sched_in_groups(core, cc, &pc, kind == kEventPinned);
   }
 }
 
-void pmu_ctx_flexible_out(CpuContext& cc, PmuContext* pc) {
-  while (!pc->active_flexible.empty()) group_sched_out(cc, &pc->active_flexible.front());
+void pmu_ctx_flexible_out(CpuContext& cc, PmuContext* pc) PCTX_REQUIRES(cc.owner, pc->ctx->lock) {
+  while (!pc->active_flexible.empty()) {
+    Event* leader = &pc->active_flexible.front();
+    assert_in(leader, pc->ctx);
+    group_sched_out(cc, leader);
+  }
 }
 
 // The first group of one CPU's run of a tree (cpu == -1 or cpu == this), or nullptr.
@@ -213,7 +250,7 @@ Event* first_in_run(GroupTree& tree, int cpu, int pmu) {
 // does: the first one on; else, for a CPU context, the first of its CPU's run, and for a
 // task context the first of the any-CPU run, or of this CPU's when that is empty. It
 // clears rotate_necessary, for the pass that follows to set again.
-Event* event_to_rotate(CpuContext& cc, PmuContext* pc) {
+Event* event_to_rotate(CpuContext& cc, PmuContext* pc) PCTX_REQUIRES(pc->ctx->lock) {
   pc->rotate_necessary = false;
   if (!pc->active_flexible.empty()) return &pc->active_flexible.front();
   GroupTree& tree = pc->ctx->flexible_groups;
@@ -224,14 +261,16 @@ Event* event_to_rotate(CpuContext& cc, PmuContext* pc) {
   return first_in_run(tree, cc.cpu, pmu);
 }
 
-void rotate_to_back(PmuContext* pc, Event* first, uint64_t interval, bool force) {
-  Context* ctx = pc->ctx;
-  ctx->flexible_groups.erase(ctx->flexible_groups.iterator_to(*first));
-  first->group_index = ctx->next_group_index++;
-  ctx->flexible_groups.insert(*first);
+void rotate_to_back(PmuContext* pc, Event* first, uint64_t interval, bool force)
+    PCTX_REQUIRES(pc->ctx->lock) {
+  GroupTree& tree = pc->ctx->flexible_groups;
+  assert_in(first, pc->ctx);
+  tree.erase(tree.iterator_to(*first));
+  first->group_index = pc->ctx->next_group_index++;
+  tree.insert(*first);
   // Once per interval of context time on average; a context far behind (the interval
   // shrank, or a forced rotation) starts afresh rather than rotating in a burst.
-  const uint64_t now = context_time(ctx);
+  const uint64_t now = context_time(pc->ctx);
   if (force || now - pc->rotate_stamp >= 2 * interval) {
     pc->rotate_stamp = now;
   } else {
@@ -268,7 +307,10 @@ void update_event_time(Event* e) {
 void set_state(Event* e, EventState s) {
   update_event_time(e);
   if (e->is_leader()) {
-    for (Event* sib : e->siblings) update_event_time(sib);
+    for (Event* sib : e->siblings) {
+      assert_in(sib, e->ctx);
+      update_event_time(sib);
+    }
   }
   e->set_state_only(s);
 }
@@ -318,12 +360,17 @@ void ctx_sched_out(PerfCore&, CpuContext& cc, Context* ctx, uint8_t kinds, const
   }
   for (auto& pc : ctx->pmu_contexts) {
     if (pmu != nullptr && pc.pmu != pmu) continue;
+    assert_in(&pc, ctx);
     if (leaving & kEventFlexible) {
       pmu_ctx_flexible_out(cc, &pc);
       pc.rotate_necessary = false;  // the next pass sets it again
     }
     if (leaving & kEventPinned) {
-      while (!pc.active_pinned.empty()) group_sched_out(cc, &pc.active_pinned.front());
+      while (!pc.active_pinned.empty()) {
+        Event* leader = &pc.active_pinned.front();
+        assert_in(leader, ctx);
+        group_sched_out(cc, leader);
+      }
     }
   }
 }
@@ -343,9 +390,13 @@ void resched(PerfCore& core, CpuContext& cc, Context* ctx, const Event* leader) 
 
 void group_sched_out(CpuContext& cc, Event* leader) {
   const Pmu* pmu = leader->attr.pmu;
-  for (Event* s : leader->siblings) event_sched_out(cc, s, pmu);
+  for (Event* s : leader->siblings) {
+    assert_in(s, leader->ctx);
+    event_sched_out(cc, s, pmu);
+  }
   event_sched_out(cc, leader, pmu);
   if (leader->active_hook.is_linked()) {
+    assert_in(leader->pmu_ctx, leader->ctx);
     auto& list = active_list_of(leader->pmu_ctx, leader->attr.pinned);
     list.erase(list.iterator_to(*leader));
   }
@@ -356,37 +407,52 @@ void sibling_sched_out(CpuContext& cc, Event* sibling) {
   event_sched_out(cc, sibling, sibling->leader->attr.pmu);
 }
 
+namespace {
+
+// One member of a group joins ctx (and its PmuContext pc) at context time `now`.
+void link_event(Context* ctx, PmuContext* pc, Event* e, uint64_t now)
+    PCTX_REQUIRES(ctx->mutex, ctx->lock, pc->ctx->lock) {
+  e->ctx = ctx;
+  e->pmu_ctx = pc;
+  assert_in(e, ctx);
+  e->tstamp = now;
+  ctx->events.push_back(*e);
+  ++ctx->nr_events;
+  ++pc->nr_events;
+}
+
+// One member of a group leaves ctx.
+void unlink_event(Context* ctx, Event* e) PCTX_REQUIRES(ctx->mutex, ctx->lock) {
+  assert_in(e, ctx);
+  assert_in(e->pmu_ctx, ctx);
+  update_event_time(e);
+  ctx->events.erase(ctx->events.iterator_to(*e));
+  --ctx->nr_events;
+  --e->pmu_ctx->nr_events;
+}
+
+}  // namespace
+
 void add_group_to_ctx(Context* ctx, Event* leader) {
   update_context_time(ctx);
   PmuContext* pc = find_pmu_context(ctx, leader->attr.pmu);
+  assert_in(pc, ctx);
   const uint64_t now = context_time(ctx);
-  auto link = [&](Event* e) {
-    e->ctx = ctx;
-    e->pmu_ctx = pc;
-    e->tstamp = now;
-    ctx->events.push_back(*e);
-    ++ctx->nr_events;
-    ++pc->nr_events;
-  };
-  link(leader);
-  for (Event* s : leader->siblings) link(s);
+  link_event(ctx, pc, leader, now);
+  for (Event* s : leader->siblings) link_event(ctx, pc, s, now);
+  assert_in(leader, ctx);
   leader->group_index = ctx->next_group_index++;
   (leader->attr.pinned ? ctx->pinned_groups : ctx->flexible_groups).insert(*leader);
 }
 
-void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Event* leader) {
-  Context* ctx = leader->ctx;
+void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Context* ctx, Event* leader) {
+  assert_in(leader, ctx);
   PmuContext* pc = leader->pmu_ctx;
+  assert_in(pc, ctx);
   update_context_time(ctx);
   if (cc != nullptr && is_active(leader)) group_sched_out(*cc, leader);
-  auto unlink = [&](Event* e) {
-    update_event_time(e);
-    ctx->events.erase(ctx->events.iterator_to(*e));
-    --ctx->nr_events;
-    --e->pmu_ctx->nr_events;
-  };
-  for (Event* s : leader->siblings) unlink(s);
-  unlink(leader);
+  for (Event* s : leader->siblings) unlink_event(ctx, s);
+  unlink_event(ctx, leader);
   auto& tree = leader->attr.pinned ? ctx->pinned_groups : ctx->flexible_groups;
   tree.erase(tree.iterator_to(*leader));
   if (pc->nr_events == 0) {
@@ -409,18 +475,32 @@ void rearm_rotation(PerfCore& core, CpuContext& cc, int pmu_index) {
   rearm_rotation_at(core, cc, pmu_index, clock_ns());
 }
 
+namespace {
+
+// The context time left before ctx's PmuContext of `pmu` is due to rotate; UINT64_MAX
+// when it needs no rotation (or there is none).
+uint64_t rotation_wait(Context* ctx, Pmu* pmu, uint64_t interval, uint64_t now)
+    PCTX_REQUIRES(ctx->lock) {
+  PmuContext* pc = ctx != nullptr ? find_pmu_context(ctx, pmu) : nullptr;
+  assert_in(pc, ctx);
+  if (pc == nullptr || !pc->rotate_necessary) return UINT64_MAX;
+  return time_to_rotation(pc, interval, now);
+}
+
+bool wants_rotation(const PmuContext* pc, bool force, uint64_t interval, uint64_t now)
+    PCTX_REQUIRES(pc->ctx->lock) {
+  return pc != nullptr && pc->rotate_necessary && (force || rotation_due(pc, interval, now));
+}
+
+}  // namespace
+
 void rearm_rotation_at(PerfCore& core, CpuContext& cc, int pmu_index, uint64_t now) {
   auto* thread = core.runtime().thread(cc.cpu);
   if (thread == nullptr) return;
   Pmu* pmu = core.pmus()[static_cast<size_t>(pmu_index)];
   const uint64_t interval = interval_ns(core);
-  uint64_t wait = UINT64_MAX;
-  for (Context* ctx : {cc.ctx, cc.task_ctx}) {
-    PmuContext* pc = ctx != nullptr ? find_pmu_context(ctx, pmu) : nullptr;
-    if (pc != nullptr && pc->rotate_necessary) {
-      wait = std::min(wait, time_to_rotation(pc, interval, now));
-    }
-  }
+  uint64_t wait = std::min(rotation_wait(cc.ctx, pmu, interval, now),
+                           rotation_wait(cc.task_ctx, pmu, interval, now));
   auto& timer = rotation_timer(cc, pmu_index);
   if (wait == UINT64_MAX) {
     thread->cancel_timer(timer);  // nothing to multiplex here now
@@ -434,13 +514,12 @@ void rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
   Pmu* pmu = core.pmus()[static_cast<size_t>(pmu_index)];
   PmuContext* cpu_pc = cc.ctx != nullptr ? find_pmu_context(cc.ctx, pmu) : nullptr;
   PmuContext* task_pc = cc.task_ctx != nullptr ? find_pmu_context(cc.task_ctx, pmu) : nullptr;
+  assert_in(cpu_pc, cc.ctx);
+  assert_in(task_pc, cc.task_ctx);
   const uint64_t interval = interval_ns(core);
   const uint64_t now = clock_ns();
-  auto wants = [&](PmuContext* pc) {
-    return pc != nullptr && pc->rotate_necessary && (force || rotation_due(pc, interval, now));
-  };
-  const bool cpu_rotate = wants(cpu_pc);
-  const bool task_rotate = wants(task_pc);
+  const bool cpu_rotate = wants_rotation(cpu_pc, force, interval, now);
+  const bool task_rotate = wants_rotation(task_pc, force, interval, now);
   if (cpu_rotate || task_rotate) {
     core.stats().rotations.fetch_add(1, std::memory_order_relaxed);
     Event* task_first = task_rotate ? event_to_rotate(cc, task_pc) : nullptr;
@@ -471,13 +550,16 @@ void rotate_pmu(PerfCore& core, CpuContext& cc, int pmu_index, bool force) {
 void rotate_due_at_sched_in(PerfCore& core, CpuContext& cc, Context* ctx) {
   const uint64_t interval = interval_ns(core);
   for (auto& pc : ctx->pmu_contexts) {
+    assert_in(&pc, ctx);
     if (!pc.multiplexing || time_to_rotation(&pc, interval, 0) != 0) continue;
     Event* first = nullptr;
-    visit_groups(ctx->flexible_groups, cc.cpu, pc.pmu->index(), [&](Event& e) {
-      if (e.state != EventState::kInactive) return true;
-      first = &e;
-      return false;
-    });
+    GroupWalk walk(ctx->flexible_groups, cc.cpu, pc.pmu->index());
+    while (Event* e = walk.next()) {
+      assert_in(e, ctx);
+      if (e->state != EventState::kInactive) continue;
+      first = e;
+      break;
+    }
     if (first == nullptr) continue;
     core.stats().rotations.fetch_add(1, std::memory_order_relaxed);
     rotate_to_back(&pc, first, interval, false);

@@ -1,6 +1,6 @@
 #include "pctx/core/tsc_pmu.hpp"
 
-#include <time.h>
+#include <ctime>
 
 #include <cerrno>
 

@@ -1,27 +1,26 @@
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/relax.hpp"
 
-#define _LGPL_SOURCE
+// liburcu inlines its fast paths only when this is defined (its documented switch).
+#define _LGPL_SOURCE  // NOLINT(bugprone-reserved-identifier)
 #include <urcu/wfcqueue.h>
 
 #include <sched.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cerrno>
 #include <mutex>
 
 #include "cpu/fence.hpp"
 #include "cpu/futex.hpp"
-#include "cpu/plain_list.hpp"
 #include "cpu/tsan.hpp"
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/rcu.hpp"
 
 namespace pctx::cpu {
-
-struct CpuThread::Timers : internal::PlainList<CpuTimer, &CpuTimer::prev_, &CpuTimer::next_> {};
 
 namespace {
 
@@ -31,6 +30,15 @@ void signal_handler(int) {
   const int saved = errno;
   if (CpuThread* t = tls_current) t->on_signal();
   errno = saved;
+}
+
+// Pinning may sleep (it backs off while the kernel answers EINVAL, for up to two seconds):
+// done offline, so that no RCU grace period waits for the backoff.
+PinResult pin_offline(int cpu) {
+  rcu::thread_offline();
+  PinResult r = pin_current_thread(cpu);
+  rcu::thread_online();
+  return r;
 }
 
 // Installed once per process, before the first CPU thread starts; 0 or -errno, the same
@@ -195,7 +203,10 @@ void CpuThread::drain_calls() {
              __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&shared_.head), &shared_.tail)) {
     CallNode* call = caa_container_of(n, CallNode, link);
     internal::tsan_acquire(call);
-    call->result = call->invoke(call);
+    {
+      base::lock_validator::HandlerScope handler;
+      call->result = call->invoke(call);
+    }
     stats_.calls.fetch_add(1, std::memory_order_relaxed);
     // After this exchange the node belongs to its caller again; only its address is used.
     if (call->done.exchange(1, std::memory_order_acq_rel) == 2) {
@@ -205,7 +216,9 @@ void CpuThread::drain_calls() {
   local_irq_enable();
 }
 
+// Runs on this thread, in the call signal's handler or where irqs come back on.
 void CpuThread::on_signal() {
+  assert_owner();
   shared_.signal_sent.store(false, std::memory_order_relaxed);
   IrqState& irq = irq_state();
   if (irq.depth.load(std::memory_order_relaxed) > 0) {
@@ -220,7 +233,7 @@ void CpuThread::on_signal() {
   const auto now = std::chrono::steady_clock::now();
   // The POSIX timer is one-shot: once its deadline has passed it is no longer armed.
   if (busy_timer_armed_ && busy_deadline_ <= now) busy_timer_armed_ = false;
-  if (timers_ != nullptr && next_expiry() <= now) {
+  if (!timers_.empty() && next_expiry() <= now) {
     stats_.timer_signals.fetch_add(1, std::memory_order_relaxed);
     run_timers();
     // Only an expiry moves the next deadline; a call's signal leaves the timer as it was.
@@ -247,22 +260,18 @@ CpuThread::BusyScope::~BusyScope() {
 }
 
 void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
+  assert_owner();
   IrqGuard irqs_off;  // the signal handler walks the same list
   timer.period_ = period;
   timer.deadline_ = std::chrono::steady_clock::now() + period;
-  if (!timer.armed_) {
-    Timers::push_back(timers_, timers_tail_, timer);
-    timer.armed_ = true;
-  }
+  if (!timer.armed()) timers_.push_back(timer);
   if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
 }
 
 void CpuThread::cancel_timer(CpuTimer& timer) {
+  assert_owner();
   IrqGuard irqs_off;
-  if (timer.armed_) {
-    Timers::erase(timers_, timers_tail_, timer);
-    timer.armed_ = false;
-  }
+  if (timer.armed()) timers_.erase(timers_.iterator_to(timer));
 }
 
 std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
@@ -270,7 +279,7 @@ std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
   // its callbacks arm and cancel timers: no walk of the list with irqs on.
   IrqGuard irqs_off;
   auto next = std::chrono::steady_clock::time_point::max();
-  for (const CpuTimer* t = timers_; t != nullptr; t = t->next_) next = std::min(next, t->deadline_);
+  for (const auto& t : timers_) next = std::min(next, t.deadline_);
   return next;
 }
 
@@ -281,9 +290,9 @@ void CpuThread::run_timers() {
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     CpuTimer* due = nullptr;
-    for (CpuTimer* t = timers_; t != nullptr; t = t->next_) {
-      if (t->deadline_ <= now) {
-        due = t;
+    for (auto& t : timers_) {
+      if (t.deadline_ <= now) {
+        due = &t;
         break;
       }
     }
@@ -292,12 +301,13 @@ void CpuThread::run_timers() {
     due->deadline_ += due->period_;
     if (due->deadline_ <= now) due->deadline_ = now + due->period_;
     ++due->fired_;
+    base::lock_validator::HandlerScope handler;  // a timer callback is a handler too
     due->callback_();
   }
 }
 
 void CpuThread::arm_busy_timer() {
-  if (timers_ == nullptr || !busy_timer_created_) return;
+  if (timers_.empty() || !busy_timer_created_) return;
   const auto deadline = next_expiry();
   if (busy_timer_armed_ && busy_deadline_ == deadline) return;  // armed for it already
   const auto next = deadline.time_since_epoch();
@@ -371,7 +381,9 @@ void CpuThread::check_placement() {
 }
 
 void CpuThread::main() {
+  base::lock_validator::cpu_thread_enter();  // before the call signal can run a handler here
   tls_current = this;
+  assert_owner();
   tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
   rcu::register_thread();
   sigevent sev{};
@@ -381,7 +393,7 @@ void CpuThread::main() {
   busy_timer_created_ = timer_create(CLOCK_MONOTONIC, &sev, &busy_timer_) == 0;
   if (!busy_timer_created_) stats_.timer_errors.fetch_add(1, std::memory_order_relaxed);
   if (state() == CpuState::kStarting) {
-    stats_.last_pin = pin_current_thread(cpu_);
+    stats_.last_pin = pin_offline(cpu_);
     set_state(stats_.last_pin.error == 0 ? CpuState::kRunning : CpuState::kParked);
   }
   while (true) {
@@ -400,7 +412,7 @@ void CpuThread::main() {
       continue;
     }
     if (s == CpuState::kUnparking) {
-      stats_.last_pin = pin_current_thread(cpu_);
+      stats_.last_pin = pin_offline(cpu_);
       const bool ok = stats_.last_pin.error == 0 && sched_getcpu() == cpu_;
       if (ok) reported_migration_ = false;
       set_state(ok ? CpuState::kRunning : CpuState::kParked);
@@ -412,17 +424,18 @@ void CpuThread::main() {
       worked = true;
     }
     if (options_.scheduler && options_.scheduler(*this)) worked = true;
-    if (timers_ != nullptr) run_timers();
+    if (!timers_.empty()) run_timers();
     check_placement();
     rcu::quiescent_state();
     if (!worked) idle_wait();
   }
   {
     IrqGuard irqs_off;
-    while (CpuTimer* t = Timers::pop_front(timers_, timers_tail_)) t->armed_ = false;
+    timers_.clear();
   }
   if (busy_timer_created_) timer_delete(busy_timer_);
   rcu::unregister_thread();
+  base::lock_validator::cpu_thread_exit();
   tls_current = nullptr;
   set_state(CpuState::kStopped);
 }

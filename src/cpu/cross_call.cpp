@@ -1,10 +1,13 @@
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/relax.hpp"
 
+#include <sched.h>
+
 #include <cerrno>
 
 #include "cpu/futex.hpp"
 #include "cpu/thread_table.hpp"
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/irq.hpp"
 
@@ -56,8 +59,12 @@ int cpu_function_call(int cpu, FunctionRef<int()> fn) {
     // A call to our own CPU runs at once, with irqs off as a handler would.
     if (t->state() != CpuState::kRunning) return -ENXIO;
     IrqGuard irqs_off;
+    base::lock_validator::HandlerScope handler;
     return fn();
   }
+  // A wait for another CPU's handler: reported with irqs off, inside a handler, or holding
+  // a lock class that handlers take, whether or not this one is refused below.
+  base::lock_validator::might_block(base::lock_validator::Blocking::kCrossCall);
   // Waiting for another CPU with irqs off could deadlock: that CPU may be waiting for us,
   // and our calls may not run until the section ends. The kernel forbids it; we refuse it.
   if (CpuThread::current() != nullptr && irqs_disabled()) return -EDEADLK;
@@ -67,12 +74,26 @@ int cpu_function_call(int cpu, FunctionRef<int()> fn) {
   return node.result;
 }
 
+// The analysis cannot follow a try_lock loop to its acquisition; every path leaves `m` held.
+void lock_serving_calls(base::Mutex& m) PCTX_NO_THREAD_SAFETY_ANALYSIS {
+  CpuThread* self = CpuThread::current();
+  if (self == nullptr || irqs_disabled()) {
+    m.lock();
+    return;
+  }
+  while (!m.try_lock()) {
+    self->drain_calls();
+    sched_yield();
+  }
+}
+
 AsyncCall::AsyncCall(std::function<int()> fn) : fn_(std::move(fn)) {
   node_.owner = this;
   node_.invoke = [](CallNode* n) { return static_cast<Node*>(n)->owner->fn_(); };
 }
 
 int AsyncCall::wait() {
+  base::lock_validator::might_block(base::lock_validator::Blocking::kCrossCall);
   wait_done(node_);
   return node_.result;
 }

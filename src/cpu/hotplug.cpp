@@ -1,4 +1,5 @@
 #include "pctx/cpu/hotplug.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -89,34 +90,34 @@ Hotplug::~Hotplug() {
 }
 
 base::Status Hotplug::add_step(HotplugStep step) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return internal::insert_step(steps_, std::move(step));
 }
 
 void Hotplug::remove_step(HotplugStage stage) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   std::erase_if(steps_, [&](const HotplugStep& s) { return s.stage == stage; });
 }
 
 std::vector<HotplugStage> Hotplug::stages() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   std::vector<HotplugStage> out;
   for (const auto& s : steps_) out.push_back(s.stage);
   return out;
 }
 
 void Hotplug::set_managed(const CpuSet& managed) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   managed_ = managed;
 }
 
 CpuSet Hotplug::online() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return up_;
 }
 
 Topology Hotplug::topology() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return topology_;
 }
 
@@ -126,7 +127,7 @@ void Hotplug::reload_topology() {
 }
 
 std::vector<HotplugEvent> Hotplug::history() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return history_;
 }
 
@@ -204,7 +205,7 @@ base::Status Hotplug::cpu_down(int cpu) {
   if (options_.restore_on_exit) {
     if (auto st = exit_guard::install(); !st) return st;
   }
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu) && !up_.test(cpu)) return base::Ok{};
   // Journal and mark first, so a crash or a signal from here on still restores the CPU.
@@ -225,7 +226,7 @@ base::Status Hotplug::cpu_down(int cpu) {
 
 base::Status Hotplug::cpu_up(int cpu) {
   if (auto st = check_all(CpuSet::of({cpu}), true).status(); !st) return st;
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu)) {
     if (auto st = write_cpu_online(cpu, true); !st) return st;
@@ -237,7 +238,7 @@ base::Status Hotplug::cpu_up(int cpu) {
     if (int err = run_bringup(cpu, &done)) {
       run_teardown(cpu, done);
       return base::make_error(err, fmt::format("CPU {} is online but step '{}' failed: {}", cpu,
-                                               steps_[done].name, std::strerror(-err)));
+                                               steps_[done].name, base::errno_text(-err)));
     }
     up_.set(cpu);
   }
@@ -292,7 +293,7 @@ std::string Hotplug::undo(const CpuSet& changed, bool online) {
 }
 
 void Hotplug::reconcile() {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   const auto start = Clock::now();
   const CpuSet online = online_cpus();
   for (int cpu : (up_ - online).cpus()) {

@@ -1,10 +1,11 @@
 #include "pctx/cpu/hotplug_journal.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <array>
 #include <atomic>
@@ -15,12 +16,12 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "cpu/journal_text.hpp"
 #include "pctx/cpu/sysfs.hpp"
 
 namespace pctx::cpu {
@@ -46,25 +47,23 @@ class JournalLock {
   int fd_ = -1;
 };
 
-std::map<int, long> read_entries(const std::string& path) {
-  std::map<int, long> entries;
+JournalEntries read_entries(const std::string& path) {
   std::ifstream in(path);
-  int cpu;
-  long pid;
-  while (in >> cpu >> pid) entries[cpu] = pid;
-  return entries;
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_journal(text.str());
 }
 
-base::Status write_entries(const std::string& path, const std::map<int, long>& entries) {
+base::Status write_entries(const std::string& path, const JournalEntries& entries) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [cpu, pid] : entries) out << cpu << ' ' << pid << '\n';
+    out << format_journal(entries);
     if (!out) return base::make_error(-EIO, fmt::format("cannot write the journal {}", tmp));
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     return base::make_error(
-        -errno, fmt::format("cannot replace the journal {}: {}", path, std::strerror(errno)));
+        -errno, fmt::format("cannot replace the journal {}: {}", path, base::errno_text(errno)));
   }
   return base::Ok{};
 }
@@ -81,8 +80,8 @@ std::string HotplugJournal::default_path() {
 base::Status HotplugJournal::add(int cpu) {
   JournalLock lock(path_);
   if (!lock.ok()) {
-    return base::make_error(
-        -errno, fmt::format("cannot open the hotplug journal {}: {}", path_, std::strerror(errno)));
+    return base::make_error(-errno, fmt::format("cannot open the hotplug journal {}: {}", path_,
+                                                base::errno_text(errno)));
   }
   auto entries = read_entries(path_);
   entries[cpu] = getpid();
@@ -222,7 +221,7 @@ base::Status install() {
   return base::make_error(error, fmt::format("cannot install the hotplug exit guard's handler "
                                              "for {}: {}; a CPU taken offline would stay offline "
                                              "if pctx were killed",
-                                             what, std::strerror(-error)));
+                                             what, base::errno_text(-error)));
 }
 
 void mark_offline(int cpu) {

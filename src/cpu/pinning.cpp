@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <thread>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/fault_injection.hpp"
 
 namespace pctx::cpu {
@@ -61,6 +62,7 @@ PinResult pin_current_thread(int cpu, std::chrono::milliseconds give_up) {
       g_failed.fetch_add(1, std::memory_order_relaxed);
       return r;
     }
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
   }

@@ -1,4 +1,5 @@
 #include "pctx/cpu/runtime.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -19,7 +20,7 @@ CpuRuntime* CpuRuntime::current() {
   return g_runtime.load();
 }
 
-base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(RuntimeOptions options) {
+base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(const RuntimeOptions& options) {
   const CpuSet present = present_cpus();
   CpuSet cpus = options.cpus.empty() ? present : options.cpus;
   if (!(cpus - present).empty()) {
@@ -40,14 +41,14 @@ base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(RuntimeOptions optio
   CpuThread::Options thread_options = options.thread;
   CpuRuntime* self = rt.get();
   thread_options.on_migrated = [self](int) { self->hotplug_->notify(); };
-  rt->threads_.resize(static_cast<size_t>(cpus.last() + 1));
+  rt->threads_.resize(static_cast<size_t>(cpus.last()) + 1);
   for (int cpu : cpus.cpus()) {
     auto t = std::make_unique<CpuThread>(cpu, thread_options);
     internal::set_thread_for(cpu, t.get());
     if (int err = t->start(cpu_is_online(cpu))) {
       return base::make_error(err, fmt::format("cannot start the thread of CPU {} (pinning it, or "
                                                "installing the cross-call signal's handler): {}",
-                                               cpu, std::strerror(-err)));
+                                               cpu, base::errno_text(-err)));
     }
     rt->threads_[static_cast<size_t>(cpu)] = std::move(t);
   }

@@ -1,4 +1,5 @@
 #include "pctx/cpu/sysfs.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/fault_injection.hpp"
 
 namespace pctx::cpu {
@@ -124,6 +126,7 @@ base::Status write_cpu_online(int cpu, bool online) {
     if (!busy || tries >= kOnlineWriteTries || Clock::now() - start >= kOnlineWriteGiveUp) {
       return base::make_error(-err, refusal(cpu, online, err, tries, Clock::now() - start));
     }
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
   }
@@ -151,7 +154,7 @@ std::string errno_name(int err) {
 
 std::string errno_text(int err) {
   if (err < 0) err = -err;
-  return fmt::format("{} ({})", errno_name(err), std::strerror(err));
+  return fmt::format("{} ({})", errno_name(err), base::errno_text(err));
 }
 
 }  // namespace pctx::cpu

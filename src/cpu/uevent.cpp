@@ -8,6 +8,8 @@
 #include <charconv>
 #include <string>
 
+#include "pctx/cpu/cpu_set.hpp"
+
 namespace pctx::cpu {
 
 std::optional<CpuUevent> parse_cpu_uevent(std::string_view datagram) {
@@ -31,10 +33,18 @@ std::optional<CpuUevent> parse_cpu_uevent(std::string_view datagram) {
   if (subsystem != "cpu" || (action != "online" && action != "offline")) return std::nullopt;
   constexpr std::string_view kPrefix = "/devices/system/cpu/cpu";
   if (devpath.rfind(kPrefix, 0) != 0) return std::nullopt;
+  // The kernel names CPU N "cpuN", N in plain decimal: "cpu08" or "cpu-0" is no CPU (from_chars
+  // alone takes both, for 8 and 0), nor is a number no CpuSet holds.
   const std::string_view number = devpath.substr(kPrefix.size());
+  if (number.empty() || number[0] < '0' || number[0] > '9' ||
+      (number.size() > 1 && number[0] == '0')) {
+    return std::nullopt;
+  }
   int cpu = -1;
   auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), cpu);
-  if (ec != std::errc() || ptr != number.data() + number.size() || cpu < 0) return std::nullopt;
+  if (ec != std::errc() || ptr != number.data() + number.size() || cpu >= CpuSet::kMaxCpus) {
+    return std::nullopt;
+  }
   return CpuUevent{action == "online", cpu};
 }
 

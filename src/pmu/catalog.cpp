@@ -1,4 +1,5 @@
 #include "pctx/pmu/catalog.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fnmatch.h>
 #include <sys/syscall.h>
@@ -89,7 +90,7 @@ std::vector<EventDescription> software_descriptions() {
   for (const auto& e : software_events()) {
     EventDescription d;
     d.name = std::string(e.name);
-    if (!e.alias.empty()) d.aliases.push_back(std::string(e.alias));
+    if (!e.alias.empty()) d.aliases.emplace_back(e.alias);
     d.pmu = "software";
     d.description = std::string(e.description);
     d.unit = std::string(e.unit);
@@ -103,9 +104,9 @@ std::vector<EventDescription> software_descriptions() {
     if (err != 0 && !d.modifiers.empty()) {
       d.modifiers = "u";
       d.note = fmt::format("only with ':u' here: {} counting kernel mode (perf_event_paranoid)",
-                           std::strerror(err));
+                           base::errno_text(err));
     } else if (err != 0) {
-      d.note = fmt::format("the kernel refuses it: {}", std::strerror(err));
+      d.note = fmt::format("the kernel refuses it: {}", base::errno_text(err));
     }
     out.push_back(std::move(d));
   }
@@ -135,7 +136,7 @@ std::vector<EventDescription> sysfs_descriptions(bool hardware_pmu) {
       d.note = "no hardware PMU here";
     } else if (const int err = try_open(enc->attr); err != 0) {
       d.note = fmt::format("the kernel refuses it for a thread: {} (a CPU-wide-only PMU?)",
-                           std::strerror(err));
+                           base::errno_text(err));
     } else {
       d.usable = true;
       d.modifiers = accepted_modifiers(enc->attr, d.hardware);

@@ -1,4 +1,5 @@
 #include "pctx/pmu/counter_group.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -60,14 +61,14 @@ base::Result<CounterGroup> CounterGroup::open(const EncodedGroup& group, const T
     uint64_t id = 0;
     if (ioctl(fd, PERF_EVENT_IOC_ID, &id) != 0) {
       return base::make_error(-errno,
-                              fmt::format("PERF_EVENT_IOC_ID failed: {}", std::strerror(errno)));
+                              fmt::format("PERF_EVENT_IOC_ID failed: {}", base::errno_text(errno)));
     }
     g.ids_.push_back(id);
     if (options.map_pages) {
       void* p = mmap(nullptr, page_size(), PROT_READ, MAP_SHARED, fd, 0);
       if (p == MAP_FAILED) {
         return base::make_error(-errno, fmt::format("cannot map the page of '{}': {}",
-                                                    group.events[i].text, std::strerror(errno)));
+                                                    group.events[i].text, base::errno_text(errno)));
       }
       g.pages_.push_back(p);
     }
@@ -109,7 +110,7 @@ void CounterGroup::close_all() {
 base::Status CounterGroup::ioctl_all(unsigned long request, const char* what) {
   if (fds_.empty()) return base::make_error(-EBADF, "the counter group is not open");
   if (ioctl(fds_[0], request, PERF_IOC_FLAG_GROUP) != 0) {
-    return base::make_error(-errno, fmt::format("{} failed: {}", what, std::strerror(errno)));
+    return base::make_error(-errno, fmt::format("{} failed: {}", what, base::errno_text(errno)));
   }
   return base::Ok{};
 }
@@ -128,7 +129,8 @@ base::Status CounterGroup::read(GroupReading* out) const {
   if (fds_.empty()) return base::make_error(-EBADF, "the counter group is not open");
   const size_t bytes = buffer_.size() * sizeof(uint64_t);
   const ssize_t n = ::read(fds_[0], buffer_.data(), bytes);
-  if (n < 0) return base::make_error(-errno, fmt::format("read failed: {}", std::strerror(errno)));
+  if (n < 0)
+    return base::make_error(-errno, fmt::format("read failed: {}", base::errno_text(errno)));
   // Layout: nr, time_enabled, time_running, then {value, id} per member.
   const uint64_t nr = buffer_[0];
   if (static_cast<size_t>(n) < (3 + 2 * nr) * sizeof(uint64_t) || nr != fds_.size()) {

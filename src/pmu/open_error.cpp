@@ -1,4 +1,5 @@
 #include "pctx/pmu/open_error.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <sys/resource.h>
 
@@ -105,7 +106,7 @@ base::Error open_error(int e, const EncodedEvent& ev, const Target& t, const Err
                       ev.text, t.describe());
       break;
     default:
-      msg = fmt::format("cannot open '{}' on {}: {}", ev.text, t.describe(), std::strerror(e));
+      msg = fmt::format("cannot open '{}' on {}: {}", ev.text, t.describe(), base::errno_text(e));
   }
   return base::make_error(-e, std::move(msg));
 }

@@ -4,7 +4,8 @@
 #include <perfmon/pfmlib_perf_event.h>
 
 #include <cstring>
-#include <mutex>
+
+#include "pctx/base/mutex.hpp"
 
 namespace pctx::pmu::internal {
 
@@ -18,8 +19,8 @@ bool initialise() {
 
 // libpfm4's encoder keeps no per-call state we rely on, but its documentation makes no
 // thread-safety promise, so calls are serialised.
-std::mutex& pfm_mutex() {
-  static std::mutex m;
+base::Mutex& pfm_mutex() {
+  static base::Mutex m("pmu.pfm.mutex");
   return m;
 }
 
@@ -44,7 +45,7 @@ PfmStatus classify(int err) {
 
 PfmResult pfm_encode(const std::string& name, int privilege_mask, PfmEncoding* out) {
   if (!initialise()) return {PfmStatus::kOther, "libpfm4 failed to initialise"};
-  std::lock_guard lock(pfm_mutex());
+  base::MutexLock lock(pfm_mutex());
   perf_event_attr attr;
   std::memset(&attr, 0, sizeof attr);
   char* fstr = nullptr;
@@ -93,7 +94,7 @@ void for_each_pmu(F&& fn) {
 std::vector<PfmPmuInfo> pfm_pmus() {
   std::vector<PfmPmuInfo> out;
   if (!initialise()) return out;
-  std::lock_guard lock(pfm_mutex());
+  base::MutexLock lock(pfm_mutex());
   for_each_pmu([&](const pfm_pmu_info_t& info) {
     PfmPmuInfo p;
     p.name = info.name;
@@ -112,7 +113,7 @@ std::vector<PfmPmuInfo> pfm_pmus() {
 std::vector<PfmEventInfo> pfm_events(const std::string& pmu_name) {
   std::vector<PfmEventInfo> out;
   if (!initialise()) return out;
-  std::lock_guard lock(pfm_mutex());
+  base::MutexLock lock(pfm_mutex());
   for_each_pmu([&](const pfm_pmu_info_t& info) {
     if (pmu_name != info.name) return;
     for (int e = info.first_event; e != -1; e = pfm_get_event_next(e)) {

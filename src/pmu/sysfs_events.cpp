@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "pmu/sysfs_format.hpp"
+
 namespace pctx::pmu {
 
 namespace fs = std::filesystem;
@@ -29,57 +31,6 @@ std::string read_trimmed(const fs::path& p) {
 bool has_suffix(const std::string& s, std::string_view suffix) {
   return s.size() > suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// One bit range of a format: `config1:8-15` fills bits 8..15 of config1.
-struct BitRange {
-  int word = 0;  // 0: config, 1: config1, 2: config2
-  int low = 0, high = 0;
-};
-
-base::Result<std::vector<BitRange>> parse_format(const std::string& text, const std::string& what) {
-  const size_t colon = text.find(':');
-  const std::string word = text.substr(0, colon);
-  std::vector<BitRange> out;
-  int w = word == "config" ? 0 : word == "config1" ? 1 : word == "config2" ? 2 : -1;
-  if (colon == std::string::npos || w < 0) {
-    return base::make_error(
-        -EINVAL, fmt::format("{}: the kernel's format '{}' is not understood", what, text));
-  }
-  std::stringstream ranges(text.substr(colon + 1));
-  std::string item;
-  while (std::getline(ranges, item, ',')) {
-    BitRange r{w, 0, 0};
-    const int got = std::sscanf(item.c_str(), "%d-%d", &r.low, &r.high);
-    if (got < 1) {
-      return base::make_error(
-          -EINVAL, fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
-    }
-    if (got == 1) r.high = r.low;
-    if (r.low < 0 || r.high > 63 || r.low > r.high) {
-      return base::make_error(
-          -EINVAL, fmt::format("{}: bad bit range '{}' in format '{}'", what, item, text));
-    }
-    out.push_back(r);
-  }
-  return out;
-}
-
-base::Result<uint64_t> parse_value(const std::string& key, const std::string& text) {
-  char* end = nullptr;
-  errno = 0;
-  const uint64_t v = std::strtoull(text.c_str(), &end, 0);
-  if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') {
-    return base::make_error(-EINVAL,
-                            fmt::format("'{}={}': the value must be a number, decimal or 0x "
-                                        "hexadecimal",
-                                        key, text));
-  }
-  return v;
-}
-
-__u64* word_of(perf_event_attr& a, int word) {
-  return word == 0 ? &a.config : word == 1 ? &a.config1 : &a.config2;
 }
 
 std::vector<std::string> dir_names(const fs::path& dir) {
@@ -106,9 +57,9 @@ class TermEncoder {
     if (t.key == "config" || t.key == "config1" || t.key == "config2") {
       if (!t.value)
         return base::make_error(-EINVAL, fmt::format("'{}' needs a value: {}=0x...", t.key, t.key));
-      auto v = parse_value(t.key, *t.value);
+      auto v = parse_term_value(t.key, *t.value);
       if (!v) return v.error();
-      *word_of(out.attr, t.key == "config" ? 0 : t.key == "config1" ? 1 : 2) = *v;
+      *config_word(out.attr, t.key == "config" ? 0 : t.key == "config1" ? 1 : 2) = *v;
       return base::Ok{};
     }
     std::error_code ec;
@@ -139,23 +90,13 @@ class TermEncoder {
     if (!ranges) return ranges.error();
     uint64_t v = 1;
     if (t.value) {
-      auto parsed = parse_value(t.key, *t.value);
+      auto parsed = parse_term_value(t.key, *t.value);
       if (!parsed) return parsed.error();
       v = *parsed;
     }
     // The field's bits take the value's, set or clear: a later term overrides an earlier
     // one (perf's rule), as `event=0xc0,event=0x3c` or an alias followed by its own field.
-    int width = 0;
-    for (const auto& r : *ranges) {
-      for (int bit = r.low; bit <= r.high; ++bit, ++width) {
-        const __u64 mask = __u64{1} << bit;
-        if (width < 64 && ((v >> width) & 1)) {
-          *word_of(out.attr, r.word) |= mask;
-        } else {
-          *word_of(out.attr, r.word) &= ~mask;
-        }
-      }
-    }
+    const int width = set_field(out.attr, *ranges, v);
     if (width < 64 && (v >> width) != 0) {
       return base::make_error(
           -EINVAL, fmt::format("'{}={}' does not fit the {} bits of {}'s '{}' field", t.key,

@@ -19,6 +19,7 @@ bool Scheduler::run(cpu::CpuThread& thread) {
   RunQueue* q = rq(thread.cpu());
   if (q == nullptr) return false;
   RunQueue& rq = *q;
+  rq.assert_owner();  // the hook runs on the CPU thread of its run queue
   if (!rq.thread_init) TaskAccess::init_thread(rq);
   bool worked = rq.pull();
   const auto now = Clock::now();
@@ -169,7 +170,7 @@ void Scheduler::note_first_run(RunQueue& rq) {
   const int64_t since = rq.online_at_ns.exchange(0, std::memory_order_relaxed);
   if (since == 0) return;
   const auto delay = std::chrono::nanoseconds(ns_since_epoch(Clock::now()) - since);
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   rebalance_delays_.push_back(delay);
 }
 

@@ -12,6 +12,7 @@
 #include <exception>
 #include <memory>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/sched/scheduler.hpp"
 
@@ -62,7 +63,9 @@ __attribute__((noinline)) Task* current_task() {
   return tls_task;
 }
 
-void TaskAccess::init_thread([[maybe_unused]] RunQueue& rq) {
+void TaskAccess::init_thread(RunQueue& rq) {
+  // Declared where RunQueue is incomplete, so the role is asserted here, not required there.
+  rq.assert_owner();
 #if defined(__SANITIZE_THREAD__)
   rq.tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -119,6 +122,8 @@ void TaskAccess::start_fiber(Task& task) {
       std::allocator_arg, boost::context::preallocated(sc.sp, sc.size, sc), MappedStack{},
       [t](boost::context::fiber&& caller) {
         t->caller_ = std::move(caller);
+        // The task runs on the thread of the run queue that resumed it, in its role.
+        t->rq_->assert_owner();
         // First entry: learn the stack of the scheduler that resumed us.
         finish_switch(nullptr, &t->rq_->stack_bottom, &t->rq_->stack_size);
         try {
@@ -131,17 +136,20 @@ void TaskAccess::start_fiber(Task& task) {
         t->fn_ = nullptr;  // release what the function captured, in the task's context
         // The task stops being current here, and exits in its own context, as in the
         // kernel: its events go to Exit and its context is tombstoned before it switches
-        // out for the last time.
+        // out for the last time. It may have moved: its run queue is rq_ as of now.
+        t->rq_->assert_owner();
         t->scheduler_.perf_out(*t->rq_, nullptr);
         t->scheduler_.core().exit_task(*t);
         t->reason_ = SwitchReason::kExit;
         RunQueue* rq = t->rq_;
+        rq->assert_owner();
         start_switch(nullptr, rq->stack_bottom, rq->stack_size, rq->tsan_fiber);
         return std::move(t->caller_);
       });
 }
 
 SwitchReason TaskAccess::resume(RunQueue& rq, Task& task) {
+  rq.assert_owner();
   task.rq_ = &rq;
   if (task.stack_.sp != nullptr) start_fiber(task);  // its first run
   tls_task = &task;
@@ -159,12 +167,18 @@ SwitchReason TaskAccess::resume(RunQueue& rq, Task& task) {
 }
 
 void TaskAccess::suspend(Task& task, SwitchReason reason) {
+  // Locks and the irq depth belong to the CPU thread, not to the task, which may resume on
+  // another thread: a switch with either held is reported.
+  base::lock_validator::might_block(base::lock_validator::Blocking::kTaskSwitch);
   task.reason_ = reason;
   RunQueue* rq = task.rq_;
+  rq->assert_owner();  // the task runs on its run queue's thread
   start_switch(&task.asan_fake_stack_, rq->stack_bottom, rq->stack_size, rq->tsan_fiber);
   task.caller_ = std::move(task.caller_).resume();
   // Resumed, perhaps by another CPU thread: rq_ is the run queue that resumed us.
-  finish_switch(task.asan_fake_stack_, &task.rq_->stack_bottom, &task.rq_->stack_size);
+  RunQueue* now = task.rq_;
+  now->assert_owner();
+  finish_switch(task.asan_fake_stack_, &now->stack_bottom, &now->stack_size);
 }
 
 }  // namespace pctx::sched

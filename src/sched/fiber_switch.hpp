@@ -13,6 +13,7 @@ namespace pctx::sched {
 // Polled by cond_resched at every preemption point: inline, with the run queue at hand.
 inline bool TaskAccess::need_resched(Task& task) {
   RunQueue& rq = *task.rq_;
+  rq.assert_owner();  // asked by the task, which runs on its run queue's thread
   if (rq.need_resched.load(std::memory_order_relaxed)) return true;
   if ((++rq.resched_polls & 255) != 0) return false;
   // A call whose signal is late or lost is run by the loop once the task yields.

@@ -22,6 +22,7 @@ RunQueue::RunQueue(int cpu_number, cpu::CpuThread* cpu_thread)
       // loop may have run the scheduler just before the timer: notify makes it run the
       // scheduler again before it goes idle, so the sleeper is woken.
       wakeup([this] {
+        assert_owner();  // timers fire on the thread that armed them
         need_resched.store(true, std::memory_order_relaxed);
         thread->cancel_timer(wakeup);
         wakeup_at = std::chrono::steady_clock::time_point::max();

@@ -1,6 +1,6 @@
 // One CPU's share of the scheduler. The lists and the current task belong to the CPU
-// thread; other threads reach the CPU only through its wake list (lock-free, liburcu's
-// wfcqueue) and a few flags.
+// thread (the role `owner`, which the analysis checks); other threads reach the CPU only
+// through its wake list (lock-free, liburcu's wfcqueue) and a few flags.
 #pragma once
 
 #include <urcu/wfcqueue.h>
@@ -10,8 +10,10 @@
 #include <atomic>
 #include <chrono>
 
+#include "pctx/base/thread_role.hpp"
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/cpu_timer.hpp"
+#include "pctx/sched/scheduler.hpp"
 #include "pctx/sched/task.hpp"
 #include "sched/task_access.hpp"
 
@@ -36,7 +38,15 @@ struct RunQueue {
   // gone offline). Counts the task as this CPU's at once, so a drain waits for it.
   int push(Task& task);
   // Owner: moves what arrived on the wake list to the run queue or the sleep list.
-  bool pull();
+  bool pull() PCTX_REQUIRES(owner);
+
+  // Where code starts to act as this CPU's thread on the owner-only part: the scheduler
+  // hook, a task's own calls (which run on its CPU thread), a timer callback. Debug builds
+  // check that the caller is that thread.
+  void assert_owner() const PCTX_ASSERT_CAPABILITY(owner) {
+    base::check_held([&] { return cpu::CpuThread::current() == thread; },
+                     "a run queue, off its CPU thread");
+  }
 
   const int cpu;
   cpu::CpuThread* const thread;
@@ -52,29 +62,38 @@ struct RunQueue {
   std::atomic<int> nr_tasks{0};     // running, runnable, sleeping and arriving here
   std::atomic<int> nr_runnable{0};  // the run queue's length, for the tick
 
-  // Owner only.
-  alignas(64) List runnable;
-  List sleepers;
-  Task* perf_current = nullptr;  // the task whose perf context is scheduled in
-  cpu::CpuTimer tick;            // ends time slices
-  cpu::CpuTimer wakeup;          // the earliest sleeper's deadline
-  bool tick_armed = false;
+  // Owner only. The timers are armed and cancelled by the owner too; CpuThread checks that.
+  base::ThreadRole owner;
+  alignas(64) List runnable PCTX_GUARDED_BY(owner);
+  List sleepers PCTX_GUARDED_BY(owner);
+  // The task whose perf context is scheduled in.
+  Task* perf_current PCTX_GUARDED_BY(owner) = nullptr;
+  cpu::CpuTimer tick;    // ends time slices
+  cpu::CpuTimer wakeup;  // the earliest sleeper's deadline
+  bool tick_armed PCTX_GUARDED_BY(owner) = false;
   // The running task's slice ends here; cond_resched also checks it every few hundred
   // calls, so slices end even where the tick's signal is late (sanitizers defer signals).
-  std::chrono::steady_clock::time_point slice_end{};
-  uint32_t resched_polls = 0;
-  std::chrono::steady_clock::time_point wakeup_at = std::chrono::steady_clock::time_point::max();
-  bool sleepers_changed = false;  // the wake-up timer follows the sleep list when it changes
-  bool thread_init = false;
-  std::chrono::steady_clock::time_point next_balance{};
+  std::chrono::steady_clock::time_point slice_end PCTX_GUARDED_BY(owner){};
+  uint32_t resched_polls PCTX_GUARDED_BY(owner) = 0;
+  std::chrono::steady_clock::time_point wakeup_at PCTX_GUARDED_BY(owner) =
+      std::chrono::steady_clock::time_point::max();
+  // The wake-up timer follows the sleep list when it changes.
+  bool sleepers_changed PCTX_GUARDED_BY(owner) = false;
+  bool thread_init PCTX_GUARDED_BY(owner) = false;
+  std::chrono::steady_clock::time_point next_balance PCTX_GUARDED_BY(owner){};
   // Set by the bringup step (monotonic ns), taken by the first switch after it.
   std::atomic<int64_t> online_at_ns{0};
 
   // The scheduler's own stack and fiber, for the sanitizers' fiber switch annotations.
-  void* asan_fake_stack = nullptr;
-  const void* stack_bottom = nullptr;
-  size_t stack_size = 0;
-  void* tsan_fiber = nullptr;
+  void* asan_fake_stack PCTX_GUARDED_BY(owner) = nullptr;
+  const void* stack_bottom PCTX_GUARDED_BY(owner) = nullptr;
+  size_t stack_size PCTX_GUARDED_BY(owner) = 0;
+  void* tsan_fiber PCTX_GUARDED_BY(owner) = nullptr;
 };
+
+inline const base::ThreadRole& Scheduler::owner_of(const RunQueue& rq)
+    PCTX_RETURN_CAPABILITY(rq.owner) {
+  return rq.owner;
+}
 
 }  // namespace pctx::sched

@@ -1,4 +1,5 @@
 #include "pctx/sched/scheduler.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fmt/format.h>
 #include <boost/intrusive/list.hpp>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "cpu/tsan.hpp"
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/core/tsc_pmu.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/hotplug.hpp"
@@ -67,8 +69,8 @@ struct Scheduler::NewTasks {
   using List = boost::intrusive::list<
       Node,
       boost::intrusive::member_hook<Node, boost::intrusive::list_member_hook<>, &Node::new_hook>>;
-  std::mutex mutex;
-  List list;
+  base::Mutex mutex{"sched.scheduler.new_tasks_mutex"};
+  List list PCTX_GUARDED_BY(mutex);
   ~NewTasks() { list.clear(); }  // unlinks whatever a failed start left
 };
 
@@ -111,6 +113,7 @@ Scheduler::~Scheduler() {
   while (true) {
     cancel_new_tasks();
     if (live_.load() == 0 && in_flight_.load(std::memory_order_acquire) == 0) break;
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (hotplug_step_) runtime_.hotplug().remove_step(cpu::HotplugStage::kScheduler);
@@ -168,7 +171,7 @@ base::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions op
           "mapped): {}; lower the stack size or the number of tasks (each stack "
           "takes 2 of the {} memory mappings vm.max_map_count allows a process)",
           options.stack_size / 1024, live, live * (options.stack_size / 1024) / 1024,
-          std::strerror(-err), max_map_count());
+          base::errno_text(-err), max_map_count());
     });
   }
   live_.fetch_add(1);
@@ -184,7 +187,7 @@ base::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions op
                               "bring one up with `pctx hotplug up`");
     }
   } else {
-    std::lock_guard lock(new_tasks_->mutex);
+    base::MutexLock lock(new_tasks_->mutex);
     new_tasks_->list.push_back(TaskAccess::node(*task));
   }
   return ref;
@@ -196,7 +199,7 @@ int Scheduler::wake(Task& task) {
   // Off the list of new tasks before it can run (and exit, and be freed).
   bool listed = false;
   {
-    std::lock_guard lock(new_tasks_->mutex);
+    base::MutexLock lock(new_tasks_->mutex);
     if (TaskAccess::node(task).new_hook.is_linked()) {
       new_tasks_->list.erase(new_tasks_->list.iterator_to(TaskAccess::node(task)));
       listed = true;
@@ -205,7 +208,7 @@ int Scheduler::wake(Task& task) {
   const int err = enqueue(task, -1);
   if (err != 0) {
     // Not placed: it is new again, so a later wake places it or the destructor cancels it.
-    std::lock_guard lock(new_tasks_->mutex);
+    base::MutexLock lock(new_tasks_->mutex);
     TaskAccess::set_state(task, TaskState::kNew);
     if (listed) new_tasks_->list.push_back(TaskAccess::node(task));
   }
@@ -219,7 +222,7 @@ void Scheduler::cancel_new_tasks() {
   while (true) {
     Task* task = nullptr;
     {
-      std::lock_guard lock(new_tasks_->mutex);
+      base::MutexLock lock(new_tasks_->mutex);
       // A listed task that is no longer New is being woken right now: its wake unlists
       // it, or makes it New again, and a later pass cancels it.
       for (TaskAccess::Node& t : new_tasks_->list) {
@@ -291,7 +294,7 @@ void Scheduler::widen(Task& task, int from_cpu) {
   w.old_affinity = TaskAccess::widen_affinity(task, runtime_.cpus());
   std::function<void(const AffinityWidened&)> callback;
   {
-    std::lock_guard lock(log_mutex_);
+    base::MutexLock lock(log_mutex_);
     widenings_.push_back(w);
     task.get();
     widened_tasks_.emplace_back(&task);  // until a CPU it asked for comes back
@@ -305,7 +308,7 @@ void Scheduler::widen(Task& task, int from_cpu) {
 void Scheduler::restore_affinities(int c) {
   std::vector<TaskRef> due;
   {
-    std::lock_guard lock(log_mutex_);
+    base::MutexLock lock(log_mutex_);
     std::erase_if(widened_tasks_, [&](TaskRef& t) {
       if (t->done() || !TaskAccess::widened(*t)) return true;  // gone, or set since
       if (!t->requested_affinity().test(c)) return false;
@@ -322,7 +325,7 @@ void Scheduler::restore_affinities(int c) {
     }
     std::function<void(const AffinityRestored&)> callback;
     {
-      std::lock_guard lock(log_mutex_);
+      base::MutexLock lock(log_mutex_);
       restorations_.push_back(r);
       callback = on_restored_;
     }
@@ -364,37 +367,37 @@ int Scheduler::tasks_on(int c) const {
 }
 
 std::vector<AffinityWidened> Scheduler::widenings() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return widenings_;
 }
 
 void Scheduler::on_affinity_widened(std::function<void(const AffinityWidened&)> callback) {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   on_widened_ = std::move(callback);
 }
 
 std::vector<AffinityRestored> Scheduler::restorations() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return restorations_;
 }
 
 void Scheduler::on_affinity_restored(std::function<void(const AffinityRestored&)> callback) {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   on_restored_ = std::move(callback);
 }
 
 std::vector<DrainTimedOut> Scheduler::drain_timeouts() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return drain_timeouts_;
 }
 
 void Scheduler::on_drain_timeout(std::function<void(const DrainTimedOut&)> callback) {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   on_drain_timeout_ = std::move(callback);
 }
 
 std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   return rebalance_delays_;
 }
 
@@ -435,13 +438,14 @@ int Scheduler::cpu_teardown(int c) {
           c, d.tasks, d.timeout.count());
       std::function<void(const DrainTimedOut&)> callback;
       {
-        std::lock_guard lock(log_mutex_);
+        base::MutexLock lock(log_mutex_);
         drain_timeouts_.push_back(d);
         callback = on_drain_timeout_;
       }
       if (callback) callback(d);
       return -EBUSY;
     }
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   return 0;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "sched/fiber_switch.hpp"
@@ -50,19 +51,19 @@ void Task::put() {
 }
 
 cpu::CpuSet Task::affinity() const {
-  std::lock_guard lock(affinity_mutex_);
+  base::MutexLock lock(affinity_mutex_);
   return affinity_;
 }
 
 cpu::CpuSet Task::requested_affinity() const {
-  std::lock_guard lock(affinity_mutex_);
+  base::MutexLock lock(affinity_mutex_);
   return requested_;
 }
 
 cpu::CpuSet TaskAccess::widen_affinity(Task& task, const cpu::CpuSet& cpus) {
   cpu::CpuSet old;
   {
-    std::lock_guard lock(task.affinity_mutex_);
+    base::MutexLock lock(task.affinity_mutex_);
     old = task.affinity_;
     task.affinity_ = cpus;
   }
@@ -73,7 +74,7 @@ cpu::CpuSet TaskAccess::widen_affinity(Task& task, const cpu::CpuSet& cpus) {
 cpu::CpuSet TaskAccess::restore_affinity(Task& task, const cpu::CpuSet& online) {
   cpu::CpuSet now;
   {
-    std::lock_guard lock(task.affinity_mutex_);
+    base::MutexLock lock(task.affinity_mutex_);
     task.affinity_ = task.requested_ & online;
     now = task.affinity_;
   }
@@ -84,7 +85,7 @@ cpu::CpuSet TaskAccess::restore_affinity(Task& task, const cpu::CpuSet& online) 
 
 void TaskAccess::set_affinity(Task& task, const cpu::CpuSet& cpus) {
   {
-    std::lock_guard lock(task.affinity_mutex_);
+    base::MutexLock lock(task.affinity_mutex_);
     task.affinity_ = cpus;
     task.requested_ = cpus;
   }
@@ -103,6 +104,7 @@ int Task::join() {
     if (int err = exit_waiters_.wait([this] { return done(); }); err != 0) return err;
   } else {
     if (cpu::current_cpu() >= 0) return -EDEADLK;
+    base::lock_validator::might_block(base::lock_validator::Blocking::kAtomicWait);
     while (!done()) done_.wait(false, std::memory_order_acquire);
   }
   return cancelled() ? -ECANCELED : 0;

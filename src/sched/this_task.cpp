@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <thread>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "sched/fiber_switch.hpp"
@@ -38,6 +39,7 @@ void cond_resched() {
 void sleep_for(std::chrono::nanoseconds duration) {
   Task* t = current_task();
   if (t == nullptr) {
+    base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(duration);
     return;
   }

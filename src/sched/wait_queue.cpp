@@ -2,18 +2,10 @@
 
 #include <cerrno>
 
-#include "cpu/plain_list.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "sched/fiber_switch.hpp"
 
 namespace pctx::sched {
-
-struct WaitQueue::Waiter {
-  Waiter* prev = nullptr;
-  Waiter* next = nullptr;
-  Task* task = nullptr;
-  using List = cpu::internal::PlainList<Waiter, &Waiter::prev, &Waiter::next>;
-};
 
 int WaitQueue::wait(const std::function<bool()>& done) {
   Task* self = current_task();
@@ -22,16 +14,16 @@ int WaitQueue::wait(const std::function<bool()>& done) {
     Waiter w;  // on the task's own stack, which lives while it is blocked
     w.task = self;
     {
-      std::lock_guard lock(mutex_);
+      base::MutexLock lock(mutex_);
       if (done()) return 0;
-      Waiter::List::push_back(head_, tail_, w);
+      waiters_.push_back(w);
       // Before the lock drops: a waker that finds us sees Blocking and leaves the requeue
       // to our CPU, which makes it once the switch is complete.
       TaskAccess::set_state(*self, TaskState::kBlocking);
     }
     TaskAccess::suspend(*self, SwitchReason::kBlock);
-    std::lock_guard lock(mutex_);
-    if (Waiter::List::linked(head_, w)) Waiter::List::erase(head_, tail_, w);
+    base::MutexLock lock(mutex_);
+    if (w.is_linked()) waiters_.erase(waiters_.iterator_to(w));
   }
 }
 
@@ -51,9 +43,10 @@ int WaitQueue::wake(int limit) {
   while (total < limit) {
     int n = 0;
     {
-      std::lock_guard lock(mutex_);
-      while (n < 16 && total + n < limit && head_ != nullptr) {
-        woken[n++] = Waiter::List::pop_front(head_, tail_)->task;
+      base::MutexLock lock(mutex_);
+      while (n < 16 && total + n < limit && !waiters_.empty()) {
+        woken[n++] = waiters_.front().task;
+        waiters_.pop_front();
       }
     }
     if (n == 0) break;
@@ -64,8 +57,8 @@ int WaitQueue::wake(int limit) {
 }
 
 bool WaitQueue::empty() const {
-  std::lock_guard lock(mutex_);
-  return head_ == nullptr;
+  base::MutexLock lock(mutex_);
+  return waiters_.empty();
 }
 
 }  // namespace pctx::sched

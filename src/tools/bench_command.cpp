@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "bench_env.hpp"
+#include "pctx/base/errno_text.hpp"
 #include "plot_script.hpp"
 #include "suites.hpp"
 #include "tools/cli_checks.hpp"
@@ -89,7 +90,7 @@ void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool sk
   char data[] = "/tmp/pctx-curve-XXXXXX";
   const int fd = mkstemp(data);
   if (fd < 0)
-    die(kCommand, fmt::format("--plot: cannot create a temporary file ({})", strerror(errno)));
+    die(kCommand, fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
   const std::string text = j.dump();
   if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
     close(fd);
@@ -101,7 +102,7 @@ void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool sk
   const int efd = mkstemp(errors);
   if (efd < 0) {
     unlink(data);
-    die(kCommand, fmt::format("--plot: cannot create a temporary file ({})", strerror(errno)));
+    die(kCommand, fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
   }
   close(efd);
   // Debian's python3 (where python3-matplotlib is), whatever python3 comes first in PATH.
@@ -204,6 +205,7 @@ void run(const BenchOptions& o) {
                       o.filter),
           2);
     }
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): options are checked before any thread starts.
     if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
       die(kCommand,
           "--plot needs /usr/bin/python3 with matplotlib; install python3-matplotlib "
@@ -218,6 +220,7 @@ void run(const BenchOptions& o) {
                                                                   : 5)};
   if (!o.filter.empty()) args.push_back("--benchmark_filter=" + o.filter);
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (auto& a : args) argv.push_back(a.data());
   int argc = static_cast<int>(argv.size());
   benchmark::Initialize(&argc, argv.data());
@@ -264,7 +267,7 @@ void run(const BenchOptions& o) {
     out << report.dump(2) << "\n";
     out.close();
     if (!out)
-      die(kCommand, fmt::format("--json {}: writing it failed ({})", o.json, strerror(errno)));
+      die(kCommand, fmt::format("--json {}: writing it failed ({})", o.json, base::errno_text(errno)));
     fmt::print("\nwrote {}\n", o.json);
   }
   if (!o.plot.empty()) {

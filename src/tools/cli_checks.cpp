@@ -1,4 +1,5 @@
 #include "tools/cli_checks.hpp"
+#include "pctx/base/errno_text.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -79,7 +80,7 @@ std::string cannot_write(const std::string& path) {
   const bool existed = access(path.c_str(), F_OK) == 0;
   // Non-blocking, so a FIFO without a reader is an error here rather than a hang.
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
-  if (fd < 0) return std::strerror(errno);
+  if (fd < 0) return base::errno_text(errno);
   close(fd);
   if (!existed) unlink(path.c_str());
   return {};

@@ -72,7 +72,8 @@ std::string cell(const nlohmann::json& v) {
 // (pmus.software.counters) or index, and arrays of plain values are one space-separated cell.
 void flatten(const std::string& key, const nlohmann::json& v, Table& t) {
   if (v.is_object()) {
-    for (const auto& [k, x] : v.items()) flatten(key.empty() ? k : key + "." + k, x, t);
+    for (const auto& [k, x] : v.items())
+      flatten(key.empty() ? k : std::string(key).append(".").append(k), x, t);
     return;
   }
   if (v.is_array()) {

@@ -50,8 +50,8 @@ void add_list_command(CLI::App& app) {
       return;
     }
     std::vector<std::string> headers = {"event", "aliases", "pmu", "modifiers"};
-    if (list->include_absent) headers.push_back("usable");
-    headers.push_back("description");
+    if (list->include_absent) headers.emplace_back("usable");
+    headers.emplace_back("description");
     Table t(headers);
     for (const auto& e : events) {
       std::vector<std::string> row = {e.name, fmt::format("{}", fmt::join(e.aliases, " ")), e.pmu,

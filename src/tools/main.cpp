@@ -14,6 +14,7 @@
 #include <iostream>
 #include <system_error>
 
+#include "pctx/base/errno_text.hpp"
 #include "tools/commands.hpp"
 
 namespace {
@@ -31,7 +32,7 @@ CLI::App* reached(CLI::App* app) {
 std::string path_of(const CLI::App* app) {
   std::string path;
   for (; app != nullptr; app = app->get_parent()) {
-    path = path.empty() ? app->get_name() : app->get_name() + " " + path;
+    path = path.empty() ? app->get_name() : std::string(app->get_name()).append(" ").append(path);
   }
   return path;
 }
@@ -112,13 +113,11 @@ int output_failed(const std::string& path, int err) {
   std::cout.flush();
   if (err == 0 && !std::ferror(stdout) && !std::cout.fail()) return 0;
   fmt::print(stderr, "{}: cannot write the output: {}; check the disk or the file it goes to\n",
-             path, err != 0 ? std::strerror(err) : "write error");
+             path, err != 0 ? pctx::base::errno_text(err) : "write error");
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int pctx_main(int argc, char** argv) {
   CLI::App app{"pctx: per-task and per-CPU counter contexts in user space", "pctx"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "pctx 0.1.0");
@@ -164,4 +163,17 @@ int main(int argc, char** argv) {
   }
   if (output_failed(path_of(reached(&app)), write_error) != 0 && code == 0) code = 1;
   return code;
+}
+
+}  // namespace
+
+// Whatever escapes the command's own handling (memory running out while the commands are
+// set up, or while an error is printed) still ends in one line and exit 1, not terminate.
+int main(int argc, char** argv) {
+  try {
+    return pctx_main(argc, argv);
+  } catch (...) {
+    std::fputs("pctx: unexpected failure (out of memory?)\n", stderr);
+    return 1;
+  }
 }

@@ -2,8 +2,10 @@
 // CPU with the perf core's semantics, and reported as `perf stat` reports: a table for
 // people, -x CSV and --json for machines, -I intervals, -r repeats with their spread, and
 // what was counted so far on Ctrl-C or SIGTERM. run_session.cpp collects; this reports.
-#include <signal.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstring>  // sigdescr_np: a GNU extension, declared under _GNU_SOURCE
 
 #include <fmt/format.h>
 
@@ -111,7 +113,7 @@ std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
 }
 
 cpu::CpuSet pick_cpus(const RunOptions& o, bool given) {
-  const cpu::CpuSet online = cpu::online_cpus();
+  cpu::CpuSet online = cpu::online_cpus();
   if (!given) return online;
   auto set = cpu::CpuSet::parse(o.cpus);
   if (!set) die(kCommand, fmt::format("--cpus: {}", set.error().message), 2);
@@ -303,6 +305,7 @@ void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<Run
              runs.size() > 1 ? fmt::format(" ({} runs)", runs.size()) : "");
   print_stat_table(stdout, rows);
   std::vector<double> elapsed;
+  elapsed.reserve(runs.size());
   for (const auto& r : runs) elapsed.push_back(r.elapsed_s);
   double mean = 0;
   for (double e : elapsed) mean += e / static_cast<double>(elapsed.size());
@@ -422,7 +425,7 @@ int run(const RunOptions& o, bool cpus_given) {
   const std::vector<RunOutcome> runs = collect_runs(o, plan, live);
   if (g_stop_signal.load() != 0) {
     fmt::print(stderr, "{}: interrupted by {}; the counts so far follow\n", kCommand,
-               strsignal(g_stop_signal.load()));
+               sigdescr_np(g_stop_signal.load()));
   }
   report(o, plan, runs);
   return g_stop_signal.load();

@@ -4,9 +4,10 @@
 
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "pctx/base/errno_text.hpp"
+#include "pctx/base/mutex.hpp"
 #include "pctx/core/event_set.hpp"
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/sysfs.hpp"
@@ -33,11 +34,11 @@ class CpuTimeline {
     }
   }
   void down(int c) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     since_[c] = Clock::now();
   }
   void up(int c) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     seen_.set(c);
     if (auto it = since_.find(c); it != since_.end()) {
       offline_[c] += Clock::now() - it->second;
@@ -45,21 +46,21 @@ class CpuTimeline {
     }
   }
   cpu::CpuSet seen() const {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     return seen_;
   }
   Clock::duration offline(int c) const {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     Clock::duration d = offline_.count(c) ? offline_.at(c) : Clock::duration{};
     if (auto it = since_.find(c); it != since_.end()) d += Clock::now() - it->second;
     return d;
   }
 
  private:
-  mutable std::mutex mutex_;
-  cpu::CpuSet seen_;  // online at some time in the run
-  std::map<int, Clock::time_point> since_;
-  std::map<int, Clock::duration> offline_;
+  mutable base::Mutex mutex_{"tools.run.timeline_mutex"};
+  cpu::CpuSet seen_ PCTX_GUARDED_BY(mutex_);  // online at some time in the run
+  std::map<int, Clock::time_point> since_ PCTX_GUARDED_BY(mutex_);
+  std::map<int, Clock::duration> offline_ PCTX_GUARDED_BY(mutex_);
 };
 
 struct TaskInfo {
@@ -116,8 +117,9 @@ class Session {
 
   const RunPlan& plan_;
   RunObserver& observer_;
-  std::mutex log_mutex_;
-  std::vector<std::string> widened_, restored_;
+  base::Mutex log_mutex_{"tools.run.log_mutex"};
+  std::vector<std::string> widened_ PCTX_GUARDED_BY(log_mutex_);
+  std::vector<std::string> restored_ PCTX_GUARDED_BY(log_mutex_);
   CpuTimeline timeline_;
   std::unique_ptr<core::PmuRegistry> pmus_;
   std::unique_ptr<cpu::CpuRuntime> runtime_;
@@ -193,7 +195,7 @@ base::Status Session::start_scheduler() {
   scheduler_ = std::move(*scheduler);
   scheduler_->on_affinity_widened([this](const sched::AffinityWidened& w) {
     {
-      std::lock_guard lock(log_mutex_);
+      base::MutexLock lock(log_mutex_);
       widened_.push_back(w.task_name);
     }
     observer_.note(fmt::format("cpu{} went offline: {} may now run on any CPU (was {})", w.from_cpu,
@@ -201,7 +203,7 @@ base::Status Session::start_scheduler() {
   });
   scheduler_->on_affinity_restored([this](const sched::AffinityRestored& r) {
     {
-      std::lock_guard lock(log_mutex_);
+      base::MutexLock lock(log_mutex_);
       restored_.push_back(r.task_name);
     }
     observer_.note(fmt::format("cpu{} is back: {} has its affinity {} again", r.cpu, r.task_name,
@@ -262,7 +264,7 @@ base::Status Session::spawn_tasks() {
   for (auto& t : tasks_) {
     if (int rc = scheduler_->wake(*t->task); rc != 0) {
       return base::make_error(rc, fmt::format("cannot start task {}: {} (did its CPU go offline?)",
-                                              t->task->name(), std::strerror(-rc)));
+                                              t->task->name(), base::errno_text(-rc)));
     }
     t->woken = true;
   }
@@ -270,6 +272,7 @@ base::Status Session::spawn_tasks() {
 }
 
 void Session::wait(const std::atomic<int>& stop_signal) {
+  scopes_.reserve(tasks_.size() + cpu_events_.size());
   for (auto& t : tasks_) scopes_.push_back({t->scope, &t->events, {}});
   for (auto& [c, set] : cpu_events_) scopes_.push_back({fmt::format("CPU{}", c), &set, {}});
   start_ = last_interval_ = Clock::now();
@@ -351,7 +354,7 @@ RunOutcome Session::collect() {
   }
   for (auto d : scheduler_->rebalance_delays()) out.rebalance_delays_ns.push_back(d.count());
   add_metrics(out.rows, out.elapsed_s);
-  std::lock_guard lock(log_mutex_);
+  base::MutexLock lock(log_mutex_);
   out.widened = widened_;
   out.restored = restored_;
   return out;

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <cstring>
+#include <cstring>  // sigabbrev_np
+
+#include "pctx/base/errno_text.hpp"
 
 namespace pctx::tools {
 
@@ -14,7 +16,7 @@ base::Status install_handlers(std::span<const int> signals, const struct sigacti
       const int err = errno;
       restore_handlers(signals.first(i), previous);
       return base::make_error(-err, fmt::format("cannot install a handler for {}: {}",
-                                                sigabbrev_np(signals[i]), std::strerror(err)));
+                                                sigabbrev_np(signals[i]), base::errno_text(err)));
     }
   }
   return base::Ok{};

@@ -121,7 +121,8 @@ void print_stat_csv(std::FILE* out, const std::vector<StatRow>& rows, const std:
     std::string line;
     if (r.interval) line += fmt::format("{:.9f}{}", *r.interval, sep);
     if (!r.scope.empty()) line += r.scope + sep;
-    line += format_value(r, false) + sep + r.unit + sep + r.event + sep;
+    line.append(format_value(r, false)).append(sep).append(r.unit).append(sep);
+    line.append(r.event).append(sep);
     if (r.variance) line += fmt::format("{:.2f}%{}", *r.variance, sep);
     line += fmt::format("{}{}{:.2f}{}", r.running, sep, r.percent_running(), sep);
     if (!r.metric_unit.empty()) {

@@ -4,8 +4,8 @@
 #include "tools/torture.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <fmt/format.h>
 
@@ -192,7 +192,7 @@ base::Status spawn_tasks(Rig& rig) {
 }
 
 base::Status install_cpu_events(Rig& rig) {
-  rig.cpu_events.resize(static_cast<size_t>(rig.managed.last() + 1));
+  rig.cpu_events.resize(static_cast<size_t>(rig.managed.last()) + 1);
   for (int c : rig.managed.cpus()) {
     core::Event* tsc = rig.make_event(rig.cpu_tsc.get(), 0);
     core::Event* sw = software_group(rig);
@@ -271,7 +271,7 @@ void bring_cpus_back(Rig& rig) {
 
 void collect_stats(Rig& rig) {
   auto& r = rig.report;
-  std::lock_guard lock(r.mutex);
+  base::MutexLock lock(r.mutex);
   r.install_retries = rig.core->stats().task_retries.load();
   r.rotations = rig.core->stats().rotations.load();
   for (int c : rig.managed.cpus()) {
@@ -299,8 +299,12 @@ void tear_down(Rig& rig) {
     }
     core::put_event(e);
   };
-  for (auto& g : rig.extras) put_all(g.leader);
-  rig.extras.clear();
+  std::vector<ExtraGroup> extras;
+  {
+    base::MutexLock lock(rig.extras_mutex);
+    extras.swap(rig.extras);
+  }
+  for (auto& g : extras) put_all(g.leader);
   for (auto& t : rig.tasks) {
     for (core::Event* e : t->all()) put_all(e);
   }
@@ -343,6 +347,7 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
     WatchSlot& checker = rig.new_slot();
     WatchSlot& driver = rig.new_slot();
     std::vector<WatchSlot*> installers;
+    installers.reserve(static_cast<size_t>(o.installers));
     for (int i = 0; i < o.installers; ++i) installers.push_back(&rig.new_slot());
     watchdog = std::thread([&] { watchdog_thread(rig); });
     threads.emplace_back([&] { checker_thread(rig, checker); });
@@ -358,11 +363,16 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (o.progress) {
         const double left = std::max(0.0, o.duration_s - rig.now_s());
+        uint64_t errors = 0;
+        {
+          // The hotplug thread counts them meanwhile.
+          base::MutexLock lock(report.mutex);
+          errors = report.offline.failures() + report.online.failures();
+        }
         fmt::print(
             stderr,
             "\r  pctx torture: {} cycles, {} errors, {} violations, {:.0f} s, {:.0f} s left ",
-            report.cycles.load(), report.offline.failures() + report.online.failures(),
-            report.violation_count(), rig.now_s(), left);
+            report.cycles.load(), errors, report.violation_count(), rig.now_s(), left);
       }
     }
     if (o.progress) fmt::print(stderr, "\r\033[K");
@@ -397,7 +407,7 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   if (signals) restore_signal_handlers();
   {
     auto lines = kernel_log.matching();
-    std::lock_guard lock(report.mutex);
+    base::MutexLock lock(report.mutex);
     report.kernel_log_readable = kernel_log.readable();
     report.kernel_log = std::move(lines);
     report.elapsed_s = rig.now_s();

@@ -8,12 +8,12 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 
 namespace pctx::tools {
@@ -57,23 +57,24 @@ struct Violation {
 
 // Everything the report says; filled by the run, under `mutex` where threads share it.
 struct TortureReport {
-  std::mutex mutex;
+  base::Mutex mutex{"tools.torture.report_mutex"};
   uint64_t seed = 0;
   bool external = false;
   cpu::CpuSet victims;
   std::atomic<uint64_t> cycles{0};
   double elapsed_s = 0;
-  OpStats offline, online;
-  std::map<int, int64_t> offline_ns;  // by CPU
-  std::map<int, uint64_t> cpu_cycles;
-  std::vector<int64_t> uevent_delay_ns;
+  OpStats offline PCTX_GUARDED_BY(mutex);
+  OpStats online PCTX_GUARDED_BY(mutex);
+  std::map<int, int64_t> offline_ns PCTX_GUARDED_BY(mutex);  // by CPU
+  std::map<int, uint64_t> cpu_cycles PCTX_GUARDED_BY(mutex);
+  std::vector<int64_t> uevent_delay_ns PCTX_GUARDED_BY(mutex);
   uint64_t einval_count = 0;
   int64_t einval_max_ns = 0;
   std::vector<int64_t> rebalance_delay_ns;
   std::map<int, uint64_t> kernel_refusals;  // by errno, retried ones included
   uint64_t install_retries = 0, cross_calls = 0, signals = 0, rotations = 0;
   std::atomic<uint64_t> operations{0};  // installer operations done
-  std::vector<Violation> violations;
+  std::vector<Violation> violations PCTX_GUARDED_BY(mutex);
   bool kernel_log_readable = false;
   std::vector<std::string> kernel_log;
   bool interrupted = false;

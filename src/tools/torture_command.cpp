@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 
+#include "pctx/base/errno_text.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
@@ -110,7 +111,7 @@ void add_torture_command(CLI::App& app) {
       const bool written =
           f != nullptr && std::fputs((report.json().dump(2) + "\n").c_str(), f) >= 0;
       if (f == nullptr || std::fclose(f) != 0 || !written) {
-        die(kCommand, fmt::format("could not write {}: {}", o->json_path, std::strerror(errno)));
+        die(kCommand, fmt::format("could not write {}: {}", o->json_path, base::errno_text(errno)));
       }
     }
     if (status != 0) throw CLI::RuntimeError(status);

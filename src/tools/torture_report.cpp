@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "pctx/cpu/sysfs.hpp"
@@ -15,7 +16,7 @@ namespace {
 int64_t percentile(std::vector<int64_t> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const auto i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  const auto i = static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1)));
   return v[std::min(i, v.size() - 1)];
 }
 
@@ -53,7 +54,7 @@ nlohmann::json OpStats::json() const {
 }
 
 void TortureReport::violate(double time_s, int cpu, std::string kind, std::string detail) {
-  std::lock_guard lock(mutex);
+  base::MutexLock lock(mutex);
   // A broken invariant tends to stay broken: keep the first few of each kind in full.
   size_t same = 0;
   for (const auto& v : violations) same += v.kind == kind ? 1 : 0;
@@ -62,12 +63,12 @@ void TortureReport::violate(double time_s, int cpu, std::string kind, std::strin
 }
 
 size_t TortureReport::violation_count() {
-  std::lock_guard lock(mutex);
+  base::MutexLock lock(mutex);
   return violations.size();
 }
 
 std::string TortureReport::verdict() {
-  std::lock_guard lock(mutex);
+  base::MutexLock lock(mutex);
   if (!violations.empty()) return "FAILURE";
   if (offline.failures() + online.failures() > 0) return "HOTPLUG_FAIL";
   return "SUCCESS";
@@ -75,7 +76,7 @@ std::string TortureReport::verdict() {
 
 nlohmann::json TortureReport::json() {
   const std::string v = verdict();
-  std::lock_guard lock(mutex);
+  base::MutexLock lock(mutex);
   nlohmann::json j;
   j["verdict"] = v;
   j["seed"] = seed;
@@ -119,7 +120,7 @@ nlohmann::json TortureReport::json() {
 
 void TortureReport::print(FILE* out) {
   const std::string v = verdict();
-  std::lock_guard lock(mutex);
+  base::MutexLock lock(mutex);
   fmt::print(out, "pctx torture: {} ({} CPUs {}, seed {}, {:.1f} s{})\n\n", v,
              external ? "external hotplug of" : "hotplug of", victims.to_string(), seed, elapsed_s,
              interrupted ? ", interrupted" : "");

@@ -6,10 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <vector>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/core/perf_hardware_pmu.hpp"
 #include "pctx/core/perf_software_pmu.hpp"
@@ -85,8 +85,8 @@ struct Rig {
   std::vector<std::vector<core::Event*>> cpu_events;  // by CPU: tsc, then software leader
   std::vector<core::Context*> task_contexts;
 
-  std::mutex extras_mutex;
-  std::vector<ExtraGroup> extras;
+  base::Mutex extras_mutex{"tools.torture.extras_mutex"};
+  std::vector<ExtraGroup> extras PCTX_GUARDED_BY(extras_mutex);
 
   std::vector<std::unique_ptr<WatchSlot>> slots;
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "pctx/base/errno_text.hpp"
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/hotplug_journal.hpp"
@@ -41,7 +42,7 @@ void sleep_ms(double ms) {
 }
 
 std::optional<ExtraGroup> take_extra(Rig& rig, std::mt19937_64& rng) {
-  std::lock_guard lock(rig.extras_mutex);
+  base::MutexLock lock(rig.extras_mutex);
   if (rig.extras.empty()) return std::nullopt;
   const size_t i = rng() % rig.extras.size();
   ExtraGroup g = rig.extras[i];
@@ -51,7 +52,7 @@ std::optional<ExtraGroup> take_extra(Rig& rig, std::mt19937_64& rng) {
 }
 
 void give_back(Rig& rig, ExtraGroup g) {
-  std::lock_guard lock(rig.extras_mutex);
+  base::MutexLock lock(rig.extras_mutex);
   rig.extras.push_back(g);
 }
 
@@ -66,7 +67,7 @@ void check_reading(Rig& rig, const core::Reading& r, const char* what) {
 // Installs a new group into a random task's context or CPU's context.
 void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
   {
-    std::lock_guard lock(rig.extras_mutex);
+    base::MutexLock lock(rig.extras_mutex);
     if (rig.extras.size() >= 48) return;
   }
   const bool into_cpu = rng() % 10 < 3;
@@ -107,7 +108,7 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
     return;
   }
   if (rc != -ESRCH) {  // -ESRCH: the task has exited meanwhile
-    rig.violate(cpu, "install", fmt::format("install returned {} ({})", rc, std::strerror(-rc)));
+    rig.violate(cpu, "install", fmt::format("install returned {} ({})", rc, base::errno_text(-rc)));
   }
   core::put_event(leader);
 }
@@ -235,7 +236,7 @@ base::Status hotplug_op(Rig& rig, int c, bool online, WatchSlot& slot,
                             online ? "online" : "offline", rig.options.deadline_s));
     return base::Ok{};
   }
-  std::lock_guard lock(rig.report.mutex);
+  base::MutexLock lock(rig.report.mutex);
   rig.report.uevent_delay_ns.push_back(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - written).count());
   return base::Ok{};
@@ -265,7 +266,7 @@ void hotplug_thread(Rig& rig, WatchSlot& slot) {
     std::chrono::nanoseconds took{};
     auto st = hotplug_op(rig, c, false, slot, &took);
     {
-      std::lock_guard lock(report.mutex);
+      base::MutexLock lock(report.mutex);
       if (st) {
         report.offline.success(took);
       } else {
@@ -287,7 +288,7 @@ void hotplug_thread(Rig& rig, WatchSlot& slot) {
     bool back = false;
     for (int attempt = 0; attempt < 50 && !back; ++attempt) {
       st = hotplug_op(rig, c, true, slot, &took);
-      std::lock_guard lock(report.mutex);
+      base::MutexLock lock(report.mutex);
       if (st) {
         report.online.success(took);
         back = true;
@@ -301,7 +302,7 @@ void hotplug_thread(Rig& rig, WatchSlot& slot) {
       continue;
     }
     {
-      std::lock_guard lock(report.mutex);
+      base::MutexLock lock(report.mutex);
       report.offline_ns[c] +=
           std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - down_at).count();
       ++report.cpu_cycles[c];

@@ -1,8 +1,8 @@
 #include "tools/workloads.hpp"
 
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
+#include <ctime>
 
 #include <chrono>
 #include <numeric>
@@ -62,7 +62,7 @@ class Chase {
 
  private:
   static constexpr uint32_t kLines = (8u << 20) / 64;
-  static constexpr uint32_t kStride = 64 / sizeof(uint32_t);
+  static constexpr size_t kStride = 64 / sizeof(uint32_t);
   std::vector<uint32_t> next_;
   uint32_t at_ = 0;
 };

@@ -18,7 +18,8 @@
 
 namespace pctx::core::testing {
 
-// A software PMU for tests: never out of counters, counts its own add/del calls.
+// A software PMU for tests: never out of counters, counts its own add/del calls. Its
+// add, del and read run in a pass, with the event's context lock held (pmu.hpp).
 class CountingSoftPmu : public Pmu {
  public:
   std::string name() const override { return "test-soft"; }
@@ -122,7 +123,7 @@ class CoreTest : public ::testing::Test {
     return c;
   }
 
-  bool active(Event* leader) { return leader->state == EventState::kActive; }
+  bool active(Event* leader) { return leader->peek_state() == EventState::kActive; }
 
   // Tasks live as long as the fixture, which exits them at the end.
   Task& new_task() { return tasks_storage_.emplace_back(); }

@@ -245,12 +245,12 @@ class DifferentialTest : public testing::CoreTest {
       if (groups[g] == nullptr) continue;
       for (int i = 0; i <= static_cast<int>(groups[g]->siblings.size()); ++i) {
         bool ok = true;
-        const model::State got = to_model(member(groups[g], i)->state, &ok);
+        const model::State got = to_model(member(groups[g], i)->peek_state(), &ok);
         const model::State want = m.state(static_cast<int>(g), i);
         active_seen_ += got == model::State::kActive ? 1 : 0;
         if (!ok || got != want) {
           out += fmt::format(" g{}.{} is {}, the model says {};", g, i,
-                             to_string(member(groups[g], i)->state), model::name(want));
+                             to_string(member(groups[g], i)->peek_state()), model::name(want));
         }
       }
     }

@@ -43,7 +43,7 @@ TEST_F(CoreHotplugTest, InstallIntoATaskWhoseCpuWentOfflineDoesNotWait) {
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(core_->install(tctx, e), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "install waited for the CPU";
-  EXPECT_EQ(e->state, EventState::kInactive);
+  EXPECT_EQ(e->peek_state(), EventState::kInactive);
   // The scheduler places the task on a CPU that is up; it counts there.
   switch_in(survivor_, &task);
   EXPECT_TRUE(active(e));
@@ -51,7 +51,8 @@ TEST_F(CoreHotplugTest, InstallIntoATaskWhoseCpuWentOfflineDoesNotWait) {
   EXPECT_GT(core_->read(e).count, 0u);
   switch_out(survivor_, &task);
   ASSERT_TRUE(runtime_->hotplug().cpu_up(victim_));
-  EXPECT_EQ(e->state, EventState::kInactive) << "the CPU's return does not run the task there";
+  EXPECT_EQ(e->peek_state(), EventState::kInactive)
+      << "the CPU's return does not run the task there";
 }
 
 TEST_F(CoreHotplugTest, PerCpuEventsSurviveHotplug) {

@@ -49,7 +49,7 @@ TEST_F(CoreTest, InstallIntoATaskNotRunningSendsNoCrossCall) {
   ASSERT_EQ(core_->install(tctx, e), 0);
   EXPECT_EQ(core_->stats().task_calls.load(), calls) << "no call for a task not running";
   EXPECT_EQ(core_->stats().locked_ops.load(), locked + 1);
-  EXPECT_EQ(e->state, EventState::kInactive);
+  EXPECT_EQ(e->peek_state(), EventState::kInactive);
   EXPECT_EQ(core_->read(e).count, 0u);
   // Its next sched-in programs it.
   switch_in(cpu_, &task);
@@ -75,7 +75,7 @@ TEST_F(BusyCoreTest, InstallIntoATaskRunningOnAnotherCpuInterruptsIt) {
   EXPECT_GT(runtime_->thread(cpu_)->stats().signal_calls.load(), signals)
       << "the busy CPU was interrupted";
   EXPECT_TRUE(active(e)) << "programmed at install, not at the next switch";
-  EXPECT_EQ(e->oncpu, cpu_);
+  EXPECT_EQ(e->peek_oncpu(), cpu_);
   const Reading first = core_->read(e);
   std::this_thread::sleep_for(5ms);
   const Reading later = core_->read(e);
@@ -119,8 +119,11 @@ TEST_F(CoreTest, InstallWhileTheTaskMigratesLandsExactlyOnce) {
     EXPECT_EQ(e->ctx, tctx);
     events += 1 + static_cast<int>(e->siblings.size());
   }
-  EXPECT_EQ(tctx->nr_events, events) << "every group landed exactly once";
-  EXPECT_EQ(tctx->flexible_groups.size(), static_cast<size_t>(kGroups));
+  {
+    cpu::IrqSpinLockGuard l(tctx->lock);
+    EXPECT_EQ(tctx->nr_events, events) << "every group landed exactly once";
+    EXPECT_EQ(tctx->flexible_groups.size(), static_cast<size_t>(kGroups));
+  }
   EXPECT_EQ(core_->check_invariants({tctx}), "");
   std::printf("install while migrating: %llu cross-calls, %llu retries, %llu locked\n",
               static_cast<unsigned long long>(core_->stats().task_calls.load()),
@@ -139,7 +142,7 @@ TEST_F(CoreTest, AnOffGroupJoinsAContextWithEventsWithoutACrossCall) {
   ASSERT_EQ(core_->install(tctx, off), 0);
   EXPECT_EQ(core_->stats().task_calls.load(), calls) << "no call for an Off group";
   EXPECT_EQ(core_->stats().install_fast.load(), fast + 1);
-  EXPECT_EQ(off->state, EventState::kOff);
+  EXPECT_EQ(off->peek_state(), EventState::kOff);
   ASSERT_EQ(core_->enable(off), 0);  // enable reschedules, on the task's CPU
   EXPECT_TRUE(active(off));
   switch_out(cpu_, &task);
@@ -187,9 +190,12 @@ TEST_F(CoreTest, InstallRetriesWhileTheTaskMoves) {
   ASSERT_EQ(core_->install(tctx, e), 0);
   arrives.join();
   EXPECT_GT(core_->stats().task_retries.load(), retries) << "it retried while the task moved";
-  EXPECT_EQ(tctx->nr_events, 1) << "landed exactly once";
+  {
+    cpu::IrqSpinLockGuard l(tctx->lock);
+    EXPECT_EQ(tctx->nr_events, 1) << "landed exactly once";
+  }
   EXPECT_TRUE(active(e));
-  EXPECT_EQ(e->oncpu, other_);
+  EXPECT_EQ(e->peek_oncpu(), other_);
   switch_out(other_, &task);
 }
 
@@ -227,7 +233,10 @@ TEST_F(CoreTest, ManyThreadsInstallingAtOnceAllLand) {
   for (auto& v : per_thread) {
     for (Event* e : v) expected += 1 + static_cast<int>(e->siblings.size());
   }
-  for (Context* c : targets) landed += c->nr_events;
+  for (Context* c : targets) {
+    cpu::IrqSpinLockGuard l(c->lock);
+    landed += c->nr_events;
+  }
   EXPECT_EQ(landed, expected);
   EXPECT_EQ(core_->check_invariants({tctx}), "");
 }
@@ -259,7 +268,7 @@ TEST_F(CoreTest, EverythingIsFreedAfterRemoval) {
     core_->exit_task(task);  // the context lives on while groups are installed
     EXPECT_EQ(Context::alive(), contexts + 1);
     for (Event* e : mine) {
-      EXPECT_EQ(e->state, e->ctx == tctx ? EventState::kExit : e->state);
+      EXPECT_EQ(e->peek_state(), e->ctx == tctx ? EventState::kExit : e->peek_state());
       ASSERT_EQ(core_->remove(e), 0);
       e->put();
     }

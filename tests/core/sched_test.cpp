@@ -40,13 +40,14 @@ TEST_F(CoreTest, SchedInOrderGivesTheExactActiveSet) {
   EXPECT_TRUE(active(task_pinned2));
   EXPECT_TRUE(active(task_pinned2->siblings[0]));
   EXPECT_TRUE(active(cpu_flex1));
-  EXPECT_EQ(cpu_flex2->state, EventState::kInactive);
-  EXPECT_EQ(task_flex1->state, EventState::kInactive);
-  EXPECT_EQ(task_flex3->state, EventState::kInactive);
+  EXPECT_EQ(cpu_flex2->peek_state(), EventState::kInactive);
+  EXPECT_EQ(task_flex1->peek_state(), EventState::kInactive);
+  EXPECT_EQ(task_flex3->peek_state(), EventState::kInactive);
   EXPECT_EQ(core_->check_invariants({tctx}), "");
   switch_out(cpu_, &task);
   // With the task out, its events are off and its context stops.
-  EXPECT_EQ(task_pinned2->state, EventState::kInactive);
+  EXPECT_EQ(task_pinned2->peek_state(), EventState::kInactive);
+  cpu::IrqSpinLockGuard l(tctx->lock);
   EXPECT_EQ(tctx->is_active, 0);
 }
 
@@ -63,9 +64,9 @@ TEST_F(CoreTest, GroupsGoOnAllOrNothingAndStopThePass) {
   // {2} on (2 free left); {3} does not fit, so none of it goes on; {1} would fit but the
   // pass stopped at the first misfit; software groups always go on.
   EXPECT_TRUE(active(two));
-  EXPECT_EQ(three->state, EventState::kInactive);
-  for (Event* s : three->siblings) EXPECT_EQ(s->state, EventState::kInactive);
-  EXPECT_EQ(one->state, EventState::kInactive);
+  EXPECT_EQ(three->peek_state(), EventState::kInactive);
+  for (Event* s : three->siblings) EXPECT_EQ(s->peek_state(), EventState::kInactive);
+  EXPECT_EQ(one->peek_state(), EventState::kInactive);
   EXPECT_TRUE(active(soft));
   for (Event* s : soft->siblings) EXPECT_TRUE(active(s));
 }
@@ -77,7 +78,7 @@ TEST_F(CoreTest, APinnedGroupThatCannotFitGoesToErrorUntilEnabled) {
   Event* pinned = group(2, true);
   ASSERT_EQ(core_->install(core_->cpu_context(cpu_), blocker), 0);
   ASSERT_EQ(core_->install(task_ctx(task), pinned), 0);
-  EXPECT_EQ(pinned->state, EventState::kError);
+  EXPECT_EQ(pinned->peek_state(), EventState::kError);
   std::this_thread::sleep_for(2ms);
   Reading r = core_->read(pinned);
   EXPECT_EQ(r.state, EventState::kError);
@@ -87,7 +88,7 @@ TEST_F(CoreTest, APinnedGroupThatCannotFitGoesToErrorUntilEnabled) {
   // It stays in Error across switches...
   switch_out(cpu_, &task);
   switch_in(cpu_, &task);
-  EXPECT_EQ(pinned->state, EventState::kError);
+  EXPECT_EQ(pinned->peek_state(), EventState::kError);
   // ... until enabled again, with room for it.
   ASSERT_EQ(core_->remove(blocker), 0);
   ASSERT_EQ(core_->enable(pinned), 0);
@@ -164,17 +165,17 @@ TEST_F(CoreTest, RemoveWhileActiveDisableEnableReset) {
   ASSERT_EQ(core_->install(ctx, a), 0);
   ASSERT_EQ(core_->install(ctx, b), 0);
   EXPECT_TRUE(active(a));
-  EXPECT_EQ(b->state, EventState::kInactive);
+  EXPECT_EQ(b->peek_state(), EventState::kInactive);
   // Removing the active group frees its counters for the other.
   ASSERT_EQ(core_->remove(a), 0);
   EXPECT_EQ(a->ctx, nullptr);
-  EXPECT_EQ(a->state, EventState::kInactive);
+  EXPECT_EQ(a->peek_state(), EventState::kInactive);
   ASSERT_EQ(core_->rotate(cpu_), 0);
   EXPECT_TRUE(active(b));
   // Disable stops it and its siblings; enable brings them back.
   ASSERT_EQ(core_->disable(b), 0);
-  EXPECT_EQ(b->state, EventState::kOff);
-  for (Event* s : b->siblings) EXPECT_EQ(s->effective_state(), EventState::kOff);
+  EXPECT_EQ(b->peek_state(), EventState::kOff);
+  for (EventState s : core_->read_group(b).states) EXPECT_EQ(s, EventState::kOff);
   const Reading off = core_->read(b);
   std::this_thread::sleep_for(2ms);
   const Reading still = core_->read(b);

@@ -63,13 +63,14 @@ TEST_F(CoreTest, AnExclusiveTaskGroupGoesOnBesideCpuEvents) {
   EXPECT_TRUE(active(excl)) << "one CPU event in use, 3 counters free: the exclusive group fits";
   Event* after = group(1);
   ASSERT_EQ(core_->install(task_ctx(task), after), 0);
-  EXPECT_EQ(after->state, EventState::kInactive) << "nothing goes on beside an exclusive group";
+  EXPECT_EQ(after->peek_state(), EventState::kInactive)
+      << "nothing goes on beside an exclusive group";
   // With a flexible group of its own context on first, the exclusive group waits.
   ASSERT_EQ(core_->remove(excl), 0);
   ASSERT_EQ(core_->rotate(cpu_), 0);  // as in the kernel, a removal leaves room until then
   ASSERT_TRUE(active(after));
   ASSERT_EQ(core_->install(task_ctx(task), excl), 0);
-  EXPECT_EQ(excl->state, EventState::kInactive);
+  EXPECT_EQ(excl->peek_state(), EventState::kInactive);
 }
 
 // Pinned and exclusive beside the CPU's pinned event: today's kernel checks only the
@@ -90,7 +91,7 @@ TEST_F(CoreTest, APinnedExclusiveGroupGoesOnBesideACpuPinnedEvent) {
   ASSERT_EQ(core_->install(task_ctx(task), excl), 0);
   EXPECT_TRUE(active(cpu_pinned));
   EXPECT_TRUE(active(excl));
-  EXPECT_EQ(cpu_flexible->state, EventState::kInactive) << "the CPU's flexible group waits";
+  EXPECT_EQ(cpu_flexible->peek_state(), EventState::kInactive) << "the CPU's flexible group waits";
 }
 
 TEST_F(CoreTest, AnExitedTaskTakesNoContextAndNoInstall) {
@@ -131,7 +132,8 @@ TEST_F(CoreTest, ExitRacesAttachers) {
     if (running) switch_out(cpu_, &task);
     ASSERT_TRUE(result == 0 || result == -ESRCH) << result;
     if (result == 0) {
-      EXPECT_EQ(e->state, EventState::kExit) << "an install before the exit is exited with it";
+      EXPECT_EQ(e->peek_state(), EventState::kExit)
+          << "an install before the exit is exited with it";
     } else {
       EXPECT_EQ(e->ctx, nullptr);
     }
@@ -146,7 +148,7 @@ TEST_F(CoreTest, SiblingsDisableAndEnableLikeTheirFileDescriptors) {
   ASSERT_EQ(core_->install(ctx, g), 0);
   ASSERT_TRUE(active(s1));
   ASSERT_EQ(core_->disable(s1), 0);
-  EXPECT_EQ(s1->state, EventState::kOff);
+  EXPECT_EQ(s1->peek_state(), EventState::kOff);
   EXPECT_TRUE(active(g)) << "the group goes on counting";
   EXPECT_TRUE(active(g->siblings[1]));
   const uint64_t frozen = core_->read(s1).count;
@@ -167,12 +169,12 @@ TEST_F(CoreTest, SiblingsDisableAndEnableLikeTheirFileDescriptors) {
   Event* late = *core_->create_event(attr, leader);
   ASSERT_EQ(core_->install(ctx, leader), 0);  // 3 + 1 counters in use
   EXPECT_TRUE(active(leader));
-  EXPECT_EQ(late->state, EventState::kOff);
+  EXPECT_EQ(late->peek_state(), EventState::kOff);
   ASSERT_EQ(core_->enable(late), 0);
   // The reschedule puts the first group on (3), then the second needs 2: it waits.
   EXPECT_TRUE(active(g));
-  EXPECT_EQ(leader->state, EventState::kInactive);
-  EXPECT_EQ(late->state, EventState::kInactive);
+  EXPECT_EQ(leader->peek_state(), EventState::kInactive);
+  EXPECT_EQ(late->peek_state(), EventState::kInactive);
   ASSERT_EQ(core_->disable(g), 0);
   ASSERT_EQ(core_->rotate(cpu_), 0);
   EXPECT_TRUE(active(leader));
@@ -235,12 +237,16 @@ TEST_F(CoreTest, TheCpusFlexibleGroupsStayOnForTasksWithoutPinnedGroups) {
   Task& pinned = new_task();
   ASSERT_EQ(core_->install(task_ctx(pinned), group(1, true)), 0);
   // hw_prev is the counter's baseline, set when the event is added; nothing reads it here.
-  const uint64_t base = cpu_flex->hw_prev;
+  auto hw_prev = [&] {
+    cpu::IrqSpinLockGuard l(cpu_flex->ctx->lock);
+    return cpu_flex->hw_prev;
+  };
+  const uint64_t base = hw_prev();
   switch_in(cpu_, &plain);
   switch_out(cpu_, &plain);
-  EXPECT_EQ(cpu_flex->hw_prev, base) << "a task without pinned groups left it alone";
+  EXPECT_EQ(hw_prev(), base) << "a task without pinned groups left it alone";
   switch_in(cpu_, &pinned);
-  EXPECT_NE(cpu_flex->hw_prev, base) << "a task with a pinned group flipped it";
+  EXPECT_NE(hw_prev(), base) << "a task with a pinned group flipped it";
   EXPECT_TRUE(active(cpu_flex));
   switch_out(cpu_, &pinned);
 }

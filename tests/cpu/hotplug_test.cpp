@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
@@ -21,6 +20,7 @@
 #include "pctx/cpu/fault_injection.hpp"
 #include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/sysfs.hpp"
+#include "tools/pctx_process.hpp"
 
 extern char** environ;
 
@@ -111,57 +111,23 @@ TEST_F(Hotplug, RefusesWhatWouldHurt) {
   EXPECT_TRUE(hp.cpu_up(cpu_)) << "bringing up an online CPU is a no-op";
 }
 
-struct Output {
-  int status = -1;  // exit status, or -1 if killed
-  std::string text;
-  int lines = 0;
-};
-
-Output run_shell(const std::string& cmd) {
-  Output o;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[512];
-  while (fgets(buf, sizeof buf, p) != nullptr) {
-    o.text += buf;
-    ++o.lines;
-  }
-  const int st = pclose(p);
-  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
-
-// A copy of pctx that `nobody` can run whatever the checkout's permissions: the build
-// tree may sit under a directory only its owner can enter.
-std::string pctx_for_nobody() {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(::testing::TempDir()) / "pctx-nobody";
-  fs::create_directories(dir);
-  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                           fs::perms::others_read | fs::perms::others_exec);
-  const fs::path copy = dir / "pctx";
-  fs::copy_file(PCTX_BINARY, copy, fs::copy_options::overwrite_existing);
-  fs::permissions(copy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                            fs::perms::others_read | fs::perms::others_exec);
-  return copy.string();
-}
-
 TEST_F(Hotplug, WithoutRootTheErrorSaysSo) {
-  const std::string as_nobody =
-      "cd / && setpriv --reuid=65534 --regid=65534 --clear-groups " + pctx_for_nobody();
-  const auto down = run_shell(as_nobody + " hotplug down " + std::to_string(cpu_));
-  EXPECT_EQ(down.status, 1) << "a runtime failure, not bad input: " << down.text;
-  EXPECT_EQ(down.lines, 1) << down.text;
-  EXPECT_NE(down.text.find("CPU hotplug needs root"), std::string::npos) << down.text;
-  EXPECT_NE(down.text.find("sudo"), std::string::npos) << down.text;
+  const cli_test::PctxAsNobody nobody;
+  ASSERT_EQ(nobody.error(), "");
+  auto output = [](const cli_test::PctxResult& r) { return r.out + r.err; };
+  const auto down = nobody.run({"hotplug", "down", std::to_string(cpu_)});
+  EXPECT_EQ(down.exit_code, 1) << "a runtime failure, not bad input: " << output(down);
+  EXPECT_EQ(cli_test::lines_of(output(down)).size(), 1u) << output(down);
+  EXPECT_NE(down.err.find("CPU hotplug needs root"), std::string::npos) << output(down);
+  EXPECT_NE(down.err.find("sudo"), std::string::npos) << output(down);
   EXPECT_TRUE(cpu_is_online(cpu_));
 
   // Bad input and no root: one line for each, exit 2 for the input.
-  const auto both = run_shell(as_nobody + " hotplug down " + std::to_string(cpu_) + "-999");
-  EXPECT_EQ(both.status, 2) << both.text;
-  EXPECT_NE(both.text.find("do not exist"), std::string::npos) << both.text;
-  EXPECT_NE(both.text.find("CPU hotplug needs root"), std::string::npos) << both.text;
-  EXPECT_LE(both.lines, 3) << both.text;
+  const auto both = nobody.run({"hotplug", "down", std::to_string(cpu_) + "-999"});
+  EXPECT_EQ(both.exit_code, 2) << output(both);
+  EXPECT_NE(both.err.find("do not exist"), std::string::npos) << output(both);
+  EXPECT_NE(both.err.find("CPU hotplug needs root"), std::string::npos) << output(both);
+  EXPECT_LE(cli_test::lines_of(output(both)).size(), 3u) << output(both);
   EXPECT_TRUE(cpu_is_online(cpu_));
 }
 

@@ -66,5 +66,23 @@ TEST(Uevent, IgnoresEverythingElse) {
                                           "DEVPATH=/devices/system/cpu/cpu1x", "SUBSYSTEM=cpu"})));
 }
 
+// Found by the uevent fuzzer: from_chars alone took "cpu08" for CPU 8 and "cpu-0" for CPU 0.
+TEST(Uevent, TheCpuNumberIsWrittenAsTheKernelWritesIt) {
+  const auto parse = [](const std::string& cpu) {
+    const std::string devpath = "/devices/system/cpu/" + cpu;
+    return parse_cpu_uevent(datagram({("online@" + devpath).c_str(), "ACTION=online",
+                                      ("DEVPATH=" + devpath).c_str(), "SUBSYSTEM=cpu"}));
+  };
+  for (const char* cpu :
+       {"cpu08", "cpu00", "cpu-0", "cpu+1", "cpu", "cpu 1", "cpu8192", "cpu99999999999"}) {
+    EXPECT_FALSE(parse(cpu)) << cpu;
+  }
+  for (int cpu : {0, 10, CpuSet::kMaxCpus - 1}) {
+    const auto event = parse("cpu" + std::to_string(cpu));
+    ASSERT_TRUE(event) << cpu;
+    EXPECT_EQ(event->cpu, cpu);
+  }
+}
+
 }  // namespace
 }  // namespace pctx::cpu

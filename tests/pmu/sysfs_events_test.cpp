@@ -188,10 +188,37 @@ TEST_F(SysfsEventsTest, ABadFormatFileIsReportedNotGuessed) {
   write_file(root_ / "fake" / "format" / "weird", "config3:0-7");
   write_file(root_ / "fake" / "format" / "backwards", "config:7-0");
   write_file(root_ / "fake" / "format" / "junk", "config:x-7");
-  for (const char* spec : {"fake/weird=1/", "fake/backwards=1/", "fake/junk=1/"}) {
+  // Found by the sysfs-format fuzzer: sscanf's "%d-%d" took "1=" for bit 1, wrapped
+  // 4294967296 to bit 0 and ignored a third bound.
+  write_file(root_ / "fake" / "format" / "trailing", "config:1=");
+  write_file(root_ / "fake" / "format" / "wrapped", "config:4294967296-4294967297");
+  write_file(root_ / "fake" / "format" / "three", "config:1-2-3");
+  write_file(root_ / "fake" / "format" / "dangling", "config:0-7,");
+  write_file(root_ / "fake" / "format" / "empty", "config:");
+  for (const char* spec :
+       {"fake/weird=1/", "fake/backwards=1/", "fake/junk=1/", "fake/trailing=1/", "fake/wrapped=1/",
+        "fake/three=1/", "fake/dangling=1/", "fake/empty=0/"}) {
     auto e = encode(spec);
     ASSERT_FALSE(e) << spec << " was accepted";
     EXPECT_EQ(e.error().code, -EINVAL) << spec;
+    EXPECT_NE(e.error().message.find("is not understood"), std::string::npos)
+        << spec << ": " << e.error().message;
+  }
+}
+
+// Found by the sysfs-format fuzzer: strtoull's base 0 read "010" as octal 8 where perf reads
+// ten, took a '+', and skipped a leading '\v', reading "\v-1" as 2^64 - 1.
+TEST_F(SysfsEventsTest, ValuesAreDecimalOrHexAsPerfReadsThem) {
+  auto e = encode("fake/event=010,umask=0X1F/");
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->attr.config, 0x1f0au);
+  for (const char* spec : {"fake/config=\v-1/", "fake/config=+5/", "fake/event=0x/",
+                           "fake/config=18446744073709551616/", "fake/event=0x0x1/"}) {
+    auto bad = encode(spec);
+    ASSERT_FALSE(bad) << spec << " was accepted";
+    EXPECT_EQ(bad.error().code, -EINVAL) << spec;
+    EXPECT_NE(bad.error().message.find("must be a number"), std::string::npos)
+        << spec << ": " << bad.error().message;
   }
 }
 

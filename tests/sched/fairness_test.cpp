@@ -77,16 +77,8 @@ class FairnessTest : public testing::SchedTest, public ::testing::WithParamInter
   }
 };
 
-uint64_t seed_for_test() {
-  const char* v = std::getenv("PCTX_SEED");
-  const uint64_t seed = v != nullptr ? std::strtoull(v, nullptr, 0) : std::random_device{}();
-  std::printf("fairness: seed %llu (PCTX_SEED reproduces)\n",
-              static_cast<unsigned long long>(seed));
-  return seed;
-}
-
 TEST_P(FairnessTest, EveryGroupOfEveryTaskGetsItsShare) {
-  const uint64_t seed = seed_for_test();
+  const uint64_t seed = testing::seed_from_env("fairness");
   // One and four tasks per CPU, then two and three: 1 to 4 tasks per CPU in two runs.
   run({1, 4}, 1200ms, seed);
   run({2, 3}, 1200ms, seed + 1);
@@ -105,7 +97,7 @@ using CpuFairnessTest = testing::SchedTest;
 
 TEST_F(CpuFairnessTest, CpuContextGroupsGetTheirShareWhileTasksSwitch) {
   tsc_.set_counters(2);
-  const uint64_t seed = seed_for_test();
+  const uint64_t seed = testing::seed_from_env("fairness");
   const int cpu = cpus_.back();
   const int groups = 3 + static_cast<int>(seed % 3);
   std::vector<core::Event*> mine;

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "pctx/core/perf_core.hpp"
@@ -112,6 +115,16 @@ inline void expect_counted_while_current(const Task& t, uint64_t count) {
       << t.name() << ": count " << count << " vs " << t.on_cpu_ticks() << " ticks on CPU, "
       << t.switches() << " switches";
 #endif
+}
+
+// A randomized test's seed: PCTX_SEED when set, else a fresh one; printed either way, so
+// that a failing run can be replayed.
+inline uint64_t seed_from_env(const char* test) {
+  const char* v = std::getenv("PCTX_SEED");
+  const uint64_t seed = v != nullptr ? std::strtoull(v, nullptr, 0) : std::random_device{}();
+  std::printf("%s: seed %llu (PCTX_SEED reproduces)\n", test,
+              static_cast<unsigned long long>(seed));
+  return seed;
 }
 
 // Spins for about `d` of the task's own CPU time, at preemption points every few µs.

@@ -178,19 +178,6 @@ TEST(PctxRunOutput, InterruptedRunPrintsTheCountsSoFar) {
   for (const auto& row : rows) EXPECT_TRUE(row.counted()) << row.scope;
 }
 
-// Output of a shell command line run as user nobody, and its exit status.
-std::pair<int, std::string> run_as_nobody(const std::string& args) {
-  const std::string cmd = std::string("setpriv --reuid=65534 --regid=65534 --clear-groups ") +
-                          PCTX_BINARY + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while (p != nullptr && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = p != nullptr ? pclose(p) : -1;
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 // Where the kernel keeps kernel mode from unprivileged users (paranoid >= 2, its
 // default), software events still count in user mode, and the refusal says what to do.
 TEST(PctxRunOutput, AnUnprivilegedUserCountsSoftwareEventsInUserMode) {
@@ -199,22 +186,21 @@ TEST(PctxRunOutput, AnUnprivilegedUserCountsSoftwareEventsInUserMode) {
   in >> paranoid;
   if (paranoid < 2) GTEST_SKIP() << "perf_event_paranoid < 2: anyone counts kernel mode here";
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run pctx as an unprivileged user";
-  if (run_as_nobody("--version").first != 0) {
-    GTEST_SKIP() << "user nobody cannot run " << PCTX_BINARY << " (a private checkout?)";
-  }
-  const auto [code, out] = run_as_nobody(
-      "run -e task-clock:u,page-faults:u,cs:u --tasks 1 --cpus 0 --cpu-events none "
-      "--duration 0.1 --json");
-  ASSERT_EQ(code, 0) << out;
-  const auto doc = nlohmann::json::parse(out.substr(out.find('{')));
+  const pctx::cli_test::PctxAsNobody nobody;
+  ASSERT_EQ(nobody.error(), "");
+  const auto counted =
+      nobody.run({"run", "-e", "task-clock:u,page-faults:u,cs:u", "--tasks", "1", "--cpus", "0",
+                  "--cpu-events", "none", "--duration", "0.1", "--json"});
+  ASSERT_EQ(counted.exit_code, 0) << counted.err;
+  const auto doc = nlohmann::json::parse(counted.out);
   for (const auto& e : doc["tasks"][0]["events"]) {
     EXPECT_GT(e["time_running"].get<uint64_t>(), 0u) << e["event"];
   }
-  const auto [refused, message] =
-      run_as_nobody("run -e task-clock --tasks 1 --cpus 0 --cpu-events none --duration 0.1");
-  EXPECT_EQ(refused, 1) << message;
-  EXPECT_NE(message.find("perf_event_paranoid"), std::string::npos) << message;
-  EXPECT_NE(message.find(":u"), std::string::npos) << message;
+  const auto refused = nobody.run({"run", "-e", "task-clock", "--tasks", "1", "--cpus", "0",
+                                   "--cpu-events", "none", "--duration", "0.1"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("perf_event_paranoid"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find(":u"), std::string::npos) << refused.err;
 }
 
 // What `pctx list` offers, `pctx run` counts: every usable event and alias, in a task.

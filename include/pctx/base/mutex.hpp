@@ -1,11 +1,12 @@
 // A mutex the compiler's thread-safety analysis knows (a capability), with a lock class:
 // the role the mutex plays ("core.context.mutex"), which names it in diagnostics and is the
-// unit the debug builds' lock validator orders. std::mutex carries no annotations, so the
-// analysis could not check a field GUARDED_BY one.
+// unit the debug builds' lock validator orders (lock_validator.hpp). std::mutex carries no
+// annotations, so the analysis could not check a field GUARDED_BY one.
 #pragma once
 
 #include <mutex>
 
+#include "pctx/base/lock_validator.hpp"
 #include "pctx/base/thread_annotations.hpp"
 
 namespace pctx::base {
@@ -17,9 +18,21 @@ class PCTX_CAPABILITY("mutex") Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void lock() PCTX_ACQUIRE() { m_.lock(); }
-  void unlock() PCTX_RELEASE() { m_.unlock(); }
-  bool try_lock() PCTX_TRY_ACQUIRE(true) { return m_.try_lock(); }
+  void lock() PCTX_ACQUIRE() { lock_nested(LockNesting::kNone); }
+  // Takes it while another mutex of its class is held, for the reason given.
+  void lock_nested(LockNesting nesting) PCTX_ACQUIRE() {
+    lock_validator::acquire(this, class_, lock_validator::LockKind::kMutex, nesting);
+    m_.lock();
+  }
+  void unlock() PCTX_RELEASE() {
+    lock_validator::release(this);
+    m_.unlock();
+  }
+  bool try_lock() PCTX_TRY_ACQUIRE(true) {
+    if (!m_.try_lock()) return false;
+    lock_validator::acquired_try(this, class_, lock_validator::LockKind::kMutex);
+    return true;
+  }
 
   const char* lock_class() const { return class_; }
 
@@ -32,6 +45,7 @@ class PCTX_CAPABILITY("mutex") Mutex {
 class PCTX_SCOPED_CAPABILITY MutexLock {
  public:
   explicit MutexLock(Mutex& m) PCTX_ACQUIRE(m) : m_(m) { m_.lock(); }
+  MutexLock(Mutex& m, LockNesting nesting) PCTX_ACQUIRE(m) : m_(m) { m_.lock_nested(nesting); }
   ~MutexLock() PCTX_RELEASE() { m_.unlock(); }
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;

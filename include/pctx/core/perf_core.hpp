@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/base/result.hpp"
 #include "pctx/core/context_ref.hpp"
 #include "pctx/core/event_attr.hpp"
@@ -43,6 +44,12 @@
 namespace pctx::core {
 
 struct CpuContext;
+
+namespace internal {
+// A context's mutex, for the thread-safety annotations of the core's private calls (the
+// context itself is opaque here); defined in src/core.
+const base::Mutex& context_mutex(const Context* ctx);
+}  // namespace internal
 
 struct CoreOptions {
   std::chrono::nanoseconds rotation_interval{std::chrono::milliseconds(4)};
@@ -161,7 +168,10 @@ class PerfCore {
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
   CpuContext* cpu(int cpu) const;  // the core's own per-CPU state (src/core/cpu_context.hpp)
-  void event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn);
+  // Runs fn under ctx's lock, where the context is active; for a user-side change, which
+  // holds ctx's mutex throughout.
+  void event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn)
+      PCTX_REQUIRES(internal::context_mutex(ctx));
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
@@ -171,9 +181,11 @@ class PerfCore {
   std::vector<std::unique_ptr<CpuContext>> cpus_;
   std::array<Pmu*, kMaxPmus> pmus_{};
   std::atomic<int> nr_pmus_{0};
-  std::mutex pmus_mutex_;  // registrations
+  // Registrations. The slots it guards are published by nr_pmus_ and read without it.
+  base::Mutex pmus_mutex_{"core.perf_core.pmus_mutex"};
   std::atomic<std::chrono::nanoseconds> rotation_interval_{};
-  std::mutex tasks_mutex_;  // creation of task contexts
+  // Creation of task contexts, against a task's exit.
+  base::Mutex tasks_mutex_{"core.perf_core.tasks_mutex"};
   CoreStats stats_;
   bool hotplug_step_ = false;  // ours is registered (at HotplugStage::kPerfCore)
 };

@@ -9,9 +9,9 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/slot_allocator.hpp"
 #include "pctx/cpu/runtime.hpp"
@@ -63,7 +63,7 @@ class PerfHardwarePmu : public Pmu {
   int counters_ = 0;
   // config - 1 indexes it. Written under the mutex and published by the count, so CPU
   // threads read entries below the count without a lock.
-  std::mutex encodings_mutex_;
+  base::Mutex encodings_mutex_{"core.perf_hardware.encodings_mutex"};
   std::array<perf_event_attr, kMaxEncodings> encodings_{};
   std::atomic<size_t> nr_encodings_{0};
   std::vector<std::unique_ptr<PerCpu>> cpus_;

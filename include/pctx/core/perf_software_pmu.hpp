@@ -16,9 +16,9 @@
 #include <array>
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/cpu/runtime.hpp"
 #include "pctx/pmu/counter_group.hpp"
@@ -85,7 +85,7 @@ class PerfSoftwarePmu : public Pmu {
   cpu::CpuRuntime* runtime_ = nullptr;
   bool shared_ = true;                         // the shared groups are open
   std::vector<std::unique_ptr<PerCpu>> cpus_;  // by CPU number
-  std::mutex variants_mutex_;
+  base::Mutex variants_mutex_{"core.perf_software.variants_mutex"};
   std::array<Variant, kMaxVariants> variants_;
   std::atomic<int> nr_variants_{0};
   std::atomic<uint64_t> group_reads_{0};

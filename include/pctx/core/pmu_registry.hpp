@@ -8,10 +8,10 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/base/result.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/core/perf_hardware_pmu.hpp"
@@ -45,11 +45,16 @@ class PmuRegistry {
   const std::map<std::string, int>& caps() const { return caps_; }
 
  private:
-  base::Status ensure(PerfCore& core, pmu::EventSource source, const std::string& what);
+  base::Status ensure(PerfCore& core, pmu::EventSource source, const std::string& what)
+      PCTX_EXCLUDES(mutex_);
 
   std::map<std::string, int> caps_;
-  std::mutex mutex_;          // event sets may be created from several threads at once
-  PerfCore* core_ = nullptr;  // the one core the drivers are registered with
+  // Event sets may be created from several threads at once. Taken before the core's
+  // registration mutex (ensure registers drivers under it).
+  base::Mutex mutex_{"core.pmu_registry.mutex"};
+  // The one core the drivers are registered with.
+  PerfCore* core_ PCTX_GUARDED_BY(mutex_) = nullptr;
+  // Each made once, under the mutex, by ensure; bind reads it after its ensure saw it made.
   std::unique_ptr<TscPmu> tsc_;
   std::unique_ptr<PerfSoftwarePmu> software_;
   std::unique_ptr<PerfHardwarePmu> hardware_;

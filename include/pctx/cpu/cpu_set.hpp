@@ -18,8 +18,10 @@ class CpuSet {
   CpuSet() = default;
   static CpuSet of(std::initializer_list<int> cpus);
 
-  // "0-3,7", "0,2-4", "" (empty). Ranges may have a stride: "0-7:2" is 0,2,4,6, as in the
-  // kernel's bitmap_parselist. Errors are -EINVAL and name the bad part.
+  // "0-3,7", "0,2-4", "" (empty), as the kernel prints CPU lists. Ranges may also have a
+  // stride, pctx's own shorthand: "0-7:2" is 0,2,4,6. (The kernel's bitmap_parselist writes
+  // groups differently, "0-7:2/4" for 0,1,4,5, which pctx does not take.) Errors are -EINVAL
+  // and name the bad part.
   static base::Result<CpuSet> parse(std::string_view text);
 
   void set(int cpu);

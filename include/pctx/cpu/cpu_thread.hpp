@@ -8,8 +8,10 @@
 
 #include <pthread.h>
 #include <sys/types.h>
-#include <time.h>
 #include <urcu/wfcqueue.h>
+#include <ctime>
+
+#include <boost/intrusive/list.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <functional>
 #include <thread>
 
+#include "pctx/base/thread_role.hpp"
 #include "pctx/cpu/cpu_timer.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/pinning.hpp"
@@ -51,7 +54,7 @@ struct CpuThreadStats {
   // The kernel refused to create or arm the POSIX timer that interrupts user work: timers
   // then fire only when the user work returns to the loop (late slices and rotations).
   std::atomic<uint64_t> timer_errors{0};
-  PinResult last_pin;  // written by the thread, read after it reports
+  PinResult last_pin;                      // written by the thread, read after it reports
 };
 
 class CpuThread {
@@ -99,8 +102,9 @@ class CpuThread {
   // Runs queued calls on this thread, with irqs off. Must be called by the owner.
   void drain_calls();
 
-  // Timers, on the owner thread only (from a call, the scheduler hook, or a callback).
-  // arm starts or restarts a periodic timer whose first expiry is one period from now.
+  // Timers, on the owner thread only (from a call, the scheduler hook, or a callback), or
+  // while the thread is parked or stopped (see assert_owner). arm starts or restarts a
+  // periodic timer whose first expiry is one period from now.
   void arm_timer(CpuTimer& timer, std::chrono::nanoseconds period);
   void cancel_timer(CpuTimer& timer);
 
@@ -125,16 +129,30 @@ class CpuThread {
 
  private:
   enum Mode : uint32_t { kPolling, kSleeping, kBusy };
-  struct Timers;  // the operations on timers_ (cpu_thread.cpp)
+
+  // The thread's own state (below) is touched by the thread itself (its loop, its signal
+  // handler, the calls and timer callbacks it runs), or by anyone while it is parked or
+  // stopped and runs none of them: the role owner_. The entry points say where that starts;
+  // debug builds check it.
+  void assert_owner() const PCTX_ASSERT_CAPABILITY(owner_) {
+    base::check_held(
+        [&] {
+          const CpuState s = state();
+          return current() == this || s == CpuState::kParked || s == CpuState::kStopped;
+        },
+        "a CPU thread's own state, off that thread while it runs");
+  }
 
   void main();
-  void idle_wait();
-  void run_timers();
-  void arm_busy_timer();  // the POSIX timer that interrupts user work at the next expiry
-  std::chrono::steady_clock::time_point next_expiry() const;  // max() when none
+  void idle_wait() PCTX_REQUIRES(owner_);
+  void run_timers() PCTX_REQUIRES(owner_);
+  // The POSIX timer that interrupts user work at the next expiry.
+  void arm_busy_timer() PCTX_REQUIRES(owner_);
+  // max() when none.
+  std::chrono::steady_clock::time_point next_expiry() const PCTX_REQUIRES(owner_);
   bool queue_empty() const;
   void wake_for(uint32_t mode);
-  void check_placement();
+  void check_placement() PCTX_REQUIRES(owner_);
   void set_state(CpuState s);
   void wait_state_not(CpuState s);
 
@@ -158,15 +176,17 @@ class CpuThread {
   static_assert(sizeof(Shared) == 64, "the call line must be one cache line");
   alignas(64) CpuThreadStats stats_;
   std::atomic<bool> kicked_{false};
-  bool reported_migration_ = false;
-  // The armed timers, linked through their prev_ and next_ in arming order (owner only,
-  // changed with irqs off).
-  CpuTimer* timers_ = nullptr;
-  CpuTimer* timers_tail_ = nullptr;
-  timer_t busy_timer_{};
-  bool busy_timer_created_ = false;
-  bool busy_timer_armed_ = false;
-  std::chrono::steady_clock::time_point busy_deadline_{};
+  [[maybe_unused]] base::ThreadRole owner_;  // only the analysis reads it
+  bool reported_migration_ PCTX_GUARDED_BY(owner_) = false;
+  // Changed with irqs off: the signal handler walks it too.
+  using TimerList = boost::intrusive::list<
+      CpuTimer,
+      boost::intrusive::member_hook<CpuTimer, boost::intrusive::list_member_hook<>, &CpuTimer::hook_>>;
+  TimerList timers_ PCTX_GUARDED_BY(owner_);
+  timer_t busy_timer_ PCTX_GUARDED_BY(owner_){};
+  bool busy_timer_created_ PCTX_GUARDED_BY(owner_) = false;
+  bool busy_timer_armed_ PCTX_GUARDED_BY(owner_) = false;
+  std::chrono::steady_clock::time_point busy_deadline_ PCTX_GUARDED_BY(owner_){};
 };
 
 // The real-time signal that interrupts a busy CPU thread.

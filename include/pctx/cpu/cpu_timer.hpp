@@ -7,6 +7,8 @@
 // callback still running.
 #pragma once
 
+#include <boost/intrusive/list_hook.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -19,7 +21,7 @@ class CpuTimer {
   CpuTimer(const CpuTimer&) = delete;
   CpuTimer& operator=(const CpuTimer&) = delete;
 
-  bool armed() const { return armed_; }
+  bool armed() const { return hook_.is_linked(); }
   std::chrono::nanoseconds period() const { return period_; }
   // When it fires next, while armed; read on the owning CPU thread.
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
@@ -27,10 +29,9 @@ class CpuTimer {
 
  private:
   friend class CpuThread;
-  // Its place on its CPU thread's list of armed timers (owner only, changed with irqs off).
-  CpuTimer* prev_ = nullptr;
-  CpuTimer* next_ = nullptr;
-  bool armed_ = false;
+  // Its place on its CPU thread's list of armed timers: private, so that only the thread
+  // links and unlinks it (owner only, with irqs off).
+  boost::intrusive::list_member_hook<> hook_;
   std::function<void()> callback_;
   std::chrono::nanoseconds period_{0};
   std::chrono::steady_clock::time_point deadline_{};

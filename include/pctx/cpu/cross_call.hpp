@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/cpu/function_ref.hpp"
 
 namespace pctx::cpu {
@@ -56,5 +57,24 @@ int cpu_function_call_async(int cpu, AsyncCall& call);
 
 // The CPU this thread serves, or -1 when it is not a CPU thread.
 int current_cpu();
+
+// Takes `m`. On a CPU thread with irqs on, the wait serves the CPU's own mailbox, as a
+// cross-call's wait does: whoever holds `m` may be waiting for a call to this very CPU
+// (the core's context mutexes are held across cross-calls). Blocked in the mutex, the
+// thread would leave that call to its signal, which comes only while it is busy with user
+// work, and which ThreadSanitizer holds back until the lock returns.
+void lock_serving_calls(base::Mutex& m) PCTX_ACQUIRE(m);
+
+// Holds a mutex for a scope, as base::MutexLock, taken by lock_serving_calls.
+class PCTX_SCOPED_CAPABILITY ServingMutexLock {
+ public:
+  explicit ServingMutexLock(base::Mutex& m) PCTX_ACQUIRE(m) : m_(m) { lock_serving_calls(m_); }
+  ~ServingMutexLock() PCTX_RELEASE() { m_.unlock(); }
+  ServingMutexLock(const ServingMutexLock&) = delete;
+  ServingMutexLock& operator=(const ServingMutexLock&) = delete;
+
+ private:
+  base::Mutex& m_;
+};
 
 }  // namespace pctx::cpu

@@ -14,11 +14,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/base/result.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/cpu/hotplug_journal.hpp"
@@ -95,13 +95,15 @@ class Hotplug {
 
   // Steps run for the CPUs in `managed` (all CPUs when empty), in stage order whatever the
   // order of the calls. -EEXIST (nothing added) when the stage has a step already.
-  base::Status add_step(HotplugStep step);
-  void remove_step(HotplugStage stage);      // for a layer that stops before the runtime
-  std::vector<HotplugStage> stages() const;  // those with a step, in bringup order
-  void set_managed(const CpuSet& managed);
+  base::Status add_step(HotplugStep step) PCTX_EXCLUDES(mutex_);
+  // For a layer that stops before the runtime.
+  void remove_step(HotplugStage stage) PCTX_EXCLUDES(mutex_);
+  // Those with a step, in bringup order.
+  std::vector<HotplugStage> stages() const PCTX_EXCLUDES(mutex_);
+  void set_managed(const CpuSet& managed) PCTX_EXCLUDES(mutex_);
 
-  base::Status cpu_down(int cpu);
-  base::Status cpu_up(int cpu);  // returns once every bringup step has run
+  base::Status cpu_down(int cpu) PCTX_EXCLUDES(mutex_);
+  base::Status cpu_up(int cpu) PCTX_EXCLUDES(mutex_);  // returns once every bringup step has run
 
   // Checks a whole request (offline when `online` is false) without changing anything:
   // every CPU present, hotpluggable, CPU 0 only with allow_cpu0, at least one CPU left
@@ -115,33 +117,39 @@ class Hotplug {
   base::Result<CpuSet> apply_all(const CpuSet& cpus, bool online);
 
   // Runs the steps for changes made by others. The watcher calls it; so may anyone.
-  void reconcile();
+  void reconcile() PCTX_EXCLUDES(mutex_);
   void notify();  // something may have changed: wake the watcher now
 
-  CpuSet online() const;      // the CPUs whose steps are all up
-  Topology topology() const;  // reloaded after every change, ours or someone else's
-  std::vector<HotplugEvent> history() const;
+  CpuSet online() const PCTX_EXCLUDES(mutex_);  // the CPUs whose steps are all up
+  // Reloaded after every change, ours or someone else's.
+  Topology topology() const PCTX_EXCLUDES(mutex_);
+  std::vector<HotplugEvent> history() const PCTX_EXCLUDES(mutex_);
   bool watching_uevents() const { return uevent_fd_ >= 0; }
   uint64_t cpu_uevents() const { return cpu_uevents_.load(); }  // CPU uevents received
   HotplugJournal& journal() { return journal_; }
 
  private:
   std::string undo(const CpuSet& changed, bool online);
-  int run_bringup(int cpu, size_t* done);
-  void run_teardown(int cpu, size_t from);
-  void record(HotplugEvent::Kind kind, int cpu, std::chrono::steady_clock::time_point start);
+  int run_bringup(int cpu, size_t* done) PCTX_REQUIRES(mutex_);
+  void run_teardown(int cpu, size_t from) PCTX_REQUIRES(mutex_);
+  void record(HotplugEvent::Kind kind, int cpu, std::chrono::steady_clock::time_point start)
+      PCTX_REQUIRES(mutex_);
   void watch_loop();
-  void reload_topology();
-  bool managed(int cpu) const { return managed_.empty() || managed_.test(cpu); }
+  void reload_topology() PCTX_REQUIRES(mutex_);
+  bool managed(int cpu) const PCTX_REQUIRES(mutex_) {
+    return managed_.empty() || managed_.test(cpu);
+  }
 
   HotplugOptions options_;
   HotplugJournal journal_;
-  mutable std::mutex mutex_;        // one operation at a time; guards everything below
-  std::vector<HotplugStep> steps_;  // in stage order
-  CpuSet managed_;
-  CpuSet up_;  // CPUs whose bringup steps have run
-  std::vector<HotplugEvent> history_;
-  Topology topology_;
+  // One operation at a time, held while the steps run: a step must not call back into
+  // this Hotplug, and whatever the steps lock comes after it (docs/lock-rules.md).
+  mutable base::Mutex mutex_{"cpu.hotplug.mutex"};
+  std::vector<HotplugStep> steps_ PCTX_GUARDED_BY(mutex_);  // in stage order
+  CpuSet managed_ PCTX_GUARDED_BY(mutex_);
+  CpuSet up_ PCTX_GUARDED_BY(mutex_);  // CPUs whose bringup steps have run
+  std::vector<HotplugEvent> history_ PCTX_GUARDED_BY(mutex_);
+  Topology topology_ PCTX_GUARDED_BY(mutex_);
 
   int uevent_fd_ = -1;
   int wake_fd_ = -1;

@@ -11,8 +11,9 @@
 
 namespace pctx::cpu {
 
-// /run/pctx/hotplug.journal, or $PCTX_HOTPLUG_JOURNAL. Lines are "CPU PID"; writers hold
-// an flock on PATH.lock and replace the file atomically, so several processes may share it.
+// /run/pctx/hotplug.journal, or $PCTX_HOTPLUG_JOURNAL. Lines are "CPU PID" (a damaged line
+// is skipped, and dropped at the next write); writers hold an flock on PATH.lock and
+// replace the file atomically, so several processes may share it.
 class HotplugJournal {
  public:
   explicit HotplugJournal(std::string path = default_path());

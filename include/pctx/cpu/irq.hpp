@@ -3,9 +3,12 @@
 // thread-local depth first. A signal that arrives while the depth is above zero only marks
 // the calls pending, and the enable that brings the depth back to zero runs them. Raising
 // and lowering the depth is a plain thread-local store: no system call, no atomic RMW.
+// The debug builds' lock validator is told when irqs go off and back on.
 #pragma once
 
 #include <atomic>
+
+#include "pctx/base/lock_validator.hpp"
 
 namespace pctx::cpu {
 
@@ -24,8 +27,10 @@ inline IrqState& irq_state() {
 
 inline void local_irq_disable() {
   auto& s = irq_state();
-  s.depth.store(s.depth.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  const int depth = s.depth.load(std::memory_order_relaxed);
+  s.depth.store(depth + 1, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (base::lock_validator::kEnabled && depth == 0) base::lock_validator::irqs_disabled();
 }
 
 // Runs what arrived meanwhile; defined with the CPU threads.
@@ -35,6 +40,8 @@ inline void local_irq_enable() {
   auto& s = irq_state();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   const int depth = s.depth.load(std::memory_order_relaxed) - 1;
+  // Before the store: a deferred call that runs below finds the validator up to date.
+  if (base::lock_validator::kEnabled && depth == 0) base::lock_validator::irqs_enabled();
   s.depth.store(depth, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   if (depth == 0 && s.pending.load(std::memory_order_relaxed)) run_deferred_calls();

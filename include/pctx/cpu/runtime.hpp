@@ -21,7 +21,7 @@ struct RuntimeOptions {
 class CpuRuntime {
  public:
   // -EBUSY if a runtime already runs; -EINVAL for CPUs that are not present.
-  static base::Result<std::unique_ptr<CpuRuntime>> start(RuntimeOptions options = {});
+  static base::Result<std::unique_ptr<CpuRuntime>> start(const RuntimeOptions& options = {});
   ~CpuRuntime();
   CpuRuntime(const CpuRuntime&) = delete;
   CpuRuntime& operator=(const CpuRuntime&) = delete;

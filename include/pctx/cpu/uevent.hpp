@@ -13,7 +13,8 @@ struct CpuUevent {
 };
 
 // Parses one kernel uevent datagram: "ACTION@DEVPATH\0KEY=VALUE\0...". Returns a CPU event
-// only for SUBSYSTEM=cpu with ACTION online or offline on /devices/system/cpu/cpuN.
+// only for SUBSYSTEM=cpu with ACTION online or offline on /devices/system/cpu/cpuN, N
+// written as the kernel writes it (decimal, no leading zero) and below CpuSet::kMaxCpus.
 std::optional<CpuUevent> parse_cpu_uevent(std::string_view datagram);
 
 // A socket subscribed to kernel uevents; -errno if it cannot be opened (then callers fall

@@ -19,11 +19,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/base/result.hpp"
+#include "pctx/base/thread_role.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/cpu/runtime.hpp"
@@ -44,13 +45,13 @@ struct SchedOptions {
 
 // The smallest stack a task may ask for: below it, Boost's fiber record and the first
 // frames would not fit.
-inline constexpr size_t kMinStackSize = 16 * 1024;
+inline constexpr size_t kMinStackSize = size_t{16} * 1024;
 
 struct SpawnOptions {
   std::string name;      // default "task-<id>"
   cpu::CpuSet affinity;  // empty: every CPU of the runtime
   // Mapped at spawn (plus a guard page), touched only as the task uses it.
-  size_t stack_size = 256 * 1024;
+  size_t stack_size = size_t{256} * 1024;
   // false: the task is placed only by Scheduler::wake, so counters can be installed
   // before it first runs. A task never woken is cancelled when the scheduler is destroyed
   // (Task::cancelled): its function never runs.
@@ -161,22 +162,27 @@ class Scheduler {
   friend struct RunQueue;
   friend struct TaskAccess;
   Scheduler(cpu::CpuRuntime& runtime, core::PerfCore& core, SchedOptions options);
+  // A run queue's own part belongs to its CPU thread: these run there, in its role
+  // (RunQueue::owner, named through owner_of because RunQueue is private to the library).
+  static const base::ThreadRole& owner_of(const RunQueue& rq);
   bool run(cpu::CpuThread& thread);  // the hook
-  void run_task(RunQueue& rq, Task& task);
-  void after_switch(RunQueue& rq, Task& task, SwitchReason reason);
-  void perf_in(RunQueue& rq, Task& task);
-  void perf_out(RunQueue& rq, Task* next);
-  void leave_cpu(RunQueue& rq, Task& task);  // off this CPU, onto another one
-  bool wake_sleepers(RunQueue& rq, std::chrono::steady_clock::time_point now);
-  void drain(RunQueue& rq);
-  void update_timers(RunQueue& rq, bool busy);
+  void run_task(RunQueue& rq, Task& task) PCTX_REQUIRES(owner_of(rq));
+  void after_switch(RunQueue& rq, Task& task, SwitchReason reason) PCTX_REQUIRES(owner_of(rq));
+  void perf_in(RunQueue& rq, Task& task) PCTX_REQUIRES(owner_of(rq));
+  void perf_out(RunQueue& rq, Task* next) PCTX_REQUIRES(owner_of(rq));
+  // Off this CPU, onto another one.
+  void leave_cpu(RunQueue& rq, Task& task) PCTX_REQUIRES(owner_of(rq));
+  bool wake_sleepers(RunQueue& rq, std::chrono::steady_clock::time_point now)
+      PCTX_REQUIRES(owner_of(rq));
+  void drain(RunQueue& rq) PCTX_REQUIRES(owner_of(rq));
+  void update_timers(RunQueue& rq, bool busy) PCTX_REQUIRES(owner_of(rq));
   RunQueue* rq(int cpu) const;
   int select_cpu(Task& task, int avoid);
   int enqueue(Task& task, int avoid);  // onto some allowed CPU's wake list
   void make_runnable(Task& task);      // a blocked task was woken
   void widen(Task& task, int from_cpu);
   void restore_affinities(int cpu);  // a CPU came back: widened tasks that asked for it
-  void balance(RunQueue& rq, std::chrono::steady_clock::time_point now);
+  void balance(RunQueue& rq, std::chrono::steady_clock::time_point now) PCTX_REQUIRES(owner_of(rq));
   void note_first_run(RunQueue& rq);
   int cpu_bringup(int cpu);
   int cpu_teardown(int cpu);
@@ -193,15 +199,18 @@ class Scheduler {
   bool hotplug_step_ = false;  // ours is registered (at HotplugStage::kScheduler)
   std::atomic<uint64_t> next_id_{1};
   std::atomic<size_t> live_{0};
-  mutable std::mutex log_mutex_;
-  std::vector<AffinityWidened> widenings_;
-  std::function<void(const AffinityWidened&)> on_widened_;
-  std::vector<TaskRef> widened_tasks_;  // waiting for a CPU of their requested affinity
-  std::vector<AffinityRestored> restorations_;
-  std::function<void(const AffinityRestored&)> on_restored_;
-  std::vector<std::chrono::nanoseconds> rebalance_delays_;
-  std::vector<DrainTimedOut> drain_timeouts_;
-  std::function<void(const DrainTimedOut&)> on_drain_timeout_;
+  // The records and callbacks below; a task's affinity is read under it (restore_affinities).
+  mutable base::Mutex log_mutex_ PCTX_ACQUIRED_BEFORE(Task::affinity_mutex_){
+      "sched.scheduler.log_mutex"};
+  std::vector<AffinityWidened> widenings_ PCTX_GUARDED_BY(log_mutex_);
+  std::function<void(const AffinityWidened&)> on_widened_ PCTX_GUARDED_BY(log_mutex_);
+  // Waiting for a CPU of their requested affinity.
+  std::vector<TaskRef> widened_tasks_ PCTX_GUARDED_BY(log_mutex_);
+  std::vector<AffinityRestored> restorations_ PCTX_GUARDED_BY(log_mutex_);
+  std::function<void(const AffinityRestored&)> on_restored_ PCTX_GUARDED_BY(log_mutex_);
+  std::vector<std::chrono::nanoseconds> rebalance_delays_ PCTX_GUARDED_BY(log_mutex_);
+  std::vector<DrainTimedOut> drain_timeouts_ PCTX_GUARDED_BY(log_mutex_);
+  std::function<void(const DrainTimedOut&)> on_drain_timeout_ PCTX_GUARDED_BY(log_mutex_);
   std::unique_ptr<NewTasks> new_tasks_;
   // Threads inside wake, make_runnable or set_affinity: they touch the scheduler after the
   // task they place may already run and exit, so the destructor waits for them too.

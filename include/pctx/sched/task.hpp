@@ -12,9 +12,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 
+#include "pctx/base/mutex.hpp"
 #include "pctx/core/task.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/sched/wait_queue.hpp"
@@ -109,9 +109,9 @@ class Task : public core::Task {
   // after that: the fiber owns it).
   boost::context::stack_context stack_{};
 
-  mutable std::mutex affinity_mutex_;
-  cpu::CpuSet affinity_;
-  cpu::CpuSet requested_;
+  mutable base::Mutex affinity_mutex_{"sched.task.affinity_mutex"};
+  cpu::CpuSet affinity_ PCTX_GUARDED_BY(affinity_mutex_);
+  cpu::CpuSet requested_ PCTX_GUARDED_BY(affinity_mutex_);
   std::atomic<bool> affinity_changed_{false};
   std::atomic<bool> widened_{false};
 

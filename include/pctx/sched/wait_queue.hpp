@@ -3,8 +3,11 @@
 // is queued, so a wake between the check and the block is never lost.
 #pragma once
 
+#include <boost/intrusive/list.hpp>
+
 #include <functional>
-#include <mutex>
+
+#include "pctx/base/mutex.hpp"
 
 namespace pctx::sched {
 
@@ -27,13 +30,13 @@ class WaitQueue {
   bool empty() const;
 
  private:
-  struct Waiter;  // on the waiting task's own stack (wait_queue.cpp)
+  struct Waiter : boost::intrusive::list_base_hook<> {
+    Task* task = nullptr;
+  };
   int wake(int limit);
 
-  mutable std::mutex mutex_;
-  // The waiters in arrival order, linked through themselves (under mutex_).
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
+  mutable base::Mutex mutex_{"sched.wait_queue.mutex"};
+  boost::intrusive::list<Waiter> waiters_ PCTX_GUARDED_BY(mutex_);
 };
 
 }  // namespace pctx::sched

@@ -64,8 +64,12 @@ class ReportLog {
     if (found.size() != 1) return {};
     const SeenReport& r = found[0];
     EXPECT_EQ(r.blocking, blocking) << r.text;
-    if (!first_class.empty()) EXPECT_EQ(r.classes[0], first_class) << r.text;
-    if (stacks == 2) EXPECT_GT(r.depths[0], 0) << "the earlier stack is missing:\n" << r.text;
+    if (!first_class.empty()) {
+      EXPECT_EQ(r.classes[0], first_class) << r.text;
+    }
+    if (stacks == 2) {
+      EXPECT_GT(r.depths[0], 0) << "the earlier stack is missing:\n" << r.text;
+    }
     EXPECT_GT(r.depths[1], 0) << "the current stack is missing:\n" << r.text;
     return r;
   }

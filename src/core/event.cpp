@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-#include "pctx/core/context.hpp"
+#include "core/context.hpp"
 
 namespace pctx::core {
 

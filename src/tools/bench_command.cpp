@@ -90,7 +90,8 @@ void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool sk
   char data[] = "/tmp/pctx-curve-XXXXXX";
   const int fd = mkstemp(data);
   if (fd < 0)
-    die(kCommand, fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
+    die(kCommand,
+        fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
   const std::string text = j.dump();
   if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
     close(fd);
@@ -102,7 +103,8 @@ void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool sk
   const int efd = mkstemp(errors);
   if (efd < 0) {
     unlink(data);
-    die(kCommand, fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
+    die(kCommand,
+        fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
   }
   close(efd);
   // Debian's python3 (where python3-matplotlib is), whatever python3 comes first in PATH.
@@ -267,7 +269,8 @@ void run(const BenchOptions& o) {
     out << report.dump(2) << "\n";
     out.close();
     if (!out)
-      die(kCommand, fmt::format("--json {}: writing it failed ({})", o.json, base::errno_text(errno)));
+      die(kCommand,
+          fmt::format("--json {}: writing it failed ({})", o.json, base::errno_text(errno)));
     fmt::print("\nwrote {}\n", o.json);
   }
   if (!o.plot.empty()) {

@@ -54,7 +54,7 @@ struct CpuThreadStats {
   // The kernel refused to create or arm the POSIX timer that interrupts user work: timers
   // then fire only when the user work returns to the loop (late slices and rotations).
   std::atomic<uint64_t> timer_errors{0};
-  PinResult last_pin;                      // written by the thread, read after it reports
+  PinResult last_pin;  // written by the thread, read after it reports
 };
 
 class CpuThread {
@@ -180,8 +180,8 @@ class CpuThread {
   bool reported_migration_ PCTX_GUARDED_BY(owner_) = false;
   // Changed with irqs off: the signal handler walks it too.
   using TimerList = boost::intrusive::list<
-      CpuTimer,
-      boost::intrusive::member_hook<CpuTimer, boost::intrusive::list_member_hook<>, &CpuTimer::hook_>>;
+      CpuTimer, boost::intrusive::member_hook<CpuTimer, boost::intrusive::list_member_hook<>,
+                                              &CpuTimer::hook_>>;
   TimerList timers_ PCTX_GUARDED_BY(owner_);
   timer_t busy_timer_ PCTX_GUARDED_BY(owner_){};
   bool busy_timer_created_ PCTX_GUARDED_BY(owner_) = false;

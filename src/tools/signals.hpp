@@ -3,7 +3,7 @@
 // error: the run would otherwise end on that signal without its counts or its report.
 #pragma once
 
-#include <signal.h>
+#include <csignal>
 
 #include <span>
 

@@ -77,8 +77,8 @@ std::unique_ptr<BenchEnv> BenchEnv::start(benchmark::State& state, Options optio
 BenchEnv::~BenchEnv() {
   if (core_) {
     for (core::Event* e : owned_) {
-      if (e->ctx != nullptr) core_->remove(e);
-      e->put();
+      (void)core_->remove(e);  // -ENOENT when the benchmark removed it
+      core::put_event(e);
     }
   }
   sched_.reset();

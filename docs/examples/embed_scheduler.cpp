@@ -177,7 +177,7 @@ int run(int argc, char** argv) {
   for (auto& list : events) {
     for (auto* e : list) {
       (*core)->remove(e);
-      e->put();
+      pctx::core::put_event(e);
     }
   }
   for (auto& t : storage) (*core)->exit_task(t);

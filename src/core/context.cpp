@@ -1,4 +1,4 @@
-#include "pctx/core/context.hpp"
+#include "core/context.hpp"
 
 #include <ctime>
 
@@ -47,6 +47,14 @@ Context* Context::create(Task* task, int cpu) {
 
 void Context::put() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+ContextRef::ContextRef(Context* ctx) : ctx_(ctx) {
+  if (ctx_ != nullptr) ctx_->get();
+}
+
+ContextRef::~ContextRef() {
+  if (ctx_ != nullptr) ctx_->put();
 }
 
 }  // namespace pctx::core

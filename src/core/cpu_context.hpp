@@ -6,8 +6,8 @@
 #include <array>
 #include <memory>
 
+#include "core/context.hpp"
 #include "pctx/base/thread_role.hpp"
-#include "pctx/core/context.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/cpu/cpu_timer.hpp"
 #include "pctx/cpu/cross_call.hpp"

@@ -1,8 +1,8 @@
-#include "pctx/core/event.hpp"
+#include "core/event.hpp"
 
 #include <atomic>
 
-#include "pctx/core/context.hpp"
+#include "core/context.hpp"
 
 namespace pctx::core {
 
@@ -41,6 +41,7 @@ Event* Event::create(const EventAttr& attr, Event* leader) {
   auto* e = new Event();
   internal::assert_unlinked(e);  // new: its creator's alone
   e->attr = attr;
+  e->config = attr.config;  // the driver's copy; install changes only attr.cpu
   e->id = g_next_id.fetch_add(1);
   e->state = attr.disabled ? EventState::kOff : EventState::kInactive;
   if (leader != nullptr) {
@@ -67,6 +68,18 @@ void Event::put() {
 
 long Event::alive() {
   return g_events.load();
+}
+
+void get_event(Event* event) {
+  event->get();
+}
+
+void put_event(Event* event) {
+  event->put();
+}
+
+int event_id(const Event* event) {
+  return event->id;
 }
 
 }  // namespace pctx::core

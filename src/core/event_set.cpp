@@ -100,7 +100,7 @@ EventSet::~EventSet() {
 
 void EventSet::release() {
   remove();
-  for (size_t li : leaders_) members_[li].event->put();  // releases the siblings too
+  for (size_t li : leaders_) put_event(members_[li].event);  // releases the siblings too
   members_.clear();
   leaders_.clear();
 }
@@ -131,9 +131,8 @@ base::Status EventSet::install(Task& task) {
 
 void EventSet::remove() {
   if (ctx_ == nullptr) return;
-  for (size_t li : leaders_) {
-    if (members_[li].event->ctx != nullptr) core_->remove(members_[li].event);
-  }
+  // -ENOENT for a group that is not in the context (an install failed halfway) is fine.
+  for (size_t li : leaders_) (void)core_->remove(members_[li].event);
   ctx_ = nullptr;
   task_ctx_ = ContextRef();
 }

@@ -85,6 +85,15 @@ class PCTX_SCOPED_CAPABILITY CpuLocks {
   int nr_pmus_ = 0;  // the drivers this pass began, so that it ends the same ones
 };
 
+// User-side calls wait: for a context's mutex, and for the CPU where the context is
+// active. A CPU thread with irqs off must not wait (the CPU it waits for may be waiting for
+// it, and a handler may not take a mutex): such calls get -EDEADLK, with nothing done,
+// before they touch anything. (cpu_function_call would refuse the wait too, but only after
+// the caller took references and the mutex, and with no way to finish the operation.)
+int refuse_wait() {
+  return cpu::current_cpu() >= 0 && cpu::irqs_disabled() ? -EDEADLK : 0;
+}
+
 // What an event_function_call handler may assume, which the analysis cannot carry into it
 // through the cross-call: the caller holds ctx->mutex (event_function_call REQUIRES it),
 // and the handler runs with ctx->lock held, and, on a CPU (cc not nullptr), on that CPU with
@@ -112,6 +121,10 @@ PerfCore::PerfCore(cpu::CpuRuntime& runtime) : runtime_(runtime) {}
 
 PerfCore* PerfCore::current() {
   return g_core.load();
+}
+
+LiveObjects PerfCore::live_objects() {
+  return {Event::alive(), Context::alive(), PmuContext::alive()};
 }
 
 CpuContext* PerfCore::cpu(int cpu) const {
@@ -149,8 +162,11 @@ base::Result<std::unique_ptr<PerfCore>> PerfCore::start(cpu::CpuRuntime& runtime
   }
   // Per-CPU contexts follow their CPU: scheduled out before it goes, back in when it
   // returns, so CPU events survive hotplug (the kernel's must be re-opened).
-  runtime.hotplug().add_step({kHotplugStep, [self](int c) { return self->cpu_bringup(c); },
-                              [self](int c) { return self->cpu_teardown(c); }});
+  auto st = runtime.hotplug().add_step({cpu::HotplugStage::kPerfCore, kHotplugStep,
+                                        [self](int c) { return self->cpu_bringup(c); },
+                                        [self](int c) { return self->cpu_teardown(c); }});
+  if (!st) return st.error();
+  core->hotplug_step_ = true;
   return core;
 }
 
@@ -189,7 +205,7 @@ int PerfCore::cpu_teardown(int c) {
 }
 
 PerfCore::~PerfCore() {
-  runtime_.hotplug().remove_step(kHotplugStep);
+  if (hotplug_step_) runtime_.hotplug().remove_step(cpu::HotplugStage::kPerfCore);
   for (auto& cc : cpus_) {
     if (!cc) continue;
     auto* thread = runtime_.thread(cc->cpu);
@@ -315,7 +331,13 @@ base::Result<ContextRef> PerfCore::task_context(Task& task) {
 // Runs fn with the context's lock held: on the CPU where the context is active (fn gets
 // that CPU), or, when it is not active anywhere, right here (fn gets nullptr). The kernel's
 // event_function_call, with its answers: the task moved (retry), it is not running (lock).
-int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
+//
+// Nothing to return: fn runs exactly once whatever happens on the way. An offline CPU's
+// context is inactive, so fn runs here under its lock; a task that moved is followed, and
+// one that is not running is handled under the lock. The one refusal, a caller that must
+// not wait (refuse_wait), is checked by the user-side calls before they change anything,
+// and a dead context (tombstone) under the mutex, as the kernel's callers do.
+void PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
   auto on_cpu = [&](CpuContext* cc) {
     cc->assert_on_cpu();
     CpuLocks locks(*this, *cc, ctx, /*freeze=*/true);
@@ -330,7 +352,7 @@ int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext
       cpu::IrqSpinLockGuard l(ctx->lock);
       fn(nullptr);
     }
-    return 0;
+    return;
   }
   Task* task = ctx->task;
   while (true) {
@@ -347,7 +369,7 @@ int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext
           on_cpu(cc);
           return 0;
         });
-        if (r == 0) return 0;
+        if (r == 0) return;
         if (r == -EAGAIN) {  // it moved meanwhile: let it arrive (the kernel's cond_resched)
           stats_.task_retries.fetch_add(1, std::memory_order_relaxed);
           sched_yield();
@@ -366,7 +388,7 @@ int PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext
     stats_.locked_ops.fetch_add(1, std::memory_order_relaxed);
     fn(nullptr);
     ctx->lock.unlock();
-    return 0;
+    return;
   }
 }
 
@@ -376,6 +398,7 @@ int PerfCore::install(Context* ctx, Event* leader) {
   if (ctx->task == nullptr && leader->attr.cpu != -1 && leader->attr.cpu != ctx->cpu) {
     return -EINVAL;  // an event filtered to one CPU cannot count in another CPU's context
   }
+  if (int err = refuse_wait()) return err;
   {
     cpu::ServingMutexLock m(ctx->mutex);
     assert_unlinked(leader);  // it joins ctx below
@@ -426,6 +449,7 @@ int PerfCore::remove(Event* leader) {
   if (leader == nullptr || !leader->is_leader()) return -EINVAL;
   Context* ctx = leader->ctx;
   if (ctx == nullptr) return -ENOENT;
+  if (int err = refuse_wait()) return err;
   {
     cpu::ServingMutexLock m(ctx->mutex);
     PmuContext* pc = leader->pmu_ctx;
@@ -461,6 +485,7 @@ int PerfCore::remove(Event* leader) {
 // group can go on (a sibling only joins a group that is on).
 int PerfCore::enable(Event* event) {
   if (event == nullptr) return -EINVAL;
+  if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
     assert_unlinked(event);
@@ -492,6 +517,7 @@ int PerfCore::enable(Event* event) {
 // rotation.
 int PerfCore::disable(Event* event) {
   if (event == nullptr) return -EINVAL;
+  if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
     assert_unlinked(event);
@@ -519,6 +545,8 @@ int PerfCore::disable(Event* event) {
 }
 
 int PerfCore::reset(Event* event) {
+  if (event == nullptr) return -EINVAL;
+  if (int err = refuse_wait()) return err;
   Context* ctx = event->ctx;
   if (ctx == nullptr) {
     assert_unlinked(event);
@@ -526,12 +554,13 @@ int PerfCore::reset(Event* event) {
     return 0;
   }
   cpu::ServingMutexLock m(ctx->mutex);
-  return event_function_call(ctx, [&](CpuContext* cc) {
+  event_function_call(ctx, [&](CpuContext* cc) {
     assert_handler_locks(ctx, cc);
     assert_in(event, ctx);
     read_active(event);  // folds the running delta, so the count restarts from now
     event->count = 0;
   });
+  return 0;
 }
 
 // Runs `snapshot(true)` where `e`'s count is whole: on the CPU where it is Active (in place

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 
-#include "pctx/core/event.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/pmu/capabilities.hpp"
 #include "pctx/pmu/mmap_read.hpp"
@@ -44,9 +43,9 @@ uint64_t PerfHardwarePmu::config_for(const pmu::EncodedEvent& event) {
   return n + 1;
 }
 
-int PerfHardwarePmu::init(Event& event) {
+int PerfHardwarePmu::init(PmuEvent& event) {
   const uint64_t n = nr_encodings_.load(std::memory_order_acquire);
-  return event.attr.config >= 1 && event.attr.config <= n ? 0 : -EINVAL;
+  return event.config >= 1 && event.config <= n ? 0 : -EINVAL;
 }
 
 PerfHardwarePmu::~PerfHardwarePmu() {
@@ -88,16 +87,16 @@ uint64_t PerfHardwarePmu::value(int cpu, int slot_index) const {
   return ::read(slot.fd, &v, sizeof v) == sizeof v ? v : 0;
 }
 
-int PerfHardwarePmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+int PerfHardwarePmu::add(PmuEvent& event) {
   const int cpu = cpu::current_cpu();
   auto& per = *cpus_[static_cast<size_t>(cpu)];
-  auto grant = per.slots.acquire(event.attr.config);
+  auto grant = per.slots.acquire(event.config);
   if (!grant) return -EBUSY;
   Slot& slot = per.counters[static_cast<size_t>(grant->slot)];
   if (grant->reprogram || slot.fd < 0) {
     // The slow path: a perf_event_open by this CPU thread on itself. The encoding was
     // published before the event was created.
-    if (int err = program(slot, encodings_[event.attr.config - 1])) {
+    if (int err = program(slot, encodings_[event.config - 1])) {
       per.slots.release(grant->slot);
       return err;
     }
@@ -108,14 +107,14 @@ int PerfHardwarePmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(even
   return 0;
 }
 
-void PerfHardwarePmu::read(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+void PerfHardwarePmu::read(PmuEvent& event) {
   // The kernel's count is 64 bits wide (offset + counter), so no width to handle here.
   const uint64_t now = value(cpu::current_cpu(), event.hw_slot);
   event.count += now - event.hw_prev;
   event.hw_prev = now;
 }
 
-void PerfHardwarePmu::del(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+void PerfHardwarePmu::del(PmuEvent& event) {
   read(event);
   cpus_[static_cast<size_t>(cpu::current_cpu())]->slots.release(event.hw_slot);
   event.hw_slot = -1;

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "pctx/core/event.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/pmu/kernel_pmus.hpp"
 #include "pctx/pmu/software_events.hpp"
@@ -131,8 +130,8 @@ base::Result<uint64_t> PerfSoftwarePmu::config_for(const pmu::EncodedEvent& even
   return kVariantBase + static_cast<uint64_t>(n);
 }
 
-int PerfSoftwarePmu::init(Event& event) {
-  const uint64_t config = event.attr.config;
+int PerfSoftwarePmu::init(PmuEvent& event) {
+  const uint64_t config = event.config;
   if (config >= kVariantBase) {
     return config - kVariantBase < static_cast<uint64_t>(nr_variants_.load()) ? 0 : -EINVAL;
   }
@@ -164,11 +163,11 @@ void PerfSoftwarePmu::begin_pass(int cpu) {
   group_reads_.fetch_add(1, std::memory_order_relaxed);
 }
 
-int PerfSoftwarePmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+int PerfSoftwarePmu::add(PmuEvent& event) {
   const int cpu = cpu::current_cpu();
   event.hw_slot = cpu;
-  if (event.attr.config >= kVariantBase) {
-    event.hw_prev = variant_value(cpu, event.attr.config);
+  if (event.config >= kVariantBase) {
+    event.hw_prev = variant_value(cpu, event.config);
     return 0;
   }
   auto& per = *cpus_[static_cast<size_t>(cpu)];
@@ -178,21 +177,20 @@ int PerfSoftwarePmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(even
     group_reads_.fetch_add(1, std::memory_order_relaxed);
   }
   ++per.active;
-  event.hw_prev = value(cpu, event.attr.config);
+  event.hw_prev = value(cpu, event.config);
   return 0;
 }
 
-void PerfSoftwarePmu::read(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
-  const uint64_t now = event.attr.config >= kVariantBase
-                           ? variant_value(event.hw_slot, event.attr.config)
-                           : value(event.hw_slot, event.attr.config);
+void PerfSoftwarePmu::read(PmuEvent& event) {
+  const uint64_t now = event.config >= kVariantBase ? variant_value(event.hw_slot, event.config)
+                                                    : value(event.hw_slot, event.config);
   event.count += now - event.hw_prev;
   event.hw_prev = now;
 }
 
-void PerfSoftwarePmu::del(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+void PerfSoftwarePmu::del(PmuEvent& event) {
   read(event);
-  if (event.attr.config < kVariantBase) --cpus_[static_cast<size_t>(event.hw_slot)]->active;
+  if (event.config < kVariantBase) --cpus_[static_cast<size_t>(event.hw_slot)]->active;
 }
 
 }  // namespace pctx::core

@@ -4,8 +4,6 @@
 
 #include <cerrno>
 
-#include "pctx/core/event.hpp"
-
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
@@ -22,22 +20,22 @@ uint64_t read_tsc() {
 #endif
 }
 
-int TscPmu::init(Event& event) {
-  return event.attr.config == 0 ? 0 : -EINVAL;
+int TscPmu::init(PmuEvent& event) {
+  return event.config == 0 ? 0 : -EINVAL;
 }
 
-int TscPmu::add(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+int TscPmu::add(PmuEvent& event) {
   event.hw_prev = read_tsc();
   return 0;
 }
 
-void TscPmu::read(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+void TscPmu::read(PmuEvent& event) {
   const uint64_t now = read_tsc();
   event.count += now - event.hw_prev;
   event.hw_prev = now;
 }
 
-void TscPmu::del(Event& event) PCTX_REQUIRES(internal::context_lock(event.ctx)) {
+void TscPmu::del(PmuEvent& event) {
   read(event);
 }
 

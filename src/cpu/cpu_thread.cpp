@@ -41,16 +41,20 @@ PinResult pin_offline(int cpu) {
   return r;
 }
 
-// Installed once per process, before the first CPU thread starts.
-void install_signal_handler() {
+// Installed once per process, before the first CPU thread starts; 0 or -errno, the same
+// for every caller. Without it the call signal's default action ends the process at the
+// first cross-call to a busy thread, so no thread starts without it.
+int install_signal_handler() {
   static std::once_flag once;
+  static int result = 0;
   std::call_once(once, [] {
     struct sigaction sa {};
     sa.sa_handler = signal_handler;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    sigaction(call_signal(), &sa, nullptr);
+    if (sigaction(call_signal(), &sa, nullptr) != 0) result = -errno;
   });
+  return result;
 }
 
 }  // namespace
@@ -99,7 +103,7 @@ CpuThread::~CpuThread() {
 }
 
 int CpuThread::start(bool online) {
-  install_signal_handler();
+  if (int err = install_signal_handler()) return err;
   set_state(online ? CpuState::kStarting : CpuState::kParked);
   thread_ = std::thread([this] { main(); });
   handle_ = thread_.native_handle();
@@ -260,14 +264,14 @@ void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
   IrqGuard irqs_off;  // the signal handler walks the same list
   timer.period_ = period;
   timer.deadline_ = std::chrono::steady_clock::now() + period;
-  if (!timer.is_linked()) timers_.push_back(timer);
+  if (!timer.armed()) timers_.push_back(timer);
   if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
 }
 
 void CpuThread::cancel_timer(CpuTimer& timer) {
   assert_owner();
   IrqGuard irqs_off;
-  if (timer.is_linked()) timers_.erase(timers_.iterator_to(timer));
+  if (timer.armed()) timers_.erase(timers_.iterator_to(timer));
 }
 
 std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
@@ -310,8 +314,13 @@ void CpuThread::arm_busy_timer() {
   itimerspec spec{};
   spec.it_value.tv_sec = static_cast<time_t>(next.count() / 1'000'000'000);
   spec.it_value.tv_nsec = static_cast<long>(next.count() % 1'000'000'000);
-  // steady_clock is CLOCK_MONOTONIC, so its deadlines serve as absolute times.
-  timer_settime(busy_timer_, TIMER_ABSTIME, &spec, nullptr);
+  // steady_clock is CLOCK_MONOTONIC, so its deadlines serve as absolute times. This may run
+  // in the signal handler: a refusal is counted, not reported, and the next arming tries
+  // again (meanwhile timers fire when the user work returns to the loop).
+  if (timer_settime(busy_timer_, TIMER_ABSTIME, &spec, nullptr) != 0) {
+    stats_.timer_errors.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   busy_timer_armed_ = true;
   busy_deadline_ = deadline;
 }
@@ -382,6 +391,7 @@ void CpuThread::main() {
   sev.sigev_signo = call_signal();
   sev._sigev_un._tid = tid_.load();
   busy_timer_created_ = timer_create(CLOCK_MONOTONIC, &sev, &busy_timer_) == 0;
+  if (!busy_timer_created_) stats_.timer_errors.fetch_add(1, std::memory_order_relaxed);
   if (state() == CpuState::kStarting) {
     stats_.last_pin = pin_offline(cpu_);
     set_state(stats_.last_pin.error == 0 ? CpuState::kRunning : CpuState::kParked);

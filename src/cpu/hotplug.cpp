@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "cpu/hotplug_steps.hpp"
 #include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "pctx/cpu/uevent.hpp"
@@ -65,7 +66,8 @@ std::map<int, uint64_t> hotplug_failures_by_errno() {
 Hotplug::Hotplug(HotplugOptions options)
     : options_(std::move(options)), journal_(options_.journal), up_(online_cpus()) {
   reload_topology();
-  if (options_.restore_on_exit) exit_guard::install();
+  // cpu_down reports a guard that could not be installed, and takes nothing down then.
+  if (options_.restore_on_exit) (void)exit_guard::install();
   if (options_.watch) {
     uevent_fd_ = open_uevent_socket();  // < 0: sysfs polling alone
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -87,14 +89,21 @@ Hotplug::~Hotplug() {
   }
 }
 
-void Hotplug::add_step(HotplugStep step) {
+base::Status Hotplug::add_step(HotplugStep step) {
   base::MutexLock lock(mutex_);
-  steps_.push_back(std::move(step));
+  return internal::insert_step(steps_, std::move(step));
 }
 
-void Hotplug::remove_step(const std::string& name) {
+void Hotplug::remove_step(HotplugStage stage) {
   base::MutexLock lock(mutex_);
-  std::erase_if(steps_, [&](const HotplugStep& s) { return s.name == name; });
+  std::erase_if(steps_, [&](const HotplugStep& s) { return s.stage == stage; });
+}
+
+std::vector<HotplugStage> Hotplug::stages() const {
+  base::MutexLock lock(mutex_);
+  std::vector<HotplugStage> out;
+  for (const auto& s : steps_) out.push_back(s.stage);
+  return out;
 }
 
 void Hotplug::set_managed(const CpuSet& managed) {
@@ -183,23 +192,19 @@ HotplugCheck Hotplug::check_all(const CpuSet& cpus, bool online) const {
 int Hotplug::run_bringup(int cpu, size_t* done) {
   *done = 0;
   if (!managed(cpu)) return 0;
-  for (; *done < steps_.size(); ++*done) {
-    if (!steps_[*done].bringup) continue;
-    if (int err = steps_[*done].bringup(cpu)) return err;
-  }
-  return 0;
+  return internal::bring_up(steps_, cpu, done);
 }
 
 // Tears down steps [0, from) in reverse order.
 void Hotplug::run_teardown(int cpu, size_t from) {
-  if (!managed(cpu)) return;
-  for (size_t i = from; i-- > 0;) {
-    if (steps_[i].teardown) steps_[i].teardown(cpu);
-  }
+  if (managed(cpu)) internal::tear_down(steps_, cpu, from);
 }
 
 base::Status Hotplug::cpu_down(int cpu) {
   if (auto st = check_all(CpuSet::of({cpu}), false).status(); !st) return st;
+  if (options_.restore_on_exit) {
+    if (auto st = exit_guard::install(); !st) return st;
+  }
   base::MutexLock lock(mutex_);
   const auto start = Clock::now();
   if (!cpu_is_online(cpu) && !up_.test(cpu)) return base::Ok{};
@@ -310,6 +315,7 @@ void Hotplug::reconcile() {
 void Hotplug::notify() {
   if (wake_fd_ >= 0) {
     const uint64_t one = 1;
+    // Only EAGAIN (the counter is full, so a wake is pending already) can refuse it.
     (void)!write(wake_fd_, &one, sizeof one);
   }
 }
@@ -319,7 +325,11 @@ void Hotplug::watch_loop() {
   while (!stop_.load()) {
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {uevent_fd_, POLLIN, 0}};
     const int nfds = uevent_fd_ >= 0 ? 2 : 1;
-    poll(fds, nfds, static_cast<int>(options_.poll_interval.count()));
+    if (poll(fds, nfds, static_cast<int>(options_.poll_interval.count())) < 0 && errno != EINTR) {
+      // Not expected with these descriptors; the watcher then polls sysfs at the interval
+      // rather than spinning on an error.
+      std::this_thread::sleep_for(options_.poll_interval);
+    }
     if (stop_.load()) break;
     uint64_t count;
     while (read(wake_fd_, &count, sizeof count) > 0) {

@@ -193,20 +193,35 @@ void on_signal(int sig, siginfo_t* info, void* context) {
 
 }  // namespace
 
-void install() {
+base::Status install() {
   static std::once_flag once;
+  static int error = 0;  // -errno of the first refusal
+  static const char* what = "";
   std::call_once(once, [] {
-    std::atexit(restore_marked);
+    if (std::atexit(restore_marked) != 0) {
+      error = -ENOMEM;
+      what = "the exit handler";
+      return;
+    }
     struct sigaction sa {};
     sa.sa_sigaction = on_signal;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     // A process that ignores a signal keeps ignoring it; its CPUs come back at exit.
     for (size_t i = 0; i < std::size(kSignals); ++i) {
-      sigaction(kSignals[i], nullptr, &g_old[i]);
-      if (g_old[i].sa_handler != SIG_IGN) sigaction(kSignals[i], &sa, nullptr);
+      if (sigaction(kSignals[i], nullptr, &g_old[i]) != 0 ||
+          (g_old[i].sa_handler != SIG_IGN && sigaction(kSignals[i], &sa, nullptr) != 0)) {
+        error = -errno;
+        what = sigabbrev_np(kSignals[i]);
+        return;
+      }
     }
   });
+  if (error == 0) return base::Ok{};
+  return base::make_error(error, fmt::format("cannot install the hotplug exit guard's handler "
+                                             "for {}: {}; a CPU taken offline would stay offline "
+                                             "if pctx were killed",
+                                             what, base::errno_text(-error)));
 }
 
 void mark_offline(int cpu) {

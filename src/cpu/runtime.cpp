@@ -46,18 +46,21 @@ base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(const RuntimeOptions
     auto t = std::make_unique<CpuThread>(cpu, thread_options);
     internal::set_thread_for(cpu, t.get());
     if (int err = t->start(cpu_is_online(cpu))) {
-      return base::make_error(
-          err, fmt::format("cannot pin a thread to CPU {}: {}", cpu, base::errno_text(-err)));
+      return base::make_error(err, fmt::format("cannot start the thread of CPU {} (pinning it, or "
+                                               "installing the cross-call signal's handler): {}",
+                                               cpu, base::errno_text(-err)));
     }
     rt->threads_[static_cast<size_t>(cpu)] = std::move(t);
   }
-  // The first step: later layers' steps need the thread to take calls, so it comes up
+  // The first stage: later layers' steps need the thread to take calls, so it comes up
   // first and goes down last.
-  rt->hotplug_->add_step({"cpu-thread", [self](int cpu) { return self->thread(cpu)->unpark(); },
-                          [self](int cpu) {
-                            self->thread(cpu)->park();
-                            return 0;
-                          }});
+  auto st = rt->hotplug_->add_step({HotplugStage::kCpuThread, "cpu-thread",
+                                    [self](int cpu) { return self->thread(cpu)->unpark(); },
+                                    [self](int cpu) {
+                                      self->thread(cpu)->park();
+                                      return 0;
+                                    }});
+  if (!st) return st.error();  // a new Hotplug has no steps: not expected
   return rt;
 }
 

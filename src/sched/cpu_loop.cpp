@@ -39,7 +39,7 @@ bool Scheduler::run(cpu::CpuThread& thread) {
   rq.runnable.pop_front();
   rq.nr_runnable.fetch_sub(1, std::memory_order_relaxed);
   // Its affinity changed while it waited here: it may have to go.
-  if (next.affinity_changed_.exchange(false) && !next.affinity().test(rq.cpu)) {
+  if (TaskAccess::take_affinity_change(next) && !next.affinity().test(rq.cpu)) {
     leave_cpu(rq, next);
     return true;
   }
@@ -69,14 +69,14 @@ void Scheduler::run_task(RunQueue& rq, Task& task) {
 
 void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
   if (reason == SwitchReason::kYield || reason == SwitchReason::kMigrate) {
-    const bool moved = task.affinity_changed_.exchange(false) || reason == SwitchReason::kMigrate;
+    const bool moved = TaskAccess::take_affinity_change(task) || reason == SwitchReason::kMigrate;
     if (rq.draining.load() || (moved && !task.affinity().test(rq.cpu))) {
       leave_cpu(rq, task);
       return;
     }
     // Its perf context stays in: if it is picked again next, no switch happens at all.
     TaskAccess::set_state(task, TaskState::kRunnable);
-    rq.runnable.push_back(task);
+    rq.runnable.push_back(TaskAccess::node(task));
     rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -84,7 +84,7 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
   switch (reason) {
     case SwitchReason::kSleep:
       TaskAccess::set_state(task, TaskState::kSleeping);
-      rq.sleepers.push_back(task);
+      rq.sleepers.push_back(TaskAccess::node(task));
       rq.sleepers_changed = true;
       return;
     case SwitchReason::kBlock:
@@ -94,7 +94,7 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
       // Woken while it was switching out.
       rq.nr_tasks.fetch_add(1, std::memory_order_relaxed);
       TaskAccess::set_state(task, TaskState::kRunnable);
-      rq.runnable.push_back(task);
+      rq.runnable.push_back(TaskAccess::node(task));
       rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
       return;
     case SwitchReason::kExit:
@@ -111,11 +111,10 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
 // is current from before perf's sched-in to after its sched-out: the count can only fall
 // short of the record by the hooks' own cost.
 void Scheduler::perf_in(RunQueue& rq, Task& task) {
-  task.in_ticks_ = core::read_tsc();
-  task.in_time_ = Clock::now();
+  const uint64_t in = core::read_tsc();
+  const auto in_time = Clock::now();
   core_.sched_in(&task);
-  task.in_ready_ticks_ = core::read_tsc();
-  task.switches_.fetch_add(1, std::memory_order_relaxed);
+  TaskAccess::record_sched_in(task, in, in_time, core::read_tsc());
   rq.perf_current = &task;
 }
 
@@ -124,10 +123,7 @@ void Scheduler::perf_out(RunQueue& rq, Task* next) {
   const uint64_t leaving = core::read_tsc();
   core_.sched_out(&prev, next);
   const auto now = Clock::now();
-  const uint64_t ticks = core::read_tsc();
-  prev.on_cpu_ticks_.fetch_add(ticks - prev.in_ticks_, std::memory_order_relaxed);
-  prev.between_hooks_ticks_.fetch_add(leaving - prev.in_ready_ticks_, std::memory_order_relaxed);
-  prev.on_cpu_ns_.fetch_add((now - prev.in_time_).count(), std::memory_order_relaxed);
+  TaskAccess::record_sched_out(prev, leaving, now, core::read_tsc());
   rq.perf_current = nullptr;
 }
 
@@ -145,7 +141,7 @@ void Scheduler::balance(RunQueue& rq, Clock::time_point now) {
     }
   }
   if (mine - least < 2) return;
-  for (Task& t : rq.runnable) {
+  for (RunQueue::Node& t : rq.runnable) {
     RunQueue* to = nullptr;
     for (int c : t.affinity().cpus()) {
       RunQueue* q = this->rq(c);
@@ -189,8 +185,8 @@ void Scheduler::leave_cpu(RunQueue& rq, Task& task) {
 bool Scheduler::wake_sleepers(RunQueue& rq, Clock::time_point now) {
   bool any = false;
   for (auto it = rq.sleepers.begin(); it != rq.sleepers.end();) {
-    Task& t = *it;
-    if (t.deadline_ > now) {
+    RunQueue::Node& t = *it;
+    if (TaskAccess::deadline(t) > now) {
       ++it;
       continue;
     }
@@ -245,7 +241,7 @@ void Scheduler::update_timers(RunQueue& rq, bool busy) {
   if (!rq.sleepers_changed && !fired) return;
   rq.sleepers_changed = false;
   auto earliest = Clock::time_point::max();
-  for (const Task& t : rq.sleepers) earliest = std::min(earliest, t.deadline_);
+  for (const Task& t : rq.sleepers) earliest = std::min(earliest, TaskAccess::deadline(t));
   if (earliest == rq.wakeup_at) return;
   rq.wakeup_at = earliest;
   if (earliest == Clock::time_point::max()) {

@@ -63,7 +63,9 @@ __attribute__((noinline)) Task* current_task() {
   return tls_task;
 }
 
-void TaskAccess::init_thread([[maybe_unused]] RunQueue& rq) {
+void TaskAccess::init_thread(RunQueue& rq) {
+  // Declared where RunQueue is incomplete, so the role is asserted here, not required there.
+  rq.assert_owner();
 #if defined(__SANITIZE_THREAD__)
   rq.tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -147,6 +149,7 @@ void TaskAccess::start_fiber(Task& task) {
 }
 
 SwitchReason TaskAccess::resume(RunQueue& rq, Task& task) {
+  rq.assert_owner();
   task.rq_ = &rq;
   if (task.stack_.sp != nullptr) start_fiber(task);  // its first run
   tls_task = &task;

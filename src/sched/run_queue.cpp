@@ -46,10 +46,11 @@ int RunQueue::push(Task& task) {
     return -EAGAIN;
   }
   nr_tasks.fetch_add(1, std::memory_order_relaxed);
-  cds_wfcq_node_init(&task.wake_link_.node);
-  task.wake_link_.task = &task;
-  cpu::internal::tsan_release(&task.wake_link_);  // the queue's hand-off, for TSan
-  cds_wfcq_enqueue(__cds_wfcq_head_cast(&wake_head), &wake_tail, &task.wake_link_.node);
+  Node::WakeLink& link = TaskAccess::node(task).wake_link;
+  cds_wfcq_node_init(&link.node);
+  link.task = &TaskAccess::node(task);
+  cpu::internal::tsan_release(&link);  // the queue's hand-off, for TSan
+  cds_wfcq_enqueue(__cds_wfcq_head_cast(&wake_head), &wake_tail, &link.node);
   entering.fetch_sub(1, std::memory_order_seq_cst);
   thread->notify();
   return 0;
@@ -59,12 +60,10 @@ bool RunQueue::pull() {
   bool any = false;
   while (cds_wfcq_node* n =
              __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&wake_head), &wake_tail)) {
-    Task::WakeLink* link = caa_container_of(n, Task::WakeLink, node);
+    Node::WakeLink* link = caa_container_of(n, Node::WakeLink, node);
     cpu::internal::tsan_acquire(link);
-    Task& task = *link->task;
-    const int was = task.cpu_.load(std::memory_order_relaxed);
-    if (was >= 0 && was != cpu) task.migrations_.fetch_add(1, std::memory_order_relaxed);
-    task.cpu_.store(cpu, std::memory_order_relaxed);
+    Node& task = *link->task;
+    TaskAccess::set_cpu(task, cpu);
     if (task.state() == TaskState::kSleeping) {
       sleepers.push_back(task);
       sleepers_changed = true;

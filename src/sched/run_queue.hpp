@@ -15,6 +15,7 @@
 #include "pctx/cpu/cpu_timer.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "pctx/sched/task.hpp"
+#include "sched/task_access.hpp"
 
 namespace pctx::sched {
 
@@ -23,9 +24,10 @@ inline int64_t ns_since_epoch(std::chrono::steady_clock::time_point t) {
 }
 
 struct RunQueue {
+  using Node = TaskAccess::Node;
   using List = boost::intrusive::list<
-      Task,
-      boost::intrusive::member_hook<Task, boost::intrusive::list_member_hook<>, &Task::run_hook_>>;
+      Node,
+      boost::intrusive::member_hook<Node, boost::intrusive::list_member_hook<>, &Node::run_hook>>;
 
   RunQueue(int cpu_number, cpu::CpuThread* cpu_thread);
   ~RunQueue();

@@ -65,9 +65,10 @@ cpu::SchedulerHook Scheduler::hook() {
 }
 
 struct Scheduler::NewTasks {
+  using Node = TaskAccess::Node;
   using List = boost::intrusive::list<
-      Task,
-      boost::intrusive::member_hook<Task, boost::intrusive::list_member_hook<>, &Task::new_hook_>>;
+      Node,
+      boost::intrusive::member_hook<Node, boost::intrusive::list_member_hook<>, &Node::new_hook>>;
   base::Mutex mutex{"sched.scheduler.new_tasks_mutex"};
   List list PCTX_GUARDED_BY(mutex);
   ~NewTasks() { list.clear(); }  // unlinks whatever a failed start left
@@ -93,11 +94,14 @@ base::Result<std::unique_ptr<Scheduler>> Scheduler::start(cpu::CpuRuntime& runti
     return base::make_error(-EBUSY, "a scheduler already runs in this process; stop it first");
   }
   s->started_ = true;
-  // Registered after the perf core's step, so a CPU going down moves its tasks away before
-  // its contexts are scheduled out, and gets them only after the contexts are back.
+  // The stage after the perf core's, so a CPU going down moves its tasks away before its
+  // contexts are scheduled out, and gets them only after the contexts are back.
   Scheduler* self = s.get();
-  runtime.hotplug().add_step({kHotplugStep, [self](int c) { return self->cpu_bringup(c); },
-                              [self](int c) { return self->cpu_teardown(c); }});
+  auto st = runtime.hotplug().add_step({cpu::HotplugStage::kScheduler, kHotplugStep,
+                                        [self](int c) { return self->cpu_bringup(c); },
+                                        [self](int c) { return self->cpu_teardown(c); }});
+  if (!st) return st.error();
+  s->hotplug_step_ = true;
   return s;
 }
 
@@ -112,7 +116,7 @@ Scheduler::~Scheduler() {
     base::lock_validator::might_block(base::lock_validator::Blocking::kSleep);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  runtime_.hotplug().remove_step(kHotplugStep);
+  if (hotplug_step_) runtime_.hotplug().remove_step(cpu::HotplugStage::kScheduler);
   for (auto& rq : rqs_) {
     if (!rq) continue;
     // Timers are cancelled on their own CPU; a parked CPU cancelled them when it drained.
@@ -151,7 +155,7 @@ base::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions op
     }
     const uint64_t id = next_id_.fetch_add(1);
     std::string name = options.name.empty() ? fmt::format("task-{}", id) : options.name;
-    task = new Task(*this, id, std::move(name), std::move(affinity), std::move(fn));
+    task = new TaskAccess::Node(*this, id, std::move(name), std::move(affinity), std::move(fn));
   } catch (const std::bad_alloc&) {
     return base::make_error_nothrow(-ENOMEM, [&] {
       return fmt::format("out of memory creating a task ({} tasks live); lower the number of tasks",
@@ -184,7 +188,7 @@ base::Result<TaskRef> Scheduler::spawn(std::function<void()> fn, SpawnOptions op
     }
   } else {
     base::MutexLock lock(new_tasks_->mutex);
-    new_tasks_->list.push_back(*task);
+    new_tasks_->list.push_back(TaskAccess::node(*task));
   }
   return ref;
 }
@@ -196,8 +200,8 @@ int Scheduler::wake(Task& task) {
   bool listed = false;
   {
     base::MutexLock lock(new_tasks_->mutex);
-    if (task.new_hook_.is_linked()) {
-      new_tasks_->list.erase(new_tasks_->list.iterator_to(task));
+    if (TaskAccess::node(task).new_hook.is_linked()) {
+      new_tasks_->list.erase(new_tasks_->list.iterator_to(TaskAccess::node(task)));
       listed = true;
     }
   }
@@ -206,7 +210,7 @@ int Scheduler::wake(Task& task) {
     // Not placed: it is new again, so a later wake places it or the destructor cancels it.
     base::MutexLock lock(new_tasks_->mutex);
     TaskAccess::set_state(task, TaskState::kNew);
-    if (listed) new_tasks_->list.push_back(task);
+    if (listed) new_tasks_->list.push_back(TaskAccess::node(task));
   }
   return err;
 }
@@ -221,34 +225,34 @@ void Scheduler::cancel_new_tasks() {
       base::MutexLock lock(new_tasks_->mutex);
       // A listed task that is no longer New is being woken right now: its wake unlists
       // it, or makes it New again, and a later pass cancels it.
-      for (Task& t : new_tasks_->list) {
+      for (TaskAccess::Node& t : new_tasks_->list) {
         if (TaskAccess::cas_state(t, TaskState::kNew, TaskState::kDead)) {
           task = &t;
           break;
         }
       }
       if (task == nullptr) return;
-      new_tasks_->list.erase(new_tasks_->list.iterator_to(*task));
+      new_tasks_->list.erase(new_tasks_->list.iterator_to(TaskAccess::node(*task)));
     }
-    task->cancelled_.store(true, std::memory_order_release);
+    TaskAccess::set_cancelled(*task);
     core_.exit_task(*task);
-    task->fn_ = nullptr;  // what the function captured is released here
+    TaskAccess::drop_function(*task);  // what the function captured is released here
     TaskAccess::release_stack(*task);
     task_exited(*task);
   }
 }
 
 int Scheduler::select_cpu(Task& task, int avoid) {
-  base::MutexLock lock(task.affinity_mutex_);
+  const cpu::CpuSet affinity = task.affinity();
   const int last = task.cpu();
   // A woken task goes back to its last CPU when that one is idle and allowed (warm caches).
-  if (last >= 0 && last != avoid && task.affinity_.test(last)) {
+  if (last >= 0 && last != avoid && affinity.test(last)) {
     RunQueue* q = rq(last);
     if (q != nullptr && q->accepting.load() && q->nr_tasks.load() == 0) return last;
   }
   int best = -1;
   int best_load = 0;
-  for (int c : task.affinity_.cpus()) {
+  for (int c : affinity.cpus()) {
     RunQueue* q = rq(c);
     if (c == avoid || q == nullptr || !q->accepting.load()) continue;
     const int load = q->nr_tasks.load(std::memory_order_relaxed);
@@ -260,7 +264,7 @@ int Scheduler::select_cpu(Task& task, int avoid) {
   // `avoid` is a preference: when it is the only allowed CPU that takes tasks (the one the
   // task wanted went offline again before it could move), the task stays where it is
   // rather than being lost.
-  if (best < 0 && avoid >= 0 && task.affinity_.test(avoid)) {
+  if (best < 0 && avoid >= 0 && affinity.test(avoid)) {
     RunQueue* q = rq(avoid);
     if (q != nullptr && q->accepting.load()) return avoid;
   }
@@ -287,12 +291,7 @@ int Scheduler::enqueue(Task& task, int avoid) {
 
 void Scheduler::widen(Task& task, int from_cpu) {
   AffinityWidened w{task.id(), task.name(), {}, from_cpu, -1};
-  {
-    base::MutexLock lock(task.affinity_mutex_);
-    w.old_affinity = task.affinity_;
-    task.affinity_ = runtime_.cpus();
-  }
-  task.widened_.store(true);
+  w.old_affinity = TaskAccess::widen_affinity(task, runtime_.cpus());
   std::function<void(const AffinityWidened&)> callback;
   {
     base::MutexLock lock(log_mutex_);
@@ -311,7 +310,7 @@ void Scheduler::restore_affinities(int c) {
   {
     base::MutexLock lock(log_mutex_);
     std::erase_if(widened_tasks_, [&](TaskRef& t) {
-      if (t->done() || !t->widened_.load()) return true;  // gone, or set since
+      if (t->done() || !TaskAccess::widened(*t)) return true;  // gone, or set since
       if (!t->requested_affinity().test(c)) return false;
       due.push_back(std::move(t));
       return true;
@@ -319,13 +318,7 @@ void Scheduler::restore_affinities(int c) {
   }
   for (TaskRef& t : due) {
     AffinityRestored r{t->id(), t->name(), {}, c};
-    {
-      base::MutexLock lock(t->affinity_mutex_);
-      t->affinity_ = t->requested_ & runtime_.cpus();
-      r.affinity = t->affinity_;
-    }
-    t->widened_.store(false);
-    t->affinity_changed_.store(true);
+    r.affinity = TaskAccess::restore_affinity(*t, runtime_.cpus());
     if (RunQueue* q = rq(t->cpu())) {
       q->need_resched.store(true);
       q->thread->notify();
@@ -351,13 +344,7 @@ int Scheduler::set_affinity(Task& task, const cpu::CpuSet& cpus) {
   InFlight in(in_flight_);
   const cpu::CpuSet allowed = cpus & runtime_.cpus();
   if (allowed.empty()) return -EINVAL;
-  {
-    base::MutexLock lock(task.affinity_mutex_);
-    task.affinity_ = allowed;
-    task.requested_ = allowed;
-  }
-  task.widened_.store(false);
-  task.affinity_changed_.store(true);
+  TaskAccess::set_affinity(task, allowed);
   if (current_task() == &task) {
     if (!allowed.test(task.cpu())) TaskAccess::suspend(task, SwitchReason::kMigrate);
     return 0;
@@ -417,9 +404,7 @@ std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
 void Scheduler::task_exited(Task& task) {
   // Uncounted before it is done, so that a join that returned never sees it still live.
   live_.fetch_sub(1);
-  task.done_.store(true, std::memory_order_release);
-  task.done_.notify_all();
-  task.exit_waiters_.wake_all();
+  TaskAccess::mark_done(task);
   task.put();  // the scheduler's reference
 }
 

@@ -47,7 +47,7 @@ Task::~Task() {
 }
 
 void Task::put() {
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) TaskAccess::destroy(this);
 }
 
 cpu::CpuSet Task::affinity() const {
@@ -58,6 +58,39 @@ cpu::CpuSet Task::affinity() const {
 cpu::CpuSet Task::requested_affinity() const {
   base::MutexLock lock(affinity_mutex_);
   return requested_;
+}
+
+cpu::CpuSet TaskAccess::widen_affinity(Task& task, const cpu::CpuSet& cpus) {
+  cpu::CpuSet old;
+  {
+    base::MutexLock lock(task.affinity_mutex_);
+    old = task.affinity_;
+    task.affinity_ = cpus;
+  }
+  task.widened_.store(true);
+  return old;
+}
+
+cpu::CpuSet TaskAccess::restore_affinity(Task& task, const cpu::CpuSet& online) {
+  cpu::CpuSet now;
+  {
+    base::MutexLock lock(task.affinity_mutex_);
+    task.affinity_ = task.requested_ & online;
+    now = task.affinity_;
+  }
+  task.widened_.store(false);
+  task.affinity_changed_.store(true);
+  return now;
+}
+
+void TaskAccess::set_affinity(Task& task, const cpu::CpuSet& cpus) {
+  {
+    base::MutexLock lock(task.affinity_mutex_);
+    task.affinity_ = cpus;
+    task.requested_ = cpus;
+  }
+  task.widened_.store(false);
+  task.affinity_changed_.store(true);
 }
 
 std::chrono::nanoseconds Task::on_cpu_time() const {

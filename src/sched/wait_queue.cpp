@@ -50,7 +50,7 @@ int WaitQueue::wake(int limit) {
       }
     }
     if (n == 0) break;
-    for (int i = 0; i < n; ++i) woken[i]->scheduler_.make_runnable(*woken[i]);
+    for (int i = 0; i < n; ++i) TaskAccess::scheduler(*woken[i]).make_runnable(*woken[i]);
     total += n;
   }
   return total;

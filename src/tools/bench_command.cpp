@@ -34,10 +34,7 @@ struct BenchOptions {
   int repetitions = 0;  // not given: 3 with --quick, else 5 (--repetitions refuses 0)
 };
 
-[[noreturn]] void die(const std::string& message, int code = 1) {
-  fmt::print(stderr, "pctx bench: {}\n", message);
-  throw CLI::RuntimeError(code);
-}
+constexpr std::string_view kCommand = "pctx bench";
 
 std::string fixed(double v) {
   return v >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.1f}", v);
@@ -82,8 +79,8 @@ std::string last_line(const char* path) {
 
 void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool skipped) {
   if (curve.n.empty()) {
-    die(skipped ? "--plot: nothing to draw, a switch benchmark was skipped (see above)"
-                : "--plot: nothing to draw, the switch benchmarks measured nothing");
+    die(kCommand, skipped ? "--plot: nothing to draw, a switch benchmark was skipped (see above)"
+                          : "--plot: nothing to draw, the switch benchmarks measured nothing");
   }
   nlohmann::json j;
   j["n"] = curve.n;
@@ -93,19 +90,21 @@ void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool sk
   char data[] = "/tmp/pctx-curve-XXXXXX";
   const int fd = mkstemp(data);
   if (fd < 0)
-    die(fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
+    die(kCommand,
+        fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
   const std::string text = j.dump();
   if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
     close(fd);
     unlink(data);
-    die("--plot: cannot write a temporary file in /tmp");
+    die(kCommand, "--plot: cannot write a temporary file in /tmp");
   }
   close(fd);
   char errors[] = "/tmp/pctx-plot-err-XXXXXX";
   const int efd = mkstemp(errors);
   if (efd < 0) {
     unlink(data);
-    die(fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
+    die(kCommand,
+        fmt::format("--plot: cannot create a temporary file ({})", base::errno_text(errno)));
   }
   close(efd);
   // Debian's python3 (where python3-matplotlib is), whatever python3 comes first in PATH.
@@ -116,7 +115,8 @@ void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool sk
   if (p == nullptr) {
     unlink(data);
     unlink(errors);
-    die("--plot: cannot run /usr/bin/python3; install python3-matplotlib (scripts/setup.sh)");
+    die(kCommand,
+        "--plot: cannot run /usr/bin/python3; install python3-matplotlib (scripts/setup.sh)");
   }
   std::fputs(kPlotScript, p);
   const int status = pclose(p);
@@ -124,8 +124,8 @@ void write_plot(const bench::SwitchCurve& curve, const std::string& out, bool sk
   unlink(data);
   unlink(errors);
   if (status != 0) {
-    die(fmt::format("--plot: python3 could not draw {}: {}", out,
-                    said.empty() ? "no message" : said));
+    die(kCommand, fmt::format("--plot: python3 could not draw {}: {}", out,
+                              said.empty() ? "no message" : said));
   }
 }
 
@@ -134,7 +134,8 @@ void check_writable(const char* option, const std::string& path) {
   if (path.empty()) return;
   const std::string why = cannot_write(path);
   if (!why.empty()) {
-    die(fmt::format("{} {}: cannot write it ({}); choose a writable path", option, path, why), 2);
+    die(kCommand,
+        fmt::format("{} {}: cannot write it ({}); choose a writable path", option, path, why), 2);
   }
 }
 
@@ -167,7 +168,8 @@ std::vector<std::string> selected_benchmarks(const std::string& filter) {
       const auto colon = errors.find(": ");
       std::string why = colon == std::string::npos ? errors : errors.substr(colon + 2);
       while (!why.empty() && why.back() == '\n') why.pop_back();
-      die(fmt::format("--filter '{}': not a valid regular expression ({}); write e.g. "
+      die(kCommand,
+          fmt::format("--filter '{}': not a valid regular expression ({}); write e.g. "
                       "--filter 'switch_tsc|read_local'",
                       filter, why),
           2);
@@ -177,7 +179,8 @@ std::vector<std::string> selected_benchmarks(const std::string& filter) {
       const std::string family = n.substr(0, n.find('/'));
       if (families.empty() || families.back() != family) families.push_back(family);
     }
-    die(fmt::format("--filter '{}' matched no benchmark; the benchmarks are {}", filter,
+    die(kCommand,
+        fmt::format("--filter '{}' matched no benchmark; the benchmarks are {}", filter,
                     fmt::join(families, ", ")),
         2);
   }
@@ -187,7 +190,7 @@ std::vector<std::string> selected_benchmarks(const std::string& filter) {
 void run(const BenchOptions& o) {
   check_writable("--json", o.json);
   check_writable("--plot", o.plot);
-  if (auto st = bench::init_cpus(); !st) die(st.error().message);
+  or_die(kCommand, bench::init_cpus());
   bench::register_all_suites();
   const auto selected = selected_benchmarks(o.filter);
   if (!o.plot.empty()) {
@@ -198,14 +201,16 @@ void run(const BenchOptions& o) {
       return false;
     };
     if (!has("switch_tsc/") || !has("kernel_switch/")) {
-      die(fmt::format("--plot draws switch_tsc against kernel_switch, which --filter '{}' "
+      die(kCommand,
+          fmt::format("--plot draws switch_tsc against kernel_switch, which --filter '{}' "
                       "leaves out; widen the filter or drop --plot",
                       o.filter),
           2);
     }
     // NOLINTNEXTLINE(concurrency-mt-unsafe): options are checked before any thread starts.
     if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
-      die("--plot needs /usr/bin/python3 with matplotlib; install python3-matplotlib "
+      die(kCommand,
+          "--plot needs /usr/bin/python3 with matplotlib; install python3-matplotlib "
           "(scripts/setup.sh)");
     }
   }
@@ -264,7 +269,8 @@ void run(const BenchOptions& o) {
     out << report.dump(2) << "\n";
     out.close();
     if (!out)
-      die(fmt::format("--json {}: writing it failed ({})", o.json, base::errno_text(errno)));
+      die(kCommand,
+          fmt::format("--json {}: writing it failed ({})", o.json, base::errno_text(errno)));
     fmt::print("\nwrote {}\n", o.json);
   }
   if (!o.plot.empty()) {

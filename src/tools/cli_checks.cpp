@@ -13,6 +13,17 @@
 
 namespace pctx::tools {
 
+void die(std::string_view command, const std::string& message, int code) {
+  fmt::print(stderr, "{}: {}\n", command, message);
+  throw CLI::RuntimeError(code);
+}
+
+cpu::CpuSet parse_cpus_or_die(std::string_view command, const std::string& text) {
+  cpu::CpuSet cpus = or_die(command, cpu::CpuSet::parse(text), kUsageError);
+  if (cpus.empty()) die(command, "give at least one CPU, e.g. 1 or 1-3", kUsageError);
+  return cpus;
+}
+
 CLI::Validator number_between(double min, double max, const std::string& unit,
                               const std::string& example) {
   return CLI::Validator(

@@ -16,18 +16,7 @@ namespace pctx::tools {
 
 namespace {
 
-cpu::CpuSet parse_cpus_or_die(const std::string& text) {
-  auto s = cpu::CpuSet::parse(text);
-  if (!s) {
-    fmt::print(stderr, "pctx hotplug: {}\n", s.error().message);
-    throw CLI::RuntimeError(2);
-  }
-  if (s->empty()) {
-    fmt::print(stderr, "pctx hotplug: give at least one CPU, e.g. 1 or 1-3\n");
-    throw CLI::RuntimeError(2);
-  }
-  return *s;
-}
+constexpr std::string_view kCommand = "pctx hotplug";
 
 std::string or_none(const cpu::CpuSet& s) {
   return s.empty() ? "none" : s.to_string();
@@ -93,7 +82,7 @@ void add_hotplug_command(CLI::App& app) {
   // All or nothing: the whole list is checked first, and a failure midway undoes what was
   // done. Bad input exits 2, a failure of the machine or of permissions 1.
   auto run = [args](bool online) {
-    const cpu::CpuSet cpus = parse_cpus_or_die(args->cpus);
+    const cpu::CpuSet cpus = parse_cpus_or_die(kCommand, args->cpus);
     cpu::HotplugOptions options;
     options.allow_cpu0 = args->allow_cpu0;
     options.restore_on_exit = false;  // the user asked for this state; the journal keeps it
@@ -106,17 +95,13 @@ void add_hotplug_command(CLI::App& app) {
         const bool cpu0 = p.kind == cpu::HotplugProblem::Kind::kCpu0;
         problems.push_back(cpu0 ? "CPU 0 is left alone unless --allow-cpu0" : p.message);
       }
-      fmt::print(stderr, "pctx hotplug: {}\n", fmt::join(problems, "; "));
-      throw CLI::RuntimeError(check.bad_input() ? 2 : 1);
+      die(kCommand, fmt::format("{}", fmt::join(problems, "; ")),
+          check.bad_input() ? kUsageError : kRuntimeFailure);
     }
-    auto changed = hotplug.apply_all(cpus, online);
-    if (!changed) {
-      fmt::print(stderr, "pctx hotplug: {}\n", changed.error().message);
-      throw CLI::RuntimeError(1);
-    }
+    const cpu::CpuSet changed = or_die(kCommand, hotplug.apply_all(cpus, online));
     for (int c : cpus.cpus()) {
       fmt::print("cpu{} {}{}\n", c, online ? "online" : "offline",
-                 changed->test(c) ? "" : " (already)");
+                 changed.test(c) ? "" : " (already)");
     }
   };
   down->callback([run] { run(false); });
@@ -141,13 +126,12 @@ void add_hotplug_command(CLI::App& app) {
       "  pctx hotplug restore 1");
   restore->callback([args] {
     cpu::HotplugJournal journal;
-    auto restored =
-        journal.restore(args->cpus.empty() ? cpu::CpuSet{} : parse_cpus_or_die(args->cpus));
-    if (!restored) {
-      fmt::print(stderr, "pctx hotplug restore: {}\n", restored.error().message);
-      throw CLI::RuntimeError(1);
-    }
-    fmt::print("restored: {}\n", or_none(*restored));
+    const cpu::CpuSet restored =
+        or_die("pctx hotplug restore",
+               journal.restore(args->cpus.empty()
+                                   ? cpu::CpuSet{}
+                                   : parse_cpus_or_die("pctx hotplug restore", args->cpus)));
+    fmt::print("restored: {}\n", or_none(restored));
   });
 }
 

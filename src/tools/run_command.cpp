@@ -2,6 +2,8 @@
 // CPU with the perf core's semantics, and reported as `perf stat` reports: a table for
 // people, -x CSV and --json for machines, -I intervals, -r repeats with their spread, and
 // what was counted so far on Ctrl-C or SIGTERM. run_session.cpp collects; this reports.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstring>  // sigdescr_np: a GNU extension, declared under _GNU_SOURCE
 
@@ -17,6 +19,7 @@
 #include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
 #include "tools/run_session.hpp"
+#include "tools/signals.hpp"
 #include "tools/table.hpp"
 
 namespace pctx::tools {
@@ -36,10 +39,7 @@ struct RunOptions {
   OutputOptions out;
 };
 
-[[noreturn]] void die(const std::string& message, int code = 1) {
-  fmt::print(stderr, "pctx run: {}\n", message);
-  throw CLI::RuntimeError(code);
-}
+constexpr std::string_view kCommand = "pctx run";
 
 // SIGINT and SIGTERM end the run early with its counts printed, as perf stat does; a
 // second one while the first is handled ends the process the default way.
@@ -52,6 +52,8 @@ void on_stop_signal(int sig) {
   }
 }
 
+constexpr int kStopSignals[] = {SIGINT, SIGTERM};
+
 class StopSignals {
  public:
   StopSignals() {
@@ -60,19 +62,16 @@ class StopSignals {
     sa.sa_handler = on_stop_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
+    if (auto st = install_handlers(kStopSignals, sa, old_); !st) {
+      die(kCommand, st.error().message + "; Ctrl-C would end the run without printing its counts");
+    }
   }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
+  ~StopSignals() { restore_handlers(kStopSignals, old_); }
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
 
  private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
+  struct sigaction old_[std::size(kStopSignals)]{};
 };
 
 // The largest --counters cap: no PMU has more counters, and a cap is for showing
@@ -91,16 +90,19 @@ std::map<std::string, int> parse_caps(const std::vector<std::string>& items) {
     errno = 0;
     const long n = std::strtol(value.c_str(), &end, 10);
     if (eq == std::string::npos || eq == 0 || value.empty() || *end != '\0' || errno != 0) {
-      die(fmt::format("--counters {}: write PMU=N, e.g. tsc=2 (one PMU per --counters)", item), 2);
+      die(kCommand,
+          fmt::format("--counters {}: write PMU=N, e.g. tsc=2 (one PMU per --counters)", item), 2);
     }
     if (n < 1 || n > kMaxCounterCap) {
-      die(fmt::format("--counters {}: N is the PMU's number of counters, from 1 to {}", item,
+      die(kCommand,
+          fmt::format("--counters {}: N is the PMU's number of counters, from 1 to {}", item,
                       kMaxCounterCap),
           2);
     }
     const std::string pmu = item.substr(0, eq);
     if (auto it = given.find(pmu); it != given.end()) {
-      die(fmt::format("--counters {}: {} is already capped by --counters {}; give each PMU once",
+      die(kCommand,
+          fmt::format("--counters {}: {} is already capped by --counters {}; give each PMU once",
                       item, pmu, it->second),
           2);
     }
@@ -114,11 +116,12 @@ cpu::CpuSet pick_cpus(const RunOptions& o, bool given) {
   cpu::CpuSet online = cpu::online_cpus();
   if (!given) return online;
   auto set = cpu::CpuSet::parse(o.cpus);
-  if (!set) die(fmt::format("--cpus: {}", set.error().message), 2);
-  if (set->empty()) die("--cpus: give at least one CPU, e.g. 0 or 0-1", 2);
+  if (!set) die(kCommand, fmt::format("--cpus: {}", set.error().message), 2);
+  if (set->empty()) die(kCommand, "--cpus: give at least one CPU, e.g. 0 or 0-1", 2);
   const cpu::CpuSet offline = *set - online;
   if (!offline.empty()) {
-    die(fmt::format("--cpus {}: CPU {} is offline or absent (online: {}); bring it up with `pctx "
+    die(kCommand,
+        fmt::format("--cpus {}: CPU {} is offline or absent (online: {}); bring it up with `pctx "
                     "hotplug up {}` or choose online CPUs",
                     o.cpus, offline.to_string(), online.to_string(), offline.to_string()),
         2);
@@ -139,17 +142,18 @@ std::string group_text(const pmu::GroupTerm& g) {
 void check_spec(const std::string& spec, const std::map<std::string, int>& caps,
                 const std::string& option) {
   auto parsed = pmu::parse_spec(spec);
-  if (!parsed) die(fmt::format("{}: {}", option, parsed.error().message), 2);
+  if (!parsed) die(kCommand, fmt::format("{}: {}", option, parsed.error().message), 2);
   const int tsc_counters = caps.count("tsc") ? caps.at("tsc") : 4;
   for (const auto& g : parsed->groups) {
     int tsc = 0;
     for (const auto& term : g.events) {
       auto r = pmu::resolve_event(term);
-      if (!r) die(fmt::format("{}: {}", option, r.error().message), 2);
+      if (!r) die(kCommand, fmt::format("{}: {}", option, r.error().message), 2);
       tsc += r->source == pmu::EventSource::kTsc ? 1 : 0;
     }
     if (tsc > tsc_counters) {
-      die(fmt::format("{}: too many events in the group {}: the tsc PMU has {} counters, the "
+      die(kCommand,
+          fmt::format("{}: too many events in the group {}: the tsc PMU has {} counters, the "
                       "group would need {}; split it into smaller groups (separate groups are "
                       "multiplexed) or raise --counters tsc=N",
                       option, group_text(g), tsc_counters, tsc),
@@ -160,19 +164,21 @@ void check_spec(const std::string& spec, const std::map<std::string, int>& caps,
 
 RunPlan make_plan(const RunOptions& o, bool cpus_given) {
   if (o.interval_ms < 0 || (o.interval_ms > 0 && o.interval_ms < 10)) {
-    die(fmt::format("-I {}: give an interval of at least 10 ms, e.g. -I 100", o.interval_ms), 2);
+    die(kCommand,
+        fmt::format("-I {}: give an interval of at least 10 ms, e.g. -I 100", o.interval_ms), 2);
   }
   if (o.repeat < 1 || o.repeat > 1000) {
-    die(fmt::format("-r {}: give 1 to 1000 runs", o.repeat), 2);
+    die(kCommand, fmt::format("-r {}: give 1 to 1000 runs", o.repeat), 2);
   }
   if (o.interval_ms > 0 && o.repeat > 1) {
-    die("-I and -r together: intervals of repeated runs would mix; use one of them", 2);
+    die(kCommand, "-I and -r together: intervals of repeated runs would mix; use one of them", 2);
   }
   RunPlan plan;
   for (const auto& w : o.workloads) {
     auto parsed = parse_workload(w);
     if (!parsed) {
-      die(fmt::format("-w: unknown workload '{}'; choose from {}", w,
+      die(kCommand,
+          fmt::format("-w: unknown workload '{}'; choose from {}", w,
                       fmt::join(workload_names(), ", ")),
           2);
     }
@@ -190,7 +196,8 @@ RunPlan make_plan(const RunOptions& o, bool cpus_given) {
   plan.caps = parse_caps(o.counters);
   for (const auto& [name, n] : plan.caps) {
     if (name != "tsc" && name != "hardware") {
-      die(fmt::format("--counters {}={}: no PMU named '{}' has a counter limit; use tsc=N or "
+      die(kCommand,
+          fmt::format("--counters {}={}: no PMU named '{}' has a counter limit; use tsc=N or "
                       "hardware=N",
                       name, n, name),
           2);
@@ -242,6 +249,13 @@ std::vector<StatRow> merge_runs(const std::vector<RunOutcome>& runs) {
 nlohmann::json document(const RunOptions& o, const RunPlan& plan,
                         const std::vector<RunOutcome>& runs, const std::vector<StatRow>& rows) {
   const RunOutcome& last = runs.back();
+  auto events_of = [&](const std::string& scope) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& r : rows) {
+      if (r.scope == scope) a.push_back(stat_json(r));
+    }
+    return a;
+  };
   nlohmann::json j;
   j["spec"] = plan.spec;
   j["cpu_spec"] = plan.cpu_spec;
@@ -251,17 +265,28 @@ nlohmann::json document(const RunOptions& o, const RunPlan& plan,
   for (const auto& r : runs) elapsed += r.elapsed_s;
   j["elapsed_s"] = elapsed / static_cast<double>(runs.size());
   j["interrupted"] = last.interrupted;
-  j["tasks"] = last.tasks;
-  j["cpus"] = last.cpus;
-  auto events_of = [&](const std::string& scope) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& r : rows) {
-      if (r.scope == scope) a.push_back(stat_json(r));
-    }
-    return a;
-  };
-  for (auto& t : j["tasks"]) t["events"] = events_of(t["scope"].get<std::string>());
-  for (auto& c : j["cpus"]) c["events"] = events_of(c["scope"].get<std::string>());
+  j["tasks"] = nlohmann::json::array();
+  for (const TaskRecord& t : last.tasks) {
+    j["tasks"].push_back({{"id", t.id},
+                          {"name", t.name},
+                          {"scope", t.scope},
+                          {"workload", to_string(t.workload)},
+                          {"cpu", t.cpu},
+                          {"on_cpu_ns", t.on_cpu_ns},
+                          {"on_cpu_ticks", t.on_cpu_ticks},
+                          {"switches", t.switches},
+                          {"migrations", t.migrations},
+                          {"work", t.work},
+                          {"affinity_widened", t.affinity_widened},
+                          {"events", events_of(t.scope)}});
+  }
+  j["cpus"] = nlohmann::json::array();
+  for (const CpuRecord& c : last.cpus) {
+    j["cpus"].push_back({{"cpu", c.cpu},
+                         {"scope", c.scope},
+                         {"offline_ns", c.offline.count()},
+                         {"events", events_of(c.scope)}});
+  }
   j["affinity_widened"] = last.widened;
   j["affinity_restored"] = last.restored;
   j["rebalance_delays_ns"] = last.rebalance_delays_ns;
@@ -288,14 +313,11 @@ void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<Run
              last.interrupted ? " (interrupted)" : "");
   Table summary(
       {"task", "cpu", "workload", "on cpu ms", "tsc ticks", "switches", "migrations", "work"});
-  for (const auto& t : last.tasks) {
-    summary.add({t["scope"].get<std::string>(), fmt::format("{}", t["cpu"].get<int>()),
-                 t["workload"].get<std::string>(),
-                 fmt::format("{:.1f}", t["on_cpu_ns"].get<double>() / 1e6),
-                 fmt::format("{}", t["on_cpu_ticks"].get<uint64_t>()),
-                 fmt::format("{}", t["switches"].get<uint64_t>()),
-                 fmt::format("{}", t["migrations"].get<uint64_t>()),
-                 fmt::format("{}", t["work"].get<uint64_t>())});
+  for (const TaskRecord& t : last.tasks) {
+    summary.add({t.scope, fmt::format("{}", t.cpu), to_string(t.workload),
+                 fmt::format("{:.1f}", static_cast<double>(t.on_cpu_ns) / 1e6),
+                 fmt::format("{}", t.on_cpu_ticks), fmt::format("{}", t.switches),
+                 fmt::format("{}", t.migrations), fmt::format("{}", t.work)});
   }
   fmt::print("\n");
   summary.print(stdout);
@@ -306,8 +328,10 @@ void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<Run
         "\n(NN.NN%) is the share of the time the event counted: it was multiplexed, and its "
         "count is scaled by enabled/running\n");
   }
-  for (const auto& [c, ms] : last.offline_ms) {
-    fmt::print("cpu{} was offline for {:.1f} ms of the run\n", c, ms);
+  for (const CpuRecord& c : last.cpus) {
+    if (c.offline.count() == 0) continue;
+    fmt::print("cpu{} was offline for {:.1f} ms of the run\n", c.cpu,
+               std::chrono::duration<double, std::milli>(c.offline).count());
   }
   if (!last.widened.empty() || !last.restored.empty()) {
     fmt::print("hotplug: {} task(s) widened to any CPU, {} given their affinity back\n",
@@ -315,46 +339,73 @@ void print_table(const RunOptions& o, const RunPlan& plan, const std::vector<Run
   }
 }
 
-// Returns the signal that ended the run early, 0 if none.
-int run(const RunOptions& o, bool cpus_given) {
-  const RunPlan plan = make_plan(o, cpus_given);
-  const StopSignals signals;
-  bool interval_header = false;
-  const IntervalSink on_interval = [&](const std::vector<StatRow>& rows) {
-    if (o.out.json) {
+// What a run says while it goes: -I intervals in the output's format, hotplug notes and a
+// progress line (for a person watching a run of a second or more) on stderr.
+class LiveReporter : public RunObserver {
+ public:
+  LiveReporter(const RunOptions& o, const RunPlan& plan)
+      : o_(o),
+        duration_s_(std::chrono::duration<double>(plan.duration).count()),
+        progress_(isatty(STDERR_FILENO) != 0 && plan.duration >= std::chrono::seconds(1) &&
+                  plan.interval.count() == 0) {}
+
+  void interval(const std::vector<StatRow>& rows) override {
+    if (o_.out.json) {
       for (const auto& r : rows) fmt::print("{}\n", stat_json(r).dump());
-    } else if (!o.out.csv_separator.empty()) {
-      print_stat_csv(stdout, rows, o.out.csv_separator);
+    } else if (!o_.out.csv_separator.empty()) {
+      print_stat_csv(stdout, rows, o_.out.csv_separator);
     } else {
-      if (!interval_header)
-        fmt::print("#           time scope        {:>18} unit  events\n", "counts");
-      interval_header = true;
+      if (!header_) fmt::print("#           time scope        {:>18} unit  events\n", "counts");
+      header_ = true;
       print_stat_table(stdout, rows);
     }
     std::fflush(stdout);
-  };
+  }
+  void note(const std::string& line) override { fmt::print(stderr, "{}: {}\n", kCommand, line); }
+  void progress(std::chrono::nanoseconds elapsed, size_t tasks, uint64_t switches,
+                bool done) override {
+    if (!progress_) return;
+    if (done) {
+      fmt::print(stderr, "\r\033[K");
+      return;
+    }
+    fmt::print(stderr, "\r  {}: {:.1f} / {:.1f} s, {} tasks, {} switches ", kCommand,
+               std::chrono::duration<double>(elapsed).count(), duration_s_, tasks, switches);
+  }
+
+ private:
+  const RunOptions& o_;
+  const double duration_s_;
+  const bool progress_;
+  bool header_ = false;
+};
+
+// The runs of -r (one without it), each a session of its own. An interrupted run ends the
+// series; it is kept only when it is the first.
+std::vector<RunOutcome> collect_runs(const RunOptions& o, const RunPlan& plan,
+                                     RunObserver& observer) {
   std::vector<RunOutcome> runs;
   for (int i = 0; i < o.repeat; ++i) {
-    auto outcome = run_session(plan, g_stop_signal, on_interval);
-    if (!outcome) die(outcome.error().message);
+    RunOutcome outcome = or_die(kCommand, run_session(plan, g_stop_signal, observer));
     // An interrupted repeat is dropped when complete ones exist: its counts cover less time.
-    if (outcome->interrupted && !runs.empty()) break;
+    if (outcome.interrupted && !runs.empty()) break;
     // Rows are merged by position, which holds while every run has the same tasks and CPU
     // rows; a CPU that went offline for a whole run changes that, and such a run is left out.
-    if (!runs.empty() && outcome->rows.size() != runs.front().rows.size()) {
+    if (!runs.empty() && outcome.rows.size() != runs.front().rows.size()) {
       fmt::print(stderr,
-                 "pctx run: run {} has {} rows where the first had {} (a CPU came or "
+                 "{}: run {} has {} rows where the first had {} (a CPU came or "
                  "went); it is left out of the means\n",
-                 i + 1, outcome->rows.size(), runs.front().rows.size());
+                 kCommand, i + 1, outcome.rows.size(), runs.front().rows.size());
       continue;
     }
-    runs.push_back(std::move(*outcome));
+    runs.push_back(std::move(outcome));
     if (runs.back().interrupted) break;
   }
-  if (g_stop_signal.load() != 0) {
-    fmt::print(stderr, "pctx run: interrupted by {}; the counts so far follow\n",
-               sigdescr_np(g_stop_signal.load()));
-  }
+  return runs;
+}
+
+// The counts, in the output's format: merged over the runs, as a table, CSV or JSON.
+void report(const RunOptions& o, const RunPlan& plan, const std::vector<RunOutcome>& runs) {
   const std::vector<StatRow> rows = runs.size() > 1 ? merge_runs(runs) : runs.back().rows;
   if (o.out.json) {
     const auto j = document(o, plan, runs, rows);
@@ -364,6 +415,19 @@ int run(const RunOptions& o, bool cpus_given) {
   } else {
     print_table(o, plan, runs, rows);
   }
+}
+
+// Returns the signal that ended the run early, 0 if none.
+int run(const RunOptions& o, bool cpus_given) {
+  const RunPlan plan = make_plan(o, cpus_given);
+  const StopSignals signals;
+  LiveReporter live(o, plan);
+  const std::vector<RunOutcome> runs = collect_runs(o, plan, live);
+  if (g_stop_signal.load() != 0) {
+    fmt::print(stderr, "{}: interrupted by {}; the counts so far follow\n", kCommand,
+               sigdescr_np(g_stop_signal.load()));
+  }
+  report(o, plan, runs);
   return g_stop_signal.load();
 }
 

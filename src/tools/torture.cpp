@@ -19,6 +19,7 @@
 #include "pctx/pmu/encoding.hpp"
 #include "pctx/pmu/scale.hpp"
 #include "pctx/pmu/spec.hpp"
+#include "tools/signals.hpp"
 #include "tools/torture_rig.hpp"
 
 namespace pctx::tools {
@@ -41,16 +42,16 @@ void on_signal(int sig) {
   raise(sig);
 }
 
-void install_signal_handlers() {
+base::Status install_signal_handlers() {
   g_interrupted = false;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &g_previous[i]);
+  return install_handlers(kSignals, sa, g_previous);
 }
 
 void restore_signal_handlers() {
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &g_previous[i], nullptr);
+  restore_handlers(kSignals, g_previous);
 }
 
 // The kernel log from now on, where readable: warnings, BUGs, lockdep and RCU stalls.
@@ -292,8 +293,11 @@ void tear_down(Rig& rig) {
   }
   auto put_all = [&](core::Event* e) {
     if (e == nullptr) return;
-    if (e->ctx != nullptr && rig.core->remove(e) != 0) rig.violate(-1, "remove", "at the end");
-    e->put();
+    // -ENOENT: not installed (a set-up that failed halfway), which is no violation.
+    if (const int rc = rig.core->remove(e); rc != 0 && rc != -ENOENT) {
+      rig.violate(-1, "remove", "at the end");
+    }
+    core::put_event(e);
   };
   std::vector<ExtraGroup> extras;
   {
@@ -326,14 +330,14 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   rig.victims = cpu::hotpluggable_cpus() & rig.initial_online;
   if (!o.allow_cpu0) rig.victims = rig.victims - cpu::CpuSet::of({0});
   report.victims = rig.victims;
-  const long events0 = core::Event::alive(), contexts0 = core::Context::alive(),
-             pmu_contexts0 = core::PmuContext::alive();
+  const core::LiveObjects live0 = core::PerfCore::live_objects();
 
   KernelLog kernel_log;
-  install_signal_handlers();
+  base::Status signals = install_signal_handlers();
   std::vector<std::thread> threads;
   std::thread watchdog;
-  base::Status st = set_up(rig);
+  base::Status st = signals;
+  if (st) st = set_up(rig);
   if (st) st = install_cpu_events(rig);
   if (st) st = spawn_tasks(rig);
   if (!st) {
@@ -393,15 +397,14 @@ int run_torture(const TortureOptions& o, TortureReport& report) {
   if (rig.runtime) tear_down(rig);  // after a failed set-up
   if (watchdog.joinable()) watchdog.join();
   cpu::rcu::barrier();
-  if (core::Event::alive() != events0 || core::Context::alive() != contexts0 ||
-      core::PmuContext::alive() != pmu_contexts0) {
+  if (const core::LiveObjects live = core::PerfCore::live_objects(); live != live0) {
     rig.violate(-1, "leak",
                 fmt::format("alive after the run: {} events, {} contexts, {} PMU contexts "
                             "(before: {}, {}, {})",
-                            core::Event::alive(), core::Context::alive(), core::PmuContext::alive(),
-                            events0, contexts0, pmu_contexts0));
+                            live.events, live.contexts, live.pmu_contexts, live0.events,
+                            live0.contexts, live0.pmu_contexts));
   }
-  restore_signal_handlers();
+  if (signals) restore_signal_handlers();
   {
     auto lines = kernel_log.matching();
     base::MutexLock lock(report.mutex);

@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 
+#include "pctx/base/errno_text.hpp"
 #include "pctx/cpu/sysfs.hpp"
 #include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
@@ -17,10 +18,7 @@ namespace pctx::tools {
 
 namespace {
 
-[[noreturn]] void usage_error(const std::string& message) {
-  fmt::print(stderr, "pctx torture: {}\n", message);
-  throw CLI::RuntimeError(2);
-}
+constexpr std::string_view kCommand = "pctx torture";
 
 // The options' ranges are checked while parsing; what is left needs the machine. The output
 // file comes before root and the CPUs, so that its error is the same wherever it runs.
@@ -28,21 +26,23 @@ void check(const TortureOptions& o) {
   if (!o.json_path.empty()) {
     const std::string why = cannot_write(o.json_path);  // before the run, not after it
     if (!why.empty()) {
-      usage_error(
-          fmt::format("--json {}: cannot write it ({}); choose a writable path", o.json_path, why));
+      die(kCommand,
+          fmt::format("--json {}: cannot write it ({}); choose a writable path", o.json_path, why),
+          kUsageError);
     }
   }
   if (geteuid() != 0) {
-    usage_error("CPU hotplug needs root: run `sudo pctx torture ...`");
+    die(kCommand, "CPU hotplug needs root: run `sudo pctx torture ...`", kUsageError);
   }
   cpu::CpuSet victims = cpu::hotpluggable_cpus() & cpu::online_cpus();
   if (!o.allow_cpu0) victims = victims - cpu::CpuSet::of({0});
   if (victims.empty()) {
     const cpu::CpuSet h = cpu::hotpluggable_cpus();
-    usage_error(
+    die(kCommand,
         fmt::format("no online CPU to take down (hotpluggable: {}{}); bring one up with "
                     "`pctx hotplug up`, or add --allow-cpu0",
-                    h.empty() ? "none" : h.to_string(), o.allow_cpu0 ? "" : ", CPU 0 left alone"));
+                    h.empty() ? "none" : h.to_string(), o.allow_cpu0 ? "" : ", CPU 0 left alone"),
+        kUsageError);
   }
 }
 
@@ -108,10 +108,10 @@ void add_torture_command(CLI::App& app) {
     report.print(stdout);
     if (!o->json_path.empty()) {
       FILE* f = std::fopen(o->json_path.c_str(), "w");
-      if (f == nullptr || std::fputs((report.json().dump(2) + "\n").c_str(), f) < 0 ||
-          std::fclose(f) != 0) {
-        fmt::print(stderr, "pctx torture: could not write {}\n", o->json_path);
-        throw CLI::RuntimeError(1);
+      const bool written =
+          f != nullptr && std::fputs((report.json().dump(2) + "\n").c_str(), f) >= 0;
+      if (f == nullptr || std::fclose(f) != 0 || !written) {
+        die(kCommand, fmt::format("could not write {}: {}", o->json_path, base::errno_text(errno)));
       }
     }
     if (status != 0) throw CLI::RuntimeError(status);

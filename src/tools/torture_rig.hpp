@@ -41,7 +41,8 @@ struct CountedTask {
 // the removal of an event must not race other operations on it.
 struct ExtraGroup {
   core::Event* leader;
-  int cpu;  // the CPU context it is in, or -1 for a task's
+  core::Event* sibling;  // nullptr when the group is the leader alone
+  int cpu;               // the CPU context it is in, or -1 for a task's
 };
 
 // What one thread is doing, for the watchdog: since when (0: nothing) and what.

@@ -82,6 +82,7 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
     leader = rig.make_event(rig.tsc.get(), 0, rng() % 10 == 0);
   }
   if (leader == nullptr) return;
+  core::Event* sibling = nullptr;
   if (rng() % 2 == 0) {  // with a software sibling, sometimes disabled
     core::EventAttr attr;
     attr.pmu = rig.software.get();
@@ -89,6 +90,7 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
     attr.disabled = rng() % 4 == 0;
     auto s = rig.core->create_event(attr, leader);
     if (!s) rig.violate(-1, "create_event", s.error().message);
+    sibling = s ? *s : nullptr;
   }
   core::Context* ctx = nullptr;
   if (into_cpu) {
@@ -102,13 +104,13 @@ void install_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
     rc = rig.core->install(ctx, leader);
   }
   if (rc == 0) {
-    give_back(rig, {leader, cpu});
+    give_back(rig, {leader, sibling, cpu});
     return;
   }
   if (rc != -ESRCH) {  // -ESRCH: the task has exited meanwhile
     rig.violate(cpu, "install", fmt::format("install returned {} ({})", rc, base::errno_text(-rc)));
   }
-  leader->put();
+  core::put_event(leader);
 }
 
 void remove_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
@@ -120,14 +122,13 @@ void remove_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
     rc = rig.core->remove(g->leader);
   }
   if (rc != 0) rig.violate(g->cpu, "remove", fmt::format("remove returned {}", rc));
-  g->leader->put();
+  core::put_event(g->leader);
 }
 
 void toggle_one(Rig& rig, std::mt19937_64& rng, WatchSlot& slot) {
   auto g = take_extra(rig, rng);
   if (!g) return;
-  core::Event* e = g->leader;
-  if (!e->siblings.empty() && rng() % 2 == 0) e = e->siblings[rng() % e->siblings.size()];
+  core::Event* e = g->sibling != nullptr && rng() % 2 == 0 ? g->sibling : g->leader;
   const bool enable = rng() % 2 == 0;
   int rc;
   {
@@ -353,8 +354,8 @@ void checker_thread(Rig& rig, WatchSlot& slot) {
             r.time_running < p.time_running) {
           rig.violate(-1, "decreased",
                       fmt::format("event {}: count {} -> {}, enabled {} -> {}, running {} -> {}",
-                                  e->id, p.count, r.count, p.time_enabled, r.time_enabled,
-                                  p.time_running, r.time_running));
+                                  core::event_id(e), p.count, r.count, p.time_enabled,
+                                  r.time_enabled, p.time_running, r.time_running));
         }
       }
       last[e] = r;

@@ -109,18 +109,24 @@ TEST(LockValidator, RecursionOnOneClassIsReported) {
 TEST(LockValidator, AddressOrderNestingIsAcceptedInOrderOnly) {
   PCTX_REQUIRE_LOCK_VALIDATOR();
   ReportLog log;
-  Mutex locks[3] = {Mutex("test.nested"), Mutex("test.nested"), Mutex("test.nested")};
+  // Members, so that their addresses rise in this order (and the analysis tells them apart,
+  // which it does not for the elements of an array).
+  struct {
+    Mutex m0{"test.nested"};
+    Mutex m1{"test.nested"};
+    Mutex m2{"test.nested"};
+  } locks;
   Mutex after("test.nested.after");
   {
-    MutexLock first(locks[0]);
-    MutexLock second(locks[1], LockNesting::kAddressOrder);
-    MutexLock third(locks[2], LockNesting::kAddressOrder);
+    MutexLock first(locks.m0);
+    MutexLock second(locks.m1, LockNesting::kAddressOrder);
+    MutexLock third(locks.m2, LockNesting::kAddressOrder);
     MutexLock other(after);  // learns test.nested -> test.nested.after, as for one lock
   }
   EXPECT_TRUE(log.all().empty()) << log.text();
   {
-    MutexLock high(locks[2]);
-    MutexLock low(locks[0], LockNesting::kAddressOrder);  // declared, but out of order
+    MutexLock high(locks.m2);
+    MutexLock low(locks.m0, LockNesting::kAddressOrder);  // declared, but out of order
   }
   const auto r = log.expect_one(ReportKind::kRecursion, Blocking::kNone, "test.nested");
   EXPECT_NE(r.text.find("lower address"), std::string::npos) << r.text;

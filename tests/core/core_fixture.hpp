@@ -9,6 +9,9 @@
 #include <memory>
 #include <vector>
 
+// White-box: the core's tests look inside contexts and events (internal headers).
+#include "core/context.hpp"
+#include "core/event.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/core/tsc_pmu.hpp"
 #include "pctx/cpu/cross_call.hpp"
@@ -21,13 +24,13 @@ class CountingSoftPmu : public Pmu {
  public:
   std::string name() const override { return "test-soft"; }
   int counters() const override { return kUnlimited; }
-  int init(Event&) override { return 0; }
-  int add(Event& e) PCTX_REQUIRES(e.ctx->lock) override {
+  int init(PmuEvent&) override { return 0; }
+  int add(PmuEvent& e) override {
     e.hw_prev = read_tsc();
     return 0;
   }
-  void del(Event& e) PCTX_REQUIRES(e.ctx->lock) override { read(e); }
-  void read(Event& e) PCTX_REQUIRES(e.ctx->lock) override {
+  void del(PmuEvent& e) override { read(e); }
+  void read(PmuEvent& e) override {
     const uint64_t now = read_tsc();
     e.count += now - e.hw_prev;
     e.hw_prev = now;

@@ -148,6 +148,32 @@ TEST_F(CoreTest, AnOffGroupJoinsAContextWithEventsWithoutACrossCall) {
   switch_out(cpu_, &task);
 }
 
+// A CPU thread with irqs off (here, in a cross-call handler) must not wait for a mutex or
+// another CPU: every user-side call refuses with -EDEADLK and changes nothing, whatever the
+// context. (Before, an install into another CPU's context returned 0 having done nothing.)
+TEST_F(CoreTest, UserSideCallsRefuseToWaitWithIrqsOff) {
+  Task& task = new_task();
+  Context* tctx = task_ctx(task);
+  Event* installed = group(1);
+  ASSERT_EQ(core_->install(core_->cpu_context(other_), installed), 0);
+  Event* fresh = group(2);
+  std::vector<int> rcs;
+  on_cpu(cpu_, [&] {
+    rcs.push_back(core_->install(core_->cpu_context(other_), fresh));
+    rcs.push_back(core_->install(core_->cpu_context(cpu_), fresh));
+    rcs.push_back(core_->install(tctx, fresh));
+    rcs.push_back(core_->disable(installed));
+    rcs.push_back(core_->enable(installed));
+    rcs.push_back(core_->reset(installed));
+    rcs.push_back(core_->remove(installed));
+  });
+  EXPECT_EQ(rcs, std::vector<int>(7, -EDEADLK));
+  EXPECT_EQ(fresh->ctx, nullptr) << "nothing was installed";
+  EXPECT_EQ(installed->ctx, core_->cpu_context(other_)) << "nothing was removed";
+  EXPECT_EQ(core_->read(installed).state, EventState::kActive) << "nothing was disabled";
+  EXPECT_EQ(core_->install(tctx, fresh), 0) << "the same call from a thread that may wait";
+}
+
 // The task's CPU, as install reads it, is not where the task is current: it is moving. The
 // call there answers -EAGAIN, install retries, and lands exactly once where it arrives.
 TEST_F(CoreTest, InstallRetriesWhileTheTaskMoves) {

@@ -43,7 +43,7 @@ class Hotplug : public ::testing::Test {
     if (candidates.empty()) GTEST_SKIP() << "no hotpluggable CPU other than CPU 0";
     cpu_ = candidates.last();
     all_cpus_online();
-    exit_guard::install();
+    ASSERT_TRUE(exit_guard::install());
     journal_path_ = ::testing::TempDir() + "pctx-hotplug-test.journal";
     std::remove(journal_path_.c_str());
     setenv("PCTX_HOTPLUG_JOURNAL", journal_path_.c_str(), 1);
@@ -205,7 +205,8 @@ TEST_F(Hotplug, ApplyAllIsAllOrNothing) {
 
   // A step that fails after the CPU came online fails the request, and the CPU is taken
   // back down: the request changed nothing.
-  hp.add_step({"fails", [](int) { return -EIO; }, nullptr});
+  ASSERT_TRUE(
+      hp.add_step({HotplugStage::kApplication, "fails", [](int) { return -EIO; }, nullptr}));
   auto up = hp.apply_all(CpuSet::of({cpu_}), true);
   ASSERT_FALSE(up);
   EXPECT_NE(up.error().message.find("undone: CPU " + std::to_string(cpu_) + " is offline again"),
@@ -213,7 +214,7 @@ TEST_F(Hotplug, ApplyAllIsAllOrNothing) {
       << up.error().message;
   EXPECT_EQ(up.error().message.find('\n'), std::string::npos) << "one line";
   EXPECT_FALSE(cpu_is_online(cpu_));
-  hp.remove_step("fails");
+  hp.remove_step(HotplugStage::kApplication);
   auto back = hp.apply_all(CpuSet::of({cpu_}), true);
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_TRUE(cpu_is_online(cpu_));

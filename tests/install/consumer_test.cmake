@@ -15,7 +15,9 @@ step("install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 step("configure consumer" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build
      -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CXX}
      "-DCMAKE_CXX_FLAGS=${SANITIZE_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${SANITIZE_FLAGS}")
+string(REGEX MATCH "[0-9]+ installed headers, each compiled alone" headers "${step_output}")
 step("build consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+message("installed headers ok: ${headers}")
 step("run consumer" ${WORK_DIR}/build/consumer)
 message("${step_output}")
 

@@ -124,15 +124,15 @@ TEST_F(CountingTest, ExitTombstonesTheContext) {
   t->join();
   EXPECT_EQ(t->perf_ctx.load(), nullptr) << "exit detaches the context from the task";
   for (core::Event* e : events) {
-    EXPECT_EQ(e->peek_state(), core::EventState::kExit);
+    EXPECT_EQ(core_->read(e).state, core::EventState::kExit);
     EXPECT_GT(core_->read(e).count, 0u);
   }
   core::EventAttr attr;
   attr.pmu = &tsc_;
   auto late = core_->create_event(attr);
   ASSERT_TRUE(late);
-  EXPECT_EQ(core_->install(events.front()->ctx, *late), -ESRCH) << "no install after exit";
-  (*late)->put();
+  EXPECT_EQ(core_->install(contexts_.back().get(), *late), -ESRCH) << "no install after exit";
+  core::put_event(*late);
 }
 
 }  // namespace

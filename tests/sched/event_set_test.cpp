@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "pctx/core/event.hpp"
+#include "core/event.hpp"
 #include "pctx/core/pmu_registry.hpp"
 #include "pctx/pmu/capabilities.hpp"
 #include "sched/sched_fixture.hpp"

@@ -45,13 +45,13 @@ class SchedTest : public ::testing::Test {
   void TearDown() override {
     join_all();
     for (auto* e : events_) {
-      if (e->ctx != nullptr) {
-        EXPECT_EQ(core_->remove(e), 0);
-      }
-      e->put();
+      const int rc = core_->remove(e);  // -ENOENT: the test removed it
+      EXPECT_TRUE(rc == 0 || rc == -ENOENT) << rc;
+      core::put_event(e);
     }
     tasks_.clear();
     events_.clear();
+    contexts_.clear();
     sched_.reset();
     core_.reset();
     runtime_.reset();
@@ -73,6 +73,7 @@ class SchedTest : public ::testing::Test {
     auto ref = core_->task_context(*t);
     EXPECT_TRUE(ref) << ref.error().message;
     core::Context* ctx = ref->get();
+    contexts_.push_back(std::move(*ref));
     for (int i = 0; i < n; ++i) {
       core::EventAttr attr;
       attr.pmu = &tsc_;
@@ -94,6 +95,7 @@ class SchedTest : public ::testing::Test {
   std::vector<int> cpus_;
   std::vector<TaskRef> tasks_;
   std::vector<core::Event*> events_;
+  std::vector<core::ContextRef> contexts_;  // of the tasks that got events, in order
 };
 
 // Invariant 8 for one task and its tsc event: the count covers every moment between the

@@ -54,9 +54,7 @@ std::vector<core::Context*> task_contexts(const std::vector<std::shared_ptr<Targ
 class StressTest : public testing::SchedTest {
  protected:
   void SetUp() override {
-    events0_ = core::Event::alive();
-    contexts0_ = core::Context::alive();
-    pmu_contexts0_ = core::PmuContext::alive();
+    live0_ = core::PerfCore::live_objects();
     SchedTest::SetUp();
     auto sw = core::PerfSoftwarePmu::open(*runtime_);
     ASSERT_TRUE(sw) << sw.error().message;
@@ -108,7 +106,7 @@ class StressTest : public testing::SchedTest {
   // A new group in the slot: a tsc or software leader, sometimes pinned or filtered to a
   // CPU, with up to two siblings (tsc ones only in a tsc group), some created disabled.
   void renew(Slot& s, std::mt19937_64& rng) {
-    if (!s.members.empty()) s.members[0]->put();  // a leader's put releases its siblings
+    if (!s.members.empty()) core::put_event(s.members[0]);  // a leader's put releases its siblings
     s.members.clear();
     const bool tsc = rng() % 3 != 0;
     s.cpu_filter = rng() % 6 == 0 ? cpus_[rng() % cpus_.size()] : -1;
@@ -190,7 +188,7 @@ class StressTest : public testing::SchedTest {
 
   std::unique_ptr<core::PerfSoftwarePmu> sw_;
   uint64_t seed_ = 0;
-  long events0_ = 0, contexts0_ = 0, pmu_contexts0_ = 0;
+  core::LiveObjects live0_;
   std::atomic<int> failures_{0};
   std::atomic<bool> stop_calls_{false}, stop_tasks_{false};
   std::atomic<uint64_t> next_generation_{1}, calls_{0};
@@ -380,11 +378,11 @@ void StressTest::end_everything() {
   }
   for (auto& s : slots_) {
     if (s->where != nullptr) expect_zero(core_->remove(s->members[0]), "remove");
-    if (!s->members.empty()) s->members[0]->put();
+    if (!s->members.empty()) core::put_event(s->members[0]);
   }
   for (auto& [anchor, where] : anchors_) {
     expect_zero(core_->remove(anchor), "remove");
-    anchor->put();
+    core::put_event(anchor);
   }
   slots_.clear();
   anchors_.clear();
@@ -398,9 +396,10 @@ void StressTest::end_everything() {
   runtime_.reset();
   sw_.reset();
   cpu::rcu::barrier();
-  EXPECT_EQ(core::Event::alive(), events0_) << "events leaked";
-  EXPECT_EQ(core::Context::alive(), contexts0_) << "contexts leaked";
-  EXPECT_EQ(core::PmuContext::alive(), pmu_contexts0_) << "PMU contexts leaked";
+  const core::LiveObjects live = core::PerfCore::live_objects();
+  EXPECT_EQ(live.events, live0_.events) << "events leaked";
+  EXPECT_EQ(live.contexts, live0_.contexts) << "contexts leaked";
+  EXPECT_EQ(live.pmu_contexts, live0_.pmu_contexts) << "PMU contexts leaked";
 }
 
 TEST_F(StressTest, CrossCallsFromManyThreadsKeepEveryPromise) {

@@ -50,6 +50,7 @@ class TeardownTest : public testing::SchedTest {
     auto e = core_->create_event(attr);
     EXPECT_TRUE(e) << e.error().message;
     EXPECT_EQ(core_->install(ref->get(), *e), 0);
+    contexts_.push_back(std::move(*ref));
     events_.push_back(*e);
     return *e;
   }
@@ -84,7 +85,7 @@ TEST_F(TeardownTest, ACancelledTaskWithAnInstalledEventHasItsContextTornDown) {
   TaskRef t = spawn([] {}, o);
   core::Event* e = install_tsc(*t);
   core::Event* f = install_tsc(*t);
-  core::Context* ctx = e->ctx;
+  core::Context* ctx = contexts_.back().get();
   ASSERT_NE(ctx, nullptr);
   EXPECT_EQ(core_->read(e).state, core::EventState::kInactive);
   destroy_scheduler();
@@ -102,7 +103,7 @@ TEST_F(TeardownTest, ACancelledTaskWithAnInstalledEventHasItsContextTornDown) {
   auto late = core_->create_event(attr);
   ASSERT_TRUE(late);
   EXPECT_EQ(core_->install(ctx, *late), -ESRCH) << "no install after the cancellation";
-  (*late)->put();
+  core::put_event(*late);
   EXPECT_EQ(core_->remove(f), 0);
   EXPECT_EQ(core_->check_invariants(), "");
   // e is removed and put by the fixture's TearDown.

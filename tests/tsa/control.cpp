@@ -12,7 +12,7 @@ int read_under_lock(Context* ctx) {
 
 void reset_under_lock(Event* e) {
   cpu::IrqSpinLockGuard l(e->ctx->lock);
-  e->count = 0;
+  e->time_enabled = 0;
 }
 
 void in_order(Context* ctx) {

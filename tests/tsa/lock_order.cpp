@@ -1,6 +1,6 @@
 // Takes a context's mutex while holding its spinlock, against the declared order (the
 // mutex first): must not compile. Clang 14 checks the order only with -Wthread-safety-beta.
-#include "pctx/core/context.hpp"
+#include "core/context.hpp"
 
 namespace pctx::core {
 

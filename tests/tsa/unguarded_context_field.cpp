@@ -1,5 +1,5 @@
 // Reads a field of Context that its spinlock guards, without it: must not compile.
-#include "pctx/core/context.hpp"
+#include "core/context.hpp"
 
 namespace pctx::core {
 

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "pctx/base/result.hpp"
-#include "pctx/core/context.hpp"
+#include "pctx/core/context_ref.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/core/pmu_registry.hpp"
 #include "pctx/core/task.hpp"

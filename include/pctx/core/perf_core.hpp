@@ -1,6 +1,14 @@
 // The perf core in user space: per-CPU and per-task contexts over the CPU runtime, with
 // the kernel's semantics for scheduling groups, multiplexing, time, install and removal.
 //
+// What users hold: events and contexts are opaque handles, as file descriptors are for the
+// kernel's perf. create_event gives a core::Event* (event_ref.hpp: put_event releases it);
+// cpu_context borrows a CPU's core::Context*, and task_context gives a task's as a
+// ContextRef (context_ref.hpp). Everything about them is asked of the core: read and
+// read_group give counts, times and states (Reading, GroupReading). Their bodies (group
+// trees, locks, the per-CPU state) are internal to src/core. PMU drivers implement Pmu
+// (pmu.hpp) and see an event through its PmuEvent part (pmu_event.hpp).
+//
 // Threads: user-side operations (install, remove, enable, disable, reset, read) run in
 // any thread that is not a CPU thread holding irqs off; they reach the CPU where a context
 // is active through cross-calls. Operations on different events may run concurrently;
@@ -25,8 +33,9 @@
 
 #include "pctx/base/mutex.hpp"
 #include "pctx/base/result.hpp"
-#include "pctx/core/context.hpp"
-#include "pctx/core/event.hpp"
+#include "pctx/core/context_ref.hpp"
+#include "pctx/core/event_attr.hpp"
+#include "pctx/core/event_ref.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/task.hpp"
 #include "pctx/cpu/function_ref.hpp"
@@ -35,6 +44,12 @@
 namespace pctx::core {
 
 struct CpuContext;
+
+namespace internal {
+// A context's mutex, for the thread-safety annotations of the core's private calls (the
+// context itself is opaque here); defined in src/core.
+const base::Mutex& context_mutex(const Context* ctx);
+}  // namespace internal
 
 struct CoreOptions {
   std::chrono::nanoseconds rotation_interval{std::chrono::milliseconds(4)};
@@ -55,6 +70,15 @@ struct GroupReading {
   EventState state = EventState::kOff;  // the leader's
   std::vector<uint64_t> counts;
   std::vector<EventState> states;  // effective: a sibling of an Off leader is Off
+};
+
+// The core's objects not yet freed, in the whole process: a leak check compares two of
+// these, taken before and after (and after cpu::rcu::barrier(), which frees the last).
+struct LiveObjects {
+  long events = 0;
+  long contexts = 0;
+  long pmu_contexts = 0;
+  bool operator==(const LiveObjects&) const = default;
 };
 
 // Counters of what the slow and fast paths did, for tests and benchmarks.
@@ -79,6 +103,7 @@ class PerfCore {
   PerfCore(const PerfCore&) = delete;
   PerfCore& operator=(const PerfCore&) = delete;
   static PerfCore* current();
+  static LiveObjects live_objects();
 
   // Registers a driver, also while events count (from any thread); the PMU must outlive
   // the core. -ENOSPC beyond kMaxPmus.
@@ -97,7 +122,9 @@ class PerfCore {
 
   // Installs a group (its leader, with siblings created before) into a context. -EINVAL
   // for a sibling, or a CPU filter other than the CPU context's; -EBUSY if installed
-  // already; -ESRCH if the context's task has exited.
+  // already; -ESRCH if the context's task has exited. These user-side calls (install,
+  // remove, enable, disable, reset) return -EDEADLK, with nothing done, on a CPU thread
+  // with irqs off (a cross-call handler, a timer callback), which must not wait.
   int install(Context* ctx, Event* leader);
   int remove(Event* leader);  // the group leaves its context; the caller still owns it
   // As the kernel's enable/disable ioctls, on a leader (the group) or on one sibling.
@@ -133,7 +160,6 @@ class PerfCore {
 
   CoreStats& stats() { return stats_; }
   cpu::CpuRuntime& runtime() { return runtime_; }
-  CpuContext* cpu(int cpu) const;
   const std::array<Pmu*, kMaxPmus>& pmus() const { return pmus_; }
   // The registered drivers are pmus()[0 .. nr_pmus()): a pass reads no slot beyond.
   int nr_pmus() const { return nr_pmus_.load(std::memory_order_acquire); }
@@ -141,10 +167,11 @@ class PerfCore {
 
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
+  CpuContext* cpu(int cpu) const;  // the core's own per-CPU state (src/core/cpu_context.hpp)
   // Runs fn under ctx's lock, where the context is active; for a user-side change, which
   // holds ctx's mutex throughout.
-  int event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn)
-      PCTX_REQUIRES(ctx->mutex);
+  void event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn)
+      PCTX_REQUIRES(internal::context_mutex(ctx));
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
@@ -160,6 +187,7 @@ class PerfCore {
   // Creation of task contexts, against a task's exit.
   base::Mutex tasks_mutex_{"core.perf_core.tasks_mutex"};
   CoreStats stats_;
+  bool hotplug_step_ = false;  // ours is registered (at HotplugStage::kPerfCore)
 };
 
 }  // namespace pctx::core

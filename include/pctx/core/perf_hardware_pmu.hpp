@@ -33,10 +33,10 @@ class PerfHardwarePmu : public Pmu {
 
   std::string name() const override { return "perf-hardware"; }
   int counters() const override { return counters_; }
-  int init(Event& event) override;
-  int add(Event& event) override;
-  void del(Event& event) override;
-  void read(Event& event) override;
+  int init(PmuEvent& event) override;
+  int add(PmuEvent& event) override;
+  void del(PmuEvent& event) override;
+  void read(PmuEvent& event) override;
 
   uint64_t reprograms() const { return reprograms_.load(); }
 

@@ -28,7 +28,7 @@ namespace pctx::core {
 
 class PerfSoftwarePmu : public Pmu {
  public:
-  // The shared group: event.attr.config is one of these PERF_COUNT_SW_* values.
+  // The shared group: event.config is one of these PERF_COUNT_SW_* values.
   static constexpr uint64_t kEvents[] = {
       PERF_COUNT_SW_TASK_CLOCK,     PERF_COUNT_SW_PAGE_FAULTS,     PERF_COUNT_SW_CONTEXT_SWITCHES,
       PERF_COUNT_SW_CPU_MIGRATIONS, PERF_COUNT_SW_PAGE_FAULTS_MIN, PERF_COUNT_SW_PAGE_FAULTS_MAJ};
@@ -51,10 +51,10 @@ class PerfSoftwarePmu : public Pmu {
 
   std::string name() const override { return "perf-software"; }
   int counters() const override { return kUnlimited; }
-  int init(Event& event) override;
-  int add(Event& event) override;
-  void del(Event& event) override;
-  void read(Event& event) override;
+  int init(PmuEvent& event) override;
+  int add(PmuEvent& event) override;
+  void del(PmuEvent& event) override;
+  void read(PmuEvent& event) override;
   void begin_pass(int cpu) override;
 
   // Group read()s so far, all CPUs: one per pass that had an event of the shared group

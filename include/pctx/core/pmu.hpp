@@ -1,16 +1,15 @@
 // The driver interface, as the kernel's struct pmu: events are initialised once, then
 // added, started, read, stopped and deleted on the CPU where they count, with the
-// context's lock held and irqs off. Drivers must not allocate or block in add..del.
-// Their add, del and read say so to the analysis where they are defined, with
-// PCTX_REQUIRES(internal::context_lock(event.ctx)): Event is incomplete here.
+// context's lock held and irqs off. Drivers must not allocate or block in add..del. A
+// driver sees an event through its PmuEvent part (pmu_event.hpp), nothing else.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-namespace pctx::core {
+#include "pctx/core/pmu_event.hpp"
 
-class Event;
+namespace pctx::core {
 
 class Pmu {
  public:
@@ -23,13 +22,13 @@ class Pmu {
   bool software() const { return counters() == kUnlimited; }
 
   // Validates an event's config for this PMU; -errno with nothing changed on failure.
-  virtual int init(Event& event) = 0;
+  virtual int init(PmuEvent& event) = 0;
   // Claims a counter on this CPU and starts counting; -EBUSY (or another -errno) if not.
-  virtual int add(Event& event) = 0;
+  virtual int add(PmuEvent& event) = 0;
   // Stops counting, folds the last delta into the count, and releases the counter.
-  virtual void del(Event& event) = 0;
+  virtual void del(PmuEvent& event) = 0;
   // Folds the delta since the last start or read into the count.
-  virtual void read(Event& event) = 0;
+  virtual void read(PmuEvent& event) = 0;
 
   // Brackets every scheduling pass on a CPU (a switch, a rotation, a handler, a read), as
   // the kernel's pmu_disable/pmu_enable: a driver may take one snapshot of its hardware

@@ -19,10 +19,10 @@ class TscPmu : public Pmu {
   int counters() const override { return counters_.load(std::memory_order_relaxed); }
   void set_counters(int n) { counters_.store(n, std::memory_order_relaxed); }
 
-  int init(Event& event) override;
-  int add(Event& event) override;
-  void del(Event& event) override;
-  void read(Event& event) override;
+  int init(PmuEvent& event) override;
+  int add(PmuEvent& event) override;
+  void del(PmuEvent& event) override;
+  void read(PmuEvent& event) override;
 
  private:
   std::atomic<int> counters_;

@@ -51,7 +51,10 @@ struct CpuThreadStats {
   std::atomic<uint64_t> sleeps{0};         // futex sleeps when idle
   std::atomic<uint64_t> migrations{0};     // times the thread found itself off its CPU
   std::atomic<uint64_t> timer_signals{0};  // timers fired from the signal (busy thread)
-  PinResult last_pin;                      // written by the thread, read after it reports
+  // The kernel refused to create or arm the POSIX timer that interrupts user work: timers
+  // then fire only when the user work returns to the loop (late slices and rotations).
+  std::atomic<uint64_t> timer_errors{0};
+  PinResult last_pin;  // written by the thread, read after it reports
 };
 
 class CpuThread {
@@ -68,7 +71,8 @@ class CpuThread {
   CpuThread& operator=(const CpuThread&) = delete;
 
   // Starts the thread: running when the CPU is online, else parked. Waits until it is one
-  // or the other; returns the pin error, if any.
+  // or the other; returns the pin error, if any, or, before starting anything, the error of
+  // installing the call signal's handler.
   int start(bool online);
   void stop();
 
@@ -175,7 +179,10 @@ class CpuThread {
   [[maybe_unused]] base::ThreadRole owner_;  // only the analysis reads it
   bool reported_migration_ PCTX_GUARDED_BY(owner_) = false;
   // Changed with irqs off: the signal handler walks it too.
-  boost::intrusive::list<CpuTimer> timers_ PCTX_GUARDED_BY(owner_);
+  using TimerList = boost::intrusive::list<
+      CpuTimer, boost::intrusive::member_hook<CpuTimer, boost::intrusive::list_member_hook<>,
+                                              &CpuTimer::hook_>>;
+  TimerList timers_ PCTX_GUARDED_BY(owner_);
   timer_t busy_timer_ PCTX_GUARDED_BY(owner_){};
   bool busy_timer_created_ PCTX_GUARDED_BY(owner_) = false;
   bool busy_timer_armed_ PCTX_GUARDED_BY(owner_) = false;

@@ -15,13 +15,13 @@
 
 namespace pctx::cpu {
 
-class CpuTimer : public boost::intrusive::list_base_hook<> {
+class CpuTimer {
  public:
   explicit CpuTimer(std::function<void()> callback) : callback_(std::move(callback)) {}
   CpuTimer(const CpuTimer&) = delete;
   CpuTimer& operator=(const CpuTimer&) = delete;
 
-  bool armed() const { return is_linked(); }
+  bool armed() const { return hook_.is_linked(); }
   std::chrono::nanoseconds period() const { return period_; }
   // When it fires next, while armed; read on the owning CPU thread.
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
@@ -29,6 +29,9 @@ class CpuTimer : public boost::intrusive::list_base_hook<> {
 
  private:
   friend class CpuThread;
+  // Its place on its CPU thread's list of armed timers: private, so that only the thread
+  // links and unlinks it (owner only, with irqs off).
+  boost::intrusive::list_member_hook<> hook_;
   std::function<void()> callback_;
   std::chrono::nanoseconds period_{0};
   std::chrono::steady_clock::time_point deadline_{};

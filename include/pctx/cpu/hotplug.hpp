@@ -1,7 +1,8 @@
-// CPU hotplug through sysfs, with the kernel's cpuhp idea: an ordered list of steps that
-// run on bringup after the CPU is online, and in reverse order on teardown before it goes
-// offline. Other layers register their steps (park the CPU thread, schedule contexts out,
-// migrate tasks). One operation at a time.
+// CPU hotplug through sysfs, with the kernel's cpuhp idea: steps ordered by a named stage
+// (HotplugStage, the kernel's enum cpuhp_state) run on bringup in stage order after the CPU
+// is online, and in reverse order on teardown before it goes offline. Each layer registers
+// its step at its own stage (unpark the CPU thread, schedule the CPU's contexts in, place
+// tasks), whatever the order in which the layers start. One operation at a time.
 //
 // Hotplug done by someone else (a raw sysfs write) is detected through kernel uevents,
 // reconciled against /sys/devices/system/cpu/online, and the same steps run after the
@@ -27,8 +28,18 @@ namespace pctx::cpu {
 
 class CpuRuntime;
 
+// The stages, in bringup order; teardown runs them in reverse. One step per stage.
+enum class HotplugStage : uint8_t {
+  kCpuThread,    // the CPU runtime: its thread re-pinned and taking calls (parked last)
+  kPerfCore,     // the perf core: the CPU's own context scheduled in (out before the park)
+  kScheduler,    // the scheduler: tasks placed on the CPU (moved away before the core's)
+  kApplication,  // the application's own, once pctx's are up (pctx run's timeline)
+};
+const char* to_string(HotplugStage stage);
+
 struct HotplugStep {
-  std::string name;
+  HotplugStage stage;
+  std::string name;                      // for messages: "step 'perf-core' failed"
   std::function<int(int cpu)> bringup;   // after the CPU is online; -errno fails cpu_up
   std::function<int(int cpu)> teardown;  // before the CPU goes offline; -errno fails cpu_down
 };
@@ -82,10 +93,13 @@ class Hotplug {
   Hotplug(const Hotplug&) = delete;
   Hotplug& operator=(const Hotplug&) = delete;
 
-  // Steps run for the CPUs in `managed` (all CPUs when empty).
-  void add_step(HotplugStep step) PCTX_EXCLUDES(mutex_);
+  // Steps run for the CPUs in `managed` (all CPUs when empty), in stage order whatever the
+  // order of the calls. -EEXIST (nothing added) when the stage has a step already.
+  base::Status add_step(HotplugStep step) PCTX_EXCLUDES(mutex_);
   // For a layer that stops before the runtime.
-  void remove_step(const std::string& name) PCTX_EXCLUDES(mutex_);
+  void remove_step(HotplugStage stage) PCTX_EXCLUDES(mutex_);
+  // Those with a step, in bringup order.
+  std::vector<HotplugStage> stages() const PCTX_EXCLUDES(mutex_);
   void set_managed(const CpuSet& managed) PCTX_EXCLUDES(mutex_);
 
   base::Status cpu_down(int cpu) PCTX_EXCLUDES(mutex_);
@@ -131,7 +145,7 @@ class Hotplug {
   // One operation at a time, held while the steps run: a step must not call back into
   // this Hotplug, and whatever the steps lock comes after it (docs/lock-rules.md).
   mutable base::Mutex mutex_{"cpu.hotplug.mutex"};
-  std::vector<HotplugStep> steps_ PCTX_GUARDED_BY(mutex_);
+  std::vector<HotplugStep> steps_ PCTX_GUARDED_BY(mutex_);  // in stage order
   CpuSet managed_ PCTX_GUARDED_BY(mutex_);
   CpuSet up_ PCTX_GUARDED_BY(mutex_);  // CPUs whose bringup steps have run
   std::vector<HotplugEvent> history_ PCTX_GUARDED_BY(mutex_);

@@ -37,7 +37,9 @@ class HotplugJournal {
 // async-signal-safe. SIGHUP is covered too: a terminal closing under a torture run must
 // not leave its CPUs offline.
 namespace exit_guard {
-void install();  // idempotent: atexit + SIGINT + SIGTERM + SIGHUP
+// Idempotent: atexit + SIGINT + SIGTERM + SIGHUP. A refusal (the same for every call)
+// says which; Hotplug then takes no CPU offline.
+base::Status install();
 void mark_offline(int cpu);
 void mark_online(int cpu);
 CpuSet marked();

@@ -196,11 +196,13 @@ class Scheduler {
   SchedOptions options_;
   std::vector<std::unique_ptr<RunQueue>> rqs_;  // indexed by CPU number
   bool started_ = false;
+  bool hotplug_step_ = false;  // ours is registered (at HotplugStage::kScheduler)
   std::atomic<uint64_t> next_id_{1};
   std::atomic<size_t> live_{0};
-  // The records and callbacks below; a task's affinity is read under it (restore_affinities).
-  mutable base::Mutex log_mutex_ PCTX_ACQUIRED_BEFORE(Task::affinity_mutex_){
-      "sched.scheduler.log_mutex"};
+  // The records and callbacks below; a task's affinity is read under it (restore_affinities),
+  // so it comes before Task::affinity_mutex_, which is the task's own (private to Task and
+  // TaskAccess, so the order is the lock validator's to check, docs/lock-rules.md).
+  mutable base::Mutex log_mutex_{"sched.scheduler.log_mutex"};
   std::vector<AffinityWidened> widenings_ PCTX_GUARDED_BY(log_mutex_);
   std::function<void(const AffinityWidened&)> on_widened_ PCTX_GUARDED_BY(log_mutex_);
   // Waiting for a CPU of their requested affinity.

@@ -6,9 +6,7 @@
 // record (state, times, failure, join) stays readable through a TaskRef.
 #pragma once
 
-#include <urcu/wfcqueue.h>
 #include <boost/context/fiber.hpp>
-#include <boost/intrusive/list_hook.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -88,9 +86,9 @@ class Task : public core::Task {
   void put();
 
  private:
-  friend class Scheduler;
-  friend class WaitQueue;
-  friend struct RunQueue;
+  // The scheduler's internals reach a task's private state through TaskAccess
+  // (src/sched/task_access.hpp) alone, which also allocates tasks with the links of the
+  // scheduler's lists.
   friend struct TaskAccess;
   Task(Scheduler& scheduler, uint64_t id, std::string name, cpu::CpuSet affinity,
        std::function<void()> fn);
@@ -131,17 +129,6 @@ class Task : public core::Task {
   std::atomic<uint64_t> migrations_{0};
   std::string failure_;
 
-  // Where the task is linked: a run queue or a sleep list (one at a time, owner only), or
-  // a CPU's wake list (lock-free, from any thread). A wait queue links a node on the
-  // blocked task's own stack.
-  boost::intrusive::list_member_hook<> run_hook_;
-  // On the scheduler's list of tasks spawned with start = false and not woken yet (under
-  // that list's mutex), so that its destructor can cancel them.
-  boost::intrusive::list_member_hook<> new_hook_;
-  struct WakeLink {
-    cds_wfcq_node node{};
-    Task* task = nullptr;
-  } wake_link_;
   WaitQueue exit_waiters_;  // tasks in join()
 
   // Sanitizer bookkeeping for the fiber switch (see src/sched/fiber_switch.hpp).

@@ -1,4 +1,5 @@
-// Contexts: the events of one task or of one CPU, and their per-PMU parts.
+// Contexts: the events of one task or of one CPU, and their per-PMU parts. Internal to the
+// core: users hold an opaque Context* or a ContextRef (pctx/core/context_ref.hpp).
 #pragma once
 
 #include <boost/intrusive/list.hpp>
@@ -7,12 +8,12 @@
 #include <atomic>
 #include <cstdint>
 #include <tuple>
-#include <utility>
 
+#include "core/event.hpp"
 #include "pctx/base/mutex.hpp"
 #include "pctx/base/thread_annotations.hpp"
 #include "pctx/base/thread_role.hpp"
-#include "pctx/core/event.hpp"
+#include "pctx/core/context_ref.hpp"
 #include "pctx/cpu/irq_spinlock.hpp"
 #include "pctx/cpu/rcu.hpp"
 
@@ -142,37 +143,6 @@ class Context {
   Context();
   ~Context();
   std::atomic<int> refs_{1};
-};
-
-// An owning reference to a context: get() on copy, put() on destruction.
-class ContextRef {
- public:
-  ContextRef() = default;
-  // Adopts one reference the caller already holds.
-  static ContextRef adopt(Context* ctx) {
-    ContextRef r;
-    r.ctx_ = ctx;
-    return r;
-  }
-  // Takes a new reference.
-  explicit ContextRef(Context* ctx) : ctx_(ctx) {
-    if (ctx_ != nullptr) ctx_->get();
-  }
-  ContextRef(const ContextRef& o) : ContextRef(o.ctx_) {}
-  ContextRef(ContextRef&& o) noexcept : ctx_(o.ctx_) { o.ctx_ = nullptr; }
-  ContextRef& operator=(ContextRef o) noexcept {
-    std::swap(ctx_, o.ctx_);
-    return *this;
-  }
-  ~ContextRef() {
-    if (ctx_ != nullptr) ctx_->put();
-  }
-  Context* get() const { return ctx_; }
-  Context* operator->() const { return ctx_; }
-  explicit operator bool() const { return ctx_ != nullptr; }
-
- private:
-  Context* ctx_ = nullptr;
 };
 
 // The clock contexts run on, in nanoseconds.

@@ -1,4 +1,6 @@
 // An event: one counter request, attached to a context as a group leader or a sibling.
+// Internal to the core: users hold an opaque Event* (pctx/core/event_ref.hpp), and drivers
+// see its PmuEvent part (pctx/core/pmu_event.hpp).
 #pragma once
 
 #include <boost/intrusive/list_hook.hpp>
@@ -9,7 +11,10 @@
 #include <vector>
 
 #include "pctx/base/thread_annotations.hpp"
+#include "pctx/core/event_attr.hpp"
+#include "pctx/core/event_ref.hpp"
 #include "pctx/core/pmu.hpp"
+#include "pctx/core/pmu_event.hpp"
 
 namespace pctx::base {
 class Mutex;
@@ -32,39 +37,21 @@ const cpu::IrqSpinLock& context_lock(const Context* ctx);
 const base::Mutex& context_mutex(const Context* ctx);
 }  // namespace internal
 
-// Ordered as the kernel's: everything above Off can count.
-enum class EventState : int8_t {
-  kDead = -4,
-  kExit = -3,
-  kError = -2,
-  kOff = -1,
-  kInactive = 0,
-  kActive = 1,
-};
-const char* to_string(EventState s);
-
-struct EventAttr {
-  Pmu* pmu = nullptr;
-  uint64_t config = 0;     // driver-specific
-  int cpu = -1;            // count only on this CPU; -1: any
-  bool pinned = false;     // leaders only: must always be on, or go to Error
-  bool exclusive = false;  // leaders only: nothing else on the PMU while it is on
-  bool disabled = false;   // start Off; enable() turns it on
-};
-
 namespace bi = boost::intrusive;
 using SafeHook = bi::link_mode<bi::safe_link>;
 
-class Event {
+// The driver's part (config, count, hw_prev, hw_slot) is the base, so that the core passes
+// an Event to its PMU as it is; count and the driver state change with the context lock held.
+class Event : public PmuEvent {
  public:
   EventAttr attr;
   Event* leader = this;
   int id = 0;
 
-  // Counts and times, changed with the context lock held. An event in no context is its
-  // owner's alone: internal::assert_unlinked says so to the analysis.
+  // State and times, changed with the context lock held. An event in no context is its
+  // owner's alone: internal::assert_unlinked says so to the analysis. (The count and the
+  // driver state are in the PmuEvent base, which the analysis cannot tie to the context.)
   EventState state PCTX_GUARDED_BY(internal::context_lock(ctx)) = EventState::kOff;
-  uint64_t count PCTX_GUARDED_BY(internal::context_lock(ctx)) = 0;
   uint64_t time_enabled PCTX_GUARDED_BY(internal::context_lock(ctx)) = 0;
   uint64_t time_running PCTX_GUARDED_BY(internal::context_lock(ctx)) = 0;
   // Context time of the last time update.
@@ -82,10 +69,6 @@ class Event {
   // The guard of the fields above, so not guarded itself.
   Context* ctx = nullptr;
   PmuContext* pmu_ctx = nullptr;
-
-  // Driver state, for the CPU it is Active on.
-  uint64_t hw_prev PCTX_GUARDED_BY(internal::context_lock(ctx)) = 0;
-  int hw_slot PCTX_GUARDED_BY(internal::context_lock(ctx)) = -1;
 
   // A leader's siblings, in creation order. Filled when a sibling is created (process
   // context); removing one only erases, so the sched paths never allocate.

@@ -1,0 +1,20 @@
+// What a PMU driver sees of an event, as the kernel's hw_perf_event: the configuration it
+// validated in init, the count it folds deltas into, and two words of its own state for
+// the CPU where the event counts. Drivers get nothing else: the event's group, context,
+// state and times are the core's, and change only under locks the driver does not know.
+#pragma once
+
+#include <cstdint>
+
+namespace pctx::core {
+
+struct PmuEvent {
+  uint64_t config = 0;  // EventAttr::config, in the driver's own encoding
+  // The event's count: add, read and del fold the delta since the last add or read into
+  // it. The core reads it and resets it, with the same lock held as around the driver.
+  uint64_t count = 0;
+  uint64_t hw_prev = 0;  // driver state: the raw value at the last add or read
+  int hw_slot = -1;      // driver state: the counter (or CPU) the event counts on
+};
+
+}  // namespace pctx::core

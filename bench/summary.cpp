@@ -92,8 +92,9 @@ std::vector<SummaryRow> summarize(const std::map<std::string, double>& ns) {
       minus(get("kernel_switch/4"), kernel0), two_rdtsc_per_event(4),
       "sched-out + sched-in, 4 tsc events (floor: 2 rdtsc per event)");
   add("switch_4_sw_events", minus(get("switch_sw/4"), switch0),
-      minus(get("kernel_switch/4"), kernel0), std::nullopt,
-      "sched-out + sched-in, 4 perf software events (a group read() per switch)");
+      minus(get("kernel_switch/4"), kernel0), get("kernel_read"),
+      "sched-out + sched-in, 4 perf software events (floor: one read(), a group read per "
+      "switch)");
   add("switch_64_installed_4_counters", minus(get("switch_installed_4_counters/64"), switch0),
       std::nullopt, two_rdtsc_per_event(4), "64 flexible groups installed, 4 counters");
   add("read_local", get("read_local"), get("kernel_read"), rdtsc,

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <functional>
 #include <new>
@@ -335,8 +336,9 @@ base::Result<ContextRef> PerfCore::task_context(Task& task) {
 // Nothing to return: fn runs exactly once whatever happens on the way. An offline CPU's
 // context is inactive, so fn runs here under its lock; a task that moved is followed, and
 // one that is not running is handled under the lock. The one refusal, a caller that must
-// not wait (refuse_wait), is checked by the user-side calls before they change anything,
-// and a dead context (tombstone) under the mutex, as the kernel's callers do.
+// not wait (refuse_wait), is checked by the user-side calls before they change anything
+// (exit_task asserts it), and a dead context (tombstone) under the mutex, as the kernel's
+// callers do.
 void PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn) {
   auto on_cpu = [&](CpuContext* cc) {
     cc->assert_on_cpu();
@@ -743,6 +745,7 @@ void PerfCore::exit_task(Task& task) {
     ctx = task.perf_ctx.load();
   }
   if (ctx == nullptr) return;
+  assert(refuse_wait() == 0 && "exit_task waits for the task's CPU: not with irqs off");
   {
     cpu::ServingMutexLock m(ctx->mutex);
     event_function_call(ctx, [&](CpuContext* cc) {

@@ -164,7 +164,7 @@ int CpuThread::enqueue(CallNode* node) {
     return -ENXIO;
   }
   internal::tsan_release(node);
-  cds_wfcq_enqueue(__cds_wfcq_head_cast(&shared_.head), &shared_.tail, &node->link);
+  cds_wfcq_enqueue(__cds_wfcq_head_cast(&shared_.head), &shared_.tail, &node->link.node_);
   // A seq_cst read-modify-write is a full barrier: it pairs with the fence in idle_wait and
   // BusyScope, so either the owner sees the node, or we see its new mode and deliver.
   shared_.entering.fetch_sub(1, std::memory_order_seq_cst);
@@ -201,7 +201,7 @@ void CpuThread::drain_calls() {
   local_irq_disable();
   while (cds_wfcq_node* n =
              __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&shared_.head), &shared_.tail)) {
-    CallNode* call = caa_container_of(n, CallNode, link);
+    CallNode* call = caa_container_of(caa_container_of(n, MailboxLink, node_), CallNode, link);
     internal::tsan_acquire(call);
     {
       base::lock_validator::HandlerScope handler;

@@ -46,6 +46,7 @@ base::Result<std::unique_ptr<CpuRuntime>> CpuRuntime::start(const RuntimeOptions
     auto t = std::make_unique<CpuThread>(cpu, thread_options);
     internal::set_thread_for(cpu, t.get());
     if (int err = t->start(cpu_is_online(cpu))) {
+      internal::set_thread_for(cpu, nullptr);  // t goes now; the table must not name it
       return base::make_error(err, fmt::format("cannot start the thread of CPU {} (pinning it, or "
                                                "installing the cross-call signal's handler): {}",
                                                cpu, base::errno_text(-err)));

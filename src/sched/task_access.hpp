@@ -1,8 +1,8 @@
 // The one way into a task's private state for the scheduler's internals: TaskAccess is
 // Task's only friend. It allocates tasks with the links of the scheduler's lists (which
 // stay out of the public header), switches fibers (fiber_switch.cpp), and names every
-// change the scheduler makes to a task, so that the task's own lock (its affinity's) is
-// taken here and nowhere else.
+// change the scheduler makes to a task, so that the scheduler never takes the task's own
+// lock (its affinity's): TaskAccess and Task's accessors do.
 #pragma once
 
 #include <urcu/wfcqueue.h>

@@ -18,6 +18,7 @@
 #include "pctx/base/errno_text.hpp"
 #include "plot_script.hpp"
 #include "suites.hpp"
+#include "targets.hpp"
 #include "tools/cli_checks.hpp"
 #include "tools/commands.hpp"
 #include "tools/table.hpp"
@@ -234,12 +235,22 @@ void run(const BenchOptions& o) {
   for (const auto& e : reporter.errors()) fmt::print(stderr, "pctx bench: skipped {}\n", e);
 
   const auto rows = bench::summarize(reporter.ns());
-  Table table({"operation", "pctx ns", "kernel ns", "kernel/pctx", "floor ns", "pctx/floor"});
+  // Each row's target and whether this run met it (nullopt: a figure it needs is missing).
+  std::vector<std::optional<bench::Target>> targets;
+  std::vector<std::optional<bool>> met;
   for (const auto& r : rows) {
+    targets.push_back(bench::target_of(r.name));
+    met.push_back(targets.back() ? bench::target_met(*targets.back(), r, rows) : std::nullopt);
+  }
+  Table table({"operation", "pctx ns", "kernel ns", "kernel/pctx", "floor ns", "pctx/floor",
+               "target", "met"});
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
     table.add({r.name, fixed(r.pctx_ns), r.kernel_ns ? fixed(*r.kernel_ns) : "-",
                r.kernel_ns ? fmt::format("{:.1f}x", *r.kernel_ns / r.pctx_ns) : "-",
                r.floor_ns ? fixed(*r.floor_ns) : "-",
-               r.floor_ns ? fmt::format("{:.2f}x", r.pctx_ns / *r.floor_ns) : "-"});
+               r.floor_ns ? fmt::format("{:.2f}x", r.pctx_ns / *r.floor_ns) : "-",
+               targets[i] ? targets[i]->text : "-", met[i] ? (*met[i] ? "yes" : "NO") : "-"});
   }
   fmt::print("pctx bench{}: caller on cpu{}, target cpu{}; fastest of {} repetition(s)\n\n",
              o.quick ? " --quick" : "", bench::cpus().caller, bench::cpus().target,
@@ -254,7 +265,8 @@ void run(const BenchOptions& o) {
     nlohmann::json report = nlohmann::json::parse(json.str(), nullptr, false);
     if (report.is_discarded()) report = nlohmann::json::object();
     report["summary"] = nlohmann::json::array();
-    for (const auto& r : rows) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
       nlohmann::json s;
       s["name"] = r.name;
       s["pctx_ns"] = r.pctx_ns;
@@ -263,6 +275,8 @@ void run(const BenchOptions& o) {
       s["speedup"] =
           r.kernel_ns ? nlohmann::json(*r.kernel_ns / r.pctx_ns) : nlohmann::json(nullptr);
       s["note"] = r.note;
+      s["target"] = targets[i] ? nlohmann::json(targets[i]->text) : nlohmann::json(nullptr);
+      s["target_met"] = met[i] ? nlohmann::json(*met[i]) : nlohmann::json(nullptr);
       report["summary"].push_back(std::move(s));
     }
     std::ofstream out(o.json);

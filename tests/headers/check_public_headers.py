@@ -28,7 +28,7 @@ LOCK = re.compile(
     r"|pthread_(mutex|rwlock|spinlock|cond)_t|(base::)?Mutex|(cpu::)?IrqSpinLock)\b"
 )
 CONTAINER = re.compile(
-    r"(\bboost::intrusive::|\bbi::|\b(__)?cds_wfcq_(head|tail)\b|\bcds_list_head\b"
+    r"(\bboost::intrusive::|\bbi::|\b(__)?cds_wfcq_(head|tail|node)\b|\bcds_list_head\b"
     r"|\b(list|slist|set|avl_set|unordered_set)_(member|base)_hook\b)"
 )
 # Thread-safety annotations (GUARDED_BY(mu_) ...), alignas(...) and attributes say nothing

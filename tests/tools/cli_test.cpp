@@ -310,6 +310,7 @@ TEST(PctxBench, QuickPrintsTheTableAndWritesJsonAndPlot) {
                          "rotate_16_on_4"};
   for (const char* name : names) EXPECT_NE(r.out.find(name), std::string::npos) << name;
   EXPECT_NE(r.out.find("kernel/pctx"), std::string::npos);
+  EXPECT_NE(r.out.find("target"), std::string::npos);
 
   std::ifstream in(json);
   ASSERT_TRUE(in) << "no " << json;
@@ -329,6 +330,17 @@ TEST(PctxBench, QuickPrintsTheTableAndWritesJsonAndPlot) {
   EXPECT_FALSE(summary["install_not_running"]["kernel_ns"].is_null());
   EXPECT_TRUE(summary["rotate_16_on_4"]["kernel_ns"].is_null());
   EXPECT_FALSE(summary["install_cpu_polling"]["floor_ns"].is_null());
+  // Every row but the rotation has a target, and in a whole run each is judged: met or not.
+  for (const char* name : names) {
+    const auto& s = summary[name];
+    ASSERT_TRUE(s.contains("target") && s.contains("target_met")) << name;
+    if (std::string(name) == "rotate_16_on_4") {
+      EXPECT_TRUE(s["target"].is_null() && s["target_met"].is_null()) << name;
+      continue;
+    }
+    EXPECT_TRUE(s["target"].is_string()) << name;
+    EXPECT_TRUE(s["target_met"].is_boolean()) << name << ": " << s.dump();
+  }
 
   if (!matplotlib) GTEST_SKIP() << "no python3-matplotlib: the plot was not tried";
   std::ifstream plot(png, std::ios::binary);

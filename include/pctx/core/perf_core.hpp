@@ -143,7 +143,9 @@ class PerfCore {
   // cpu::cpu_function_call to that CPU).
   int sched_out(Task* prev, Task* next);
   int sched_in(Task* next);
-  // The task exits: its events go to Exit and its context is tombstoned.
+  // The task exits: its events go to Exit and its context is tombstoned. It waits as the
+  // user-side calls do, so not on a CPU thread with irqs off (the scheduler calls it after
+  // the task's sched-out, with irqs on).
   void exit_task(Task& task);
 
   // Every context that multiplexes rotates once per interval of its own time (4 ms by

@@ -23,14 +23,22 @@ namespace pctx::cpu {
 // One call in a CPU's mailbox. Owned by the caller until `done` is set. One cache line of
 // its own, so the target touches one line of the caller's (often its stack), and nothing
 // the caller writes meanwhile shares it.
+// Its link into the mailbox queue is private to CpuThread, which alone queues and dequeues.
+class MailboxLink {
+ public:
+  MailboxLink() { cds_wfcq_node_init(&node_); }
+
+ private:
+  friend class CpuThread;
+  cds_wfcq_node node_;
+};
+
 struct alignas(64) CallNode {
-  cds_wfcq_node link;
+  MailboxLink link;
   int (*invoke)(CallNode*) = nullptr;  // runs the call; its result goes to `result`
   int result = 0;
   std::atomic<uint32_t> done{0};  // 1 when finished; a futex word
   bool waiter_sleeps = false;     // the caller may sleep on `done`: wake it
-
-  CallNode() { cds_wfcq_node_init(&link); }
 };
 
 // An asynchronous call: the caller keeps it alive until done() or wait().

@@ -217,10 +217,19 @@ void publish(HeldLock& e) {
   e.slot = Slot::kHeld;
 }
 
+// Trims the free slots at the top. A signal handler may run between any two steps here
+// and trim too, below this frame's slots (those it finds free): so each step reads depth
+// once, and a store that leaves free slots under the top is harmless (loops skip them).
+// Reading it twice per step let a handler's trim drive it to -1.
 void free_slot(ThreadState& ts, HeldLock& e) {
   e.slot = Slot::kFree;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  while (ts.depth > 0 && ts.held[ts.depth - 1].slot == Slot::kFree) --ts.depth;
+  while (true) {
+    const int d = static_cast<const volatile int&>(ts.depth);  // one read, as said
+    if (d <= 0 || ts.held[d - 1].slot != Slot::kFree) return;
+    ts.depth = d - 1;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
 }
 
 void push(ThreadState& ts, const void* lock, uint16_t cls, LockKind kind, bool trylock,

@@ -41,7 +41,8 @@ void wait_done(CallNode& node) {
   }
   uint32_t expected = 0;
   if (node.done.compare_exchange_strong(expected, 2, std::memory_order_acq_rel)) {
-    while (node.done.load(std::memory_order_acquire) == 2) internal::futex_wait(&node.done, 2);
+    // The callers checked this wait as a cross-call (might_block), whether it spins or sleeps.
+    while (node.done.load(std::memory_order_acquire) == 2) internal::futex_sleep(&node.done, 2);
   }
 }
 

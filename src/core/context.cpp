@@ -1,6 +1,6 @@
 #include "core/context.hpp"
 
-#include <ctime>
+#include "pctx/core/instant.hpp"
 
 namespace pctx::core {
 
@@ -10,9 +10,7 @@ std::atomic<long> g_pmu_contexts{0};
 }  // namespace
 
 uint64_t clock_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+  return pass_ns();
 }
 
 PmuContext::PmuContext() {

@@ -145,7 +145,8 @@ class Context {
   std::atomic<int> refs_{1};
 };
 
-// The clock contexts run on, in nanoseconds.
+// The clock contexts run on, in CLOCK_MONOTONIC nanoseconds: inside a pass, the pass's
+// instant (instant.hpp), so that a pass reads it once.
 uint64_t clock_ns();
 
 namespace internal {

@@ -123,6 +123,12 @@ void check_context(const Context* ctx, std::vector<std::string>& out) PCTX_REQUI
                                 e.time_running, e.time_enabled));
     }
     if (e.ctx != ctx) out.push_back(fmt::format("{}: event {} points elsewhere", name, e.id));
+    // 3. A leader is on its PmuContext's active list exactly while it is Active: one left
+    // there would be walked after it is freed.
+    if (e.is_leader() && e.active_hook.is_linked() != (e.state == EventState::kActive)) {
+      out.push_back(fmt::format("{}: leader {} is {} but {} an active list", name, e.id,
+                                to_string(e.state), e.active_hook.is_linked() ? "on" : "not on"));
+    }
   }
   std::set<const Pmu*> pmus;
   for (const PmuContext& pc : ctx->pmu_contexts) {

@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <functional>
 #include <new>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "core/cpu_context.hpp"
+#include "core/pass_scope.hpp"
 #include "core/schedule.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/hotplug.hpp"
@@ -39,8 +41,8 @@ constexpr const char* kHotplugStep = "perf-core";
 // `extra` (sched_in adopting the task's context).
 class PCTX_SCOPED_CAPABILITY CpuLocks {
  public:
-  CpuLocks(PerfCore& core, CpuContext& cc, Context* extra = nullptr, bool freeze = false)
-      PCTX_ACQUIRE(cc.ctx->lock, cc.task_ctx->lock, extra->lock)
+  CpuLocks(PerfCore& core, CpuContext& cc, Context* extra = nullptr, bool freeze = false,
+           const Instant* at = nullptr) PCTX_ACQUIRE(cc.ctx->lock, cc.task_ctx->lock, extra->lock)
       : core_(core), cc_(cc) {
     // A pass runs on its CPU. Not a REQUIRES: on a scoped lock's constructor that means
     // adopting the capability, and the destructor would then give up the CPU's role.
@@ -56,6 +58,7 @@ class PCTX_SCOPED_CAPABILITY CpuLocks {
     if (second != nullptr && std::less<Context*>()(second, first)) std::swap(first, second);
     if (first != nullptr) first->lock.lock();
     if (second != nullptr) second->lock.lock_nested(base::LockNesting::kAddressOrder);
+    pass_.emplace(at);  // with irqs off, as instants are taken (instant.cpp)
     if (freeze) {
       for (Context* c : {cc_.ctx, task_, extra_}) {
         if (freeze_time(c)) frozen_[nr_frozen_++] = c;
@@ -69,6 +72,7 @@ class PCTX_SCOPED_CAPABILITY CpuLocks {
   ~CpuLocks() PCTX_RELEASE() {
     for (int i = 0; i < nr_pmus_; ++i) core_.pmus()[static_cast<size_t>(i)]->end_pass(cc_.cpu);
     for (int i = 0; i < nr_frozen_; ++i) thaw_time(frozen_[i]);
+    pass_.reset();
     if (extra_ != nullptr) extra_->lock.unlock();
     if (task_ != nullptr) task_->lock.unlock();
     cc_.ctx->lock.unlock();
@@ -84,6 +88,7 @@ class PCTX_SCOPED_CAPABILITY CpuLocks {
   std::array<Context*, 3> frozen_{};
   int nr_frozen_ = 0;
   int nr_pmus_ = 0;  // the drivers this pass began, so that it ends the same ones
+  std::optional<PassScope> pass_;
 };
 
 // User-side calls wait: for a context's mutex, and for the CPU where the context is
@@ -579,6 +584,7 @@ void PerfCore::with_event_stable(Event* e, uint32_t pmu_mask,
     cpu::IrqGuard irqs_off;
     cpu::IrqSpinLockGuard l(e->ctx->lock);
     if (e->state == EventState::kActive && e->oncpu == oncpu) {
+      PassScope pass(nullptr);
       for (size_t i = 0; i < pmus_.size(); ++i) {
         if (pmu_mask & (1u << i)) pmus_[i]->begin_pass(oncpu);
       }
@@ -691,7 +697,17 @@ GroupReading PerfCore::read_group(Event* event) {
 //
 // Off a CPU thread, current_cpu() is -1 and cpu() has no context for it: the one check the
 // fast path pays for refusing such a call.
-int PerfCore::sched_out(Task* prev, Task*) {
+int PerfCore::sched_out(Task* prev, Task* next) {
+  cpu::IrqGuard irqs_off;  // the instant is taken with irqs off (instant.cpp)
+  return sched_out(prev, next, take_instant());
+}
+
+int PerfCore::sched_in(Task* next) {
+  cpu::IrqGuard irqs_off;
+  return sched_in(next, take_instant());
+}
+
+int PerfCore::sched_out(Task* prev, Task*, const Instant& at) {
   CpuContext* here = cpu(cpu::current_cpu());
   if (here == nullptr) [[unlikely]]
     return -EPERM;
@@ -699,7 +715,7 @@ int PerfCore::sched_out(Task* prev, Task*) {
   CpuContext& cc = *here;
   cc.assert_on_cpu();
   if (cc.task_ctx != nullptr) {
-    CpuLocks locks(*this, cc);
+    CpuLocks locks(*this, cc, nullptr, /*freeze=*/false, &at);
     ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
     cc.task_ctx = nullptr;
   }
@@ -708,7 +724,7 @@ int PerfCore::sched_out(Task* prev, Task*) {
   return 0;
 }
 
-int PerfCore::sched_in(Task* next) {
+int PerfCore::sched_in(Task* next, const Instant& at) {
   CpuContext* here = cpu(cpu::current_cpu());
   if (here == nullptr) [[unlikely]]
     return -EPERM;
@@ -722,7 +738,13 @@ int PerfCore::sched_in(Task* next) {
   next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
   Context* ctx = next->perf_ctx.load(std::memory_order_seq_cst);
   if (ctx == nullptr) return 0;
-  CpuLocks locks(*this, cc, ctx);
+  {
+    // A context with nothing to schedule costs one lock, not a pass: an install that adds
+    // its first event after this look finds the task current here and calls this CPU.
+    cpu::IrqSpinLockGuard l(ctx->lock);
+    if (ctx->tombstone || ctx->nr_events == 0) return 0;
+  }
+  CpuLocks locks(*this, cc, ctx, /*freeze=*/false, &at);
   if (ctx->tombstone || ctx->nr_events == 0) return 0;
   cc.task_ctx = ctx;
   // The task's pinned groups go before the CPU's flexible ones, so those make room; a

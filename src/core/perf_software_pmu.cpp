@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "pctx/core/instant.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/pmu/kernel_pmus.hpp"
 #include "pctx/pmu/software_events.hpp"
@@ -158,8 +159,17 @@ void PerfSoftwarePmu::begin_pass(int cpu) {
     per.used = false;
     return;
   }
-  (void)per.group.read(&per.snapshot);
+  take_snapshot(per);
+}
+
+// One read() per instant: a pass at the instant of the last snapshot (the sched-in half of a
+// task switch) uses it as it is.
+void PerfSoftwarePmu::take_snapshot(PerCpu& per) {
   per.used = true;
+  const uint64_t instant = pass_instant_id();
+  if (instant != 0 && instant == per.instant) return;
+  (void)per.group.read(&per.snapshot);
+  per.instant = instant;
   group_reads_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -171,11 +181,7 @@ int PerfSoftwarePmu::add(PmuEvent& event) {
     return 0;
   }
   auto& per = *cpus_[static_cast<size_t>(cpu)];
-  if (!per.used) {  // the first of ours this pass: take the snapshot now
-    (void)per.group.read(&per.snapshot);
-    per.used = true;
-    group_reads_.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (!per.used) take_snapshot(per);  // the first of ours this pass
   ++per.active;
   event.hw_prev = value(cpu, event.config);
   return 0;

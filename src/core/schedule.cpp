@@ -283,6 +283,9 @@ void rotate_to_back(PmuContext* pc, Event* first, uint64_t interval, bool force)
 void update_context_time(Context* ctx) {
   if (!(ctx->is_active & kEventTime) || ctx->time_frozen) return;  // frozen: one instant
   const uint64_t now = clock_ns();
+  // A pass's instant may predate a handler's pass that ran between it being taken and
+  // this pass (not on the switch path, which takes it with irqs off): time never runs back.
+  if (now <= ctx->timestamp) return;
   ctx->time += now - ctx->timestamp;
   ctx->timestamp = now;
 }

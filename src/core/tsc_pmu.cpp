@@ -1,5 +1,7 @@
 #include "pctx/core/tsc_pmu.hpp"
 
+#include "pctx/core/instant.hpp"
+
 #include <ctime>
 
 #include <cerrno>
@@ -24,13 +26,18 @@ int TscPmu::init(PmuEvent& event) {
   return event.config == 0 ? 0 : -EINVAL;
 }
 
+// One rdtsc per pass, whatever the number of events (pass_tsc), and none of its own in a
+// task switch, whose instant the scheduler took.
 int TscPmu::add(PmuEvent& event) {
-  event.hw_prev = read_tsc();
+  event.hw_prev = pass_tsc();
   return 0;
 }
 
 void TscPmu::read(PmuEvent& event) {
-  const uint64_t now = read_tsc();
+  const uint64_t now = pass_tsc();
+  // A read outside passes (read_local) may have gone past the instant of a pass that
+  // follows it: the counter never runs back.
+  if (now <= event.hw_prev) return;
   event.count += now - event.hw_prev;
   event.hw_prev = now;
 }

@@ -6,7 +6,7 @@
 
 #include "pctx/cpu/irq.hpp"
 
-#include "pctx/core/tsc_pmu.hpp"
+#include "pctx/core/instant.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "sched/fiber_switch.hpp"
 #include "sched/run_queue.hpp"
@@ -15,6 +15,14 @@ namespace pctx::sched {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+Clock::time_point time_of(const core::Instant& at) {
+  return Clock::time_point(std::chrono::nanoseconds(at.ns));
+}
+
+}  // namespace
+
 bool Scheduler::run(cpu::CpuThread& thread) {
   RunQueue* q = rq(thread.cpu());
   if (q == nullptr) return false;
@@ -22,14 +30,21 @@ bool Scheduler::run(cpu::CpuThread& thread) {
   rq.assert_owner();  // the hook runs on the CPU thread of its run queue
   if (!rq.thread_init) TaskAccess::init_thread(rq);
   bool worked = rq.pull();
-  const auto now = Clock::now();
+  // One reading of the clocks for the pass through the loop: the sleepers, the balance, and
+  // the switch, unless something read them in between (perf_switch).
+  core::Instant at;
+  {
+    cpu::IrqGuard irqs_off;
+    at = core::take_instant();
+  }
+  const auto now = time_of(at);
   if (!rq.sleepers.empty()) worked |= wake_sleepers(rq, now);
   if (rq.draining.load(std::memory_order_acquire)) {
     if (!rq.drained.load(std::memory_order_relaxed)) drain(rq);
     return worked;
   }
   if (rq.runnable.empty()) {
-    if (rq.perf_current != nullptr) perf_out(rq, nullptr);
+    if (rq.perf_current != nullptr) perf_switch(rq, nullptr);
     update_timers(rq, false);
     return worked;
   }
@@ -43,19 +58,18 @@ bool Scheduler::run(cpu::CpuThread& thread) {
     leave_cpu(rq, next);
     return true;
   }
-  run_task(rq, next);
+  run_task(rq, next, at);
   return true;
 }
 
-void Scheduler::run_task(RunQueue& rq, Task& task) {
+void Scheduler::run_task(RunQueue& rq, Task& task, const core::Instant& at) {
   if (rq.online_at_ns.load(std::memory_order_relaxed) != 0) note_first_run(rq);
-  if (rq.perf_current != &task) {
-    if (rq.perf_current != nullptr) perf_out(rq, &task);
-    perf_in(rq, task);
-  }
+  // A switch's instant starts the slice too; a task picked again keeps its context in.
+  const Clock::time_point now =
+      time_of(rq.perf_current != &task ? perf_switch(rq, &task, &at) : at);
   TaskAccess::set_state(task, TaskState::kRunning);
   rq.need_resched.store(false, std::memory_order_relaxed);
-  rq.slice_end = Clock::now() + options_.time_slice;
+  rq.slice_end = now + options_.time_slice;
   update_timers(rq, true);
   stats_.switches.fetch_add(1, std::memory_order_relaxed);
   SwitchReason reason;
@@ -80,7 +94,7 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
     rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (rq.perf_current == &task) perf_out(rq, nullptr);  // an exit did it already
+  if (rq.perf_current == &task) perf_switch(rq, nullptr);  // an exit did it already
   switch (reason) {
     case SwitchReason::kSleep:
       TaskAccess::set_state(task, TaskState::kSleeping);
@@ -107,24 +121,24 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
   }
 }
 
-// The scheduler's record of a task's time on CPU brackets the hooks, as the kernel's task
-// is current from before perf's sched-in to after its sched-out: the count can only fall
-// short of the record by the hooks' own cost.
-void Scheduler::perf_in(RunQueue& rq, Task& task) {
-  const uint64_t in = core::read_tsc();
-  const auto in_time = Clock::now();
-  core_.sched_in(&task);
-  TaskAccess::record_sched_in(task, in, in_time, core::read_tsc());
-  rq.perf_current = &task;
-}
-
-void Scheduler::perf_out(RunQueue& rq, Task* next) {
-  Task& prev = *rq.perf_current;
-  const uint64_t leaving = core::read_tsc();
-  core_.sched_out(&prev, next);
-  const auto now = Clock::now();
-  TaskAccess::record_sched_out(prev, leaving, now, core::read_tsc());
-  rq.perf_current = nullptr;
+// One instant for the whole switch, taken with irqs off so that no handler runs between
+// it and the hooks: prev's events stop at it, next's start at it, and the scheduler's record
+// of both tasks' time on CPU uses it (invariant 8 holds exactly). The clock and the tsc are
+// read once each per switch.
+core::Instant Scheduler::perf_switch(RunQueue& rq, Task* next, const core::Instant* given) {
+  cpu::IrqGuard irqs_off;
+  const core::Instant at =
+      given != nullptr && core::instant_is_latest(*given) ? *given : core::take_instant();
+  if (Task* prev = rq.perf_current) {
+    core_.sched_out(prev, next, at);
+    TaskAccess::record_sched_out(*prev, at);
+  }
+  if (next != nullptr) {
+    core_.sched_in(next, at);
+    TaskAccess::record_sched_in(*next, at);
+  }
+  rq.perf_current = next;
+  return at;
 }
 
 // The CPU with waiting tasks does the moving, since its lists are its own: when an allowed
@@ -151,7 +165,7 @@ void Scheduler::balance(RunQueue& rq, Clock::time_point now) {
     if (to == nullptr || mine - to->nr_tasks.load() < 2) continue;
     rq.runnable.erase(rq.runnable.iterator_to(t));
     rq.nr_runnable.fetch_sub(1, std::memory_order_relaxed);
-    if (rq.perf_current == &t) perf_out(rq, nullptr);  // it yielded with its context in
+    if (rq.perf_current == &t) perf_switch(rq, nullptr);  // it yielded with its context in
     rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
     if (to->push(t) != 0) {  // it stopped taking tasks meanwhile: keep it
       rq.nr_tasks.fetch_add(1, std::memory_order_relaxed);
@@ -175,7 +189,7 @@ void Scheduler::note_first_run(RunQueue& rq) {
 }
 
 void Scheduler::leave_cpu(RunQueue& rq, Task& task) {
-  if (rq.perf_current == &task) perf_out(rq, nullptr);
+  if (rq.perf_current == &task) perf_switch(rq, nullptr);
   rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
   TaskAccess::set_state(task, TaskState::kRunnable);
   stats_.migrations.fetch_add(1, std::memory_order_relaxed);
@@ -202,7 +216,7 @@ bool Scheduler::wake_sleepers(RunQueue& rq, Clock::time_point now) {
 
 // The CPU is going offline: every task here moves to another CPU, sleepers still asleep.
 void Scheduler::drain(RunQueue& rq) {
-  if (rq.perf_current != nullptr) perf_out(rq, nullptr);
+  if (rq.perf_current != nullptr) perf_switch(rq, nullptr);
   auto move_all = [&](RunQueue::List& list, TaskState state) {
     while (!list.empty()) {
       Task& t = list.front();

@@ -138,7 +138,7 @@ void TaskAccess::start_fiber(Task& task) {
         // kernel: its events go to Exit and its context is tombstoned before it switches
         // out for the last time. It may have moved: its run queue is rq_ as of now.
         t->rq_->assert_owner();
-        t->scheduler_.perf_out(*t->rq_, nullptr);
+        t->scheduler_.perf_switch(*t->rq_, nullptr);
         t->scheduler_.core().exit_task(*t);
         t->reason_ = SwitchReason::kExit;
         RunQueue* rq = t->rq_;

@@ -12,7 +12,6 @@
 
 #include "cpu/tsan.hpp"
 #include "pctx/base/lock_validator.hpp"
-#include "pctx/core/tsc_pmu.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/hotplug.hpp"
 #include "pctx/cpu/rcu.hpp"

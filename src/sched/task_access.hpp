@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 
+#include "pctx/core/instant.hpp"
 #include "pctx/cpu/cpu_set.hpp"
 #include "pctx/sched/scheduler.hpp"
 #include "pctx/sched/task.hpp"
@@ -82,20 +83,16 @@ struct TaskAccess {
   }
   static Scheduler& scheduler(Task& task) { return task.scheduler_; }
 
-  // The scheduler's record of the task's time on CPU (see Task::on_cpu_ticks), taken by
-  // the CPU thread around the perf core's switch hooks: `in` before sched_in and `ready`
-  // after it; `leaving` before sched_out and `out` after it.
-  static void record_sched_in(Task& task, uint64_t in, Clock::time_point in_time, uint64_t ready) {
-    task.in_ticks_ = in;
-    task.in_time_ = in_time;
-    task.in_ready_ticks_ = ready;
+  // The scheduler's record of the task's time on CPU (see Task::on_cpu_ticks): the
+  // instants its switch hooks ran at.
+  static void record_sched_in(Task& task, const core::Instant& at) {
+    task.in_ticks_ = at.tsc;
+    task.in_ns_ = at.ns;
     task.switches_.fetch_add(1, std::memory_order_relaxed);
   }
-  static void record_sched_out(Task& task, uint64_t leaving, Clock::time_point out_time,
-                               uint64_t out) {
-    task.on_cpu_ticks_.fetch_add(out - task.in_ticks_, std::memory_order_relaxed);
-    task.between_hooks_ticks_.fetch_add(leaving - task.in_ready_ticks_, std::memory_order_relaxed);
-    task.on_cpu_ns_.fetch_add((out_time - task.in_time_).count(), std::memory_order_relaxed);
+  static void record_sched_out(Task& task, const core::Instant& at) {
+    task.on_cpu_ticks_.fetch_add(at.tsc - task.in_ticks_, std::memory_order_relaxed);
+    task.on_cpu_ns_.fetch_add(static_cast<int64_t>(at.ns - task.in_ns_), std::memory_order_relaxed);
   }
 
   // Affinity (task.cpp, under the task's affinity lock). The effective affinity changes:

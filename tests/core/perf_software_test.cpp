@@ -1,5 +1,6 @@
 // The perf software driver: kernel software counters of each CPU thread, charged to the
 // pctx task that is current there.
+#include "pctx/core/instant.hpp"
 #include "pctx/core/perf_software_pmu.hpp"
 
 #include <gtest/gtest.h>
@@ -75,6 +76,46 @@ TEST_F(PerfSoftwareTest, OneGroupReadPerSwitch) {
     switch_out(cpu_, &task);
   }
   EXPECT_EQ(sw_->group_reads() - before, 20u) << "one read() at each switch in and out";
+}
+
+// A task switch is one instant (instant.hpp): prev's last reading is next's first, so a
+// switch between two counting tasks reads the group once; hooks at instants of their own
+// read it each.
+TEST_F(PerfSoftwareTest, ATaskSwitchAtOneInstantReadsTheGroupOnce) {
+  Task* tasks[2] = {&new_task(), &new_task()};
+  Event* clocks[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    clocks[i] = sw_event("task-clock");
+    ASSERT_EQ(core_->install(task_ctx(*tasks[i]), clocks[i]), 0);
+    ASSERT_EQ(core_->install(task_ctx(*tasks[i]), sw_event("page-faults")), 0);
+  }
+  switch_in(cpu_, tasks[0]);
+  const uint64_t before = sw_->group_reads();
+  constexpr int kSwitches = 20;
+  on_cpu(cpu_, [&] {
+    for (int i = 0; i < kSwitches; ++i) {
+      Task* prev = tasks[i % 2];
+      Task* next = tasks[(i + 1) % 2];
+      const Instant at = take_instant();
+      ASSERT_EQ(core_->sched_out(prev, next, at), 0);
+      ASSERT_EQ(core_->sched_in(next, at), 0);
+    }
+  });
+  EXPECT_EQ(sw_->group_reads() - before, static_cast<uint64_t>(kSwitches))
+      << "one read() per switch";
+  on_cpu(cpu_, [&] {
+    const Instant a = take_instant();
+    ASSERT_EQ(core_->sched_out(tasks[0], nullptr, a), 0);
+    const Instant b = take_instant();
+    ASSERT_EQ(core_->sched_in(tasks[1], b), 0);
+  });
+  EXPECT_EQ(sw_->group_reads() - before, static_cast<uint64_t>(kSwitches) + 2)
+      << "hooks at two instants read twice";
+  for (Event* c : clocks) {
+    const Reading r = core_->read(c);
+    EXPECT_GT(r.count, 0u) << "both tasks were charged";
+    EXPECT_EQ(r.time_enabled, r.time_running);
+  }
 }
 
 TEST_F(PerfSoftwareTest, PageFaultsOfTheTaskAreCharged) {

@@ -36,6 +36,7 @@
 #include "pctx/core/context_ref.hpp"
 #include "pctx/core/event_attr.hpp"
 #include "pctx/core/event_ref.hpp"
+#include "pctx/core/instant.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/task.hpp"
 #include "pctx/cpu/function_ref.hpp"
@@ -143,6 +144,11 @@ class PerfCore {
   // cpu::cpu_function_call to that CPU).
   int sched_out(Task* prev, Task* next);
   int sched_in(Task* next);
+  // The same at a given instant (instant.hpp): a scheduler that takes one instant per switch
+  // and passes it to both hooks has the switch read the clock and the tsc once each, and
+  // may record the task's time on CPU with it.
+  int sched_out(Task* prev, Task* next, const Instant& at);
+  int sched_in(Task* next, const Instant& at);
   // The task exits: its events go to Exit and its context is tombstoned. It waits as the
   // user-side calls do, so not on a CPU thread with irqs off (the scheduler calls it after
   // the task's sched-out, with irqs on).

@@ -67,6 +67,9 @@ class PerfSoftwarePmu : public Pmu {
     pmu::GroupReading snapshot;
     bool used = false;  // an event of ours is on: the pass needs a snapshot
     int active = 0;
+    // The instant the snapshot was taken at: a task switch's sched-in pass, at the instant
+    // of its sched-out, starts next's events from prev's last reading (one read() a switch).
+    uint64_t instant = 0;
   };
   // One variant on one CPU thread: its counter and a sized buffer, so reads never allocate.
   struct VariantCounter {
@@ -81,6 +84,7 @@ class PerfSoftwarePmu : public Pmu {
   static int slot_of(uint64_t config);
   uint64_t value(int cpu, uint64_t config) const;
   uint64_t variant_value(int cpu, uint64_t config) const;
+  void take_snapshot(PerCpu& per);
 
   cpu::CpuRuntime* runtime_ = nullptr;
   bool shared_ = true;                         // the shared groups are open

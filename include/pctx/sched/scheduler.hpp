@@ -166,10 +166,12 @@ class Scheduler {
   // (RunQueue::owner, named through owner_of because RunQueue is private to the library).
   static const base::ThreadRole& owner_of(const RunQueue& rq);
   bool run(cpu::CpuThread& thread);  // the hook
-  void run_task(RunQueue& rq, Task& task) PCTX_REQUIRES(owner_of(rq));
+  void run_task(RunQueue& rq, Task& task, const core::Instant& at) PCTX_REQUIRES(owner_of(rq));
   void after_switch(RunQueue& rq, Task& task, SwitchReason reason) PCTX_REQUIRES(owner_of(rq));
-  void perf_in(RunQueue& rq, Task& task) PCTX_REQUIRES(owner_of(rq));
-  void perf_out(RunQueue& rq, Task* next) PCTX_REQUIRES(owner_of(rq));
+  // The perf core's switch from the run queue's perf-current task (if any) to `next` (if
+  // any), at one instant, which it returns: `at` if it is still the latest, else a new one.
+  core::Instant perf_switch(RunQueue& rq, Task* next, const core::Instant* at = nullptr)
+      PCTX_REQUIRES(owner_of(rq));
   // Off this CPU, onto another one.
   void leave_cpu(RunQueue& rq, Task& task) PCTX_REQUIRES(owner_of(rq));
   bool wake_sleepers(RunQueue& rq, std::chrono::steady_clock::time_point now)

@@ -54,15 +54,12 @@ class Task : public core::Task {
   bool affinity_widened() const { return widened_.load(); }  // by a CPU going offline
 
   // The scheduler's own record, kept on the task's CPU thread: time during which the task
-  // was current (from its sched-in to its sched-out), in tsc ticks and in nanoseconds.
-  // Read it after the task exits, or accept a value from its last switch.
+  // was current, from the instant of its sched-in to the instant of its sched-out (one
+  // instant per switch, core/instant.hpp), in tsc ticks and in nanoseconds. A tsc event of
+  // the task counts exactly the ticks (invariant 8, checked by the tests), and its enabled
+  // time is the nanoseconds. Read it after the task exits, or accept a value from its last
+  // switch.
   uint64_t on_cpu_ticks() const { return on_cpu_ticks_.load(std::memory_order_relaxed); }
-  // The same, less the switch hooks' own time: from the end of each sched-in to the start
-  // of the next sched-out. A tsc event of the task counts at least this and at most
-  // on_cpu_ticks (invariant 8, checked exactly by the tests).
-  uint64_t between_hooks_ticks() const {
-    return between_hooks_ticks_.load(std::memory_order_relaxed);
-  }
   std::chrono::nanoseconds on_cpu_time() const;
   uint64_t switches() const { return switches_.load(std::memory_order_relaxed); }  // sched-ins
   uint64_t migrations() const { return migrations_.load(std::memory_order_relaxed); }
@@ -119,11 +116,9 @@ class Task : public core::Task {
   SwitchReason reason_ = SwitchReason::kYield;
   std::chrono::steady_clock::time_point deadline_{};
   RunQueue* rq_ = nullptr;
-  uint64_t in_ticks_ = 0;        // before its sched-in
-  uint64_t in_ready_ticks_ = 0;  // after it
-  std::chrono::steady_clock::time_point in_time_{};
+  uint64_t in_ticks_ = 0;  // the instant of its sched-in
+  uint64_t in_ns_ = 0;
   std::atomic<uint64_t> on_cpu_ticks_{0};
-  std::atomic<uint64_t> between_hooks_ticks_{0};
   std::atomic<int64_t> on_cpu_ns_{0};
   std::atomic<uint64_t> switches_{0};
   std::atomic<uint64_t> migrations_{0};

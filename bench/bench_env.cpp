@@ -59,6 +59,15 @@ std::unique_ptr<BenchEnv> BenchEnv::start(benchmark::State& state, Options optio
   auto rt = cpu::CpuRuntime::start(ro);
   if (!rt) return fail(rt.error().message);
   env->runtime_ = std::move(*rt);
+  // The runtime does not watch hotplug here: a target that went offline since the start
+  // would keep its thread parked, and the benchmark would wait for its tasks for ever.
+  if (!env->runtime_->running_cpus().test(cpus().target)) {
+    return fail(
+        fmt::format("cpu{0} went offline during the benchmarks (another program "
+                    "toggles it?); bring it back with `pctx hotplug up {0}` and run "
+                    "again",
+                    cpus().target));
+  }
   auto core = core::PerfCore::start(*env->runtime_);
   if (!core) return fail(core.error().message);
   env->core_ = std::move(*core);

@@ -37,7 +37,10 @@ struct CpuContext {
   // changed only to nullptr or to a context that CpuLocks holds.
   Context* task_ctx PCTX_GUARDED_BY(owner) = nullptr;
   Task* current PCTX_GUARDED_BY(owner) = nullptr;  // the task the scheduler says is current
-  bool online PCTX_GUARDED_BY(owner) = true;
+  // The CPU's passes run: set by its bringup and cleared by its teardown, in passes, so
+  // under its context's lock; a user-side call refused by a parked thread reads it under
+  // that lock to know whether the context is really off (event_function_call).
+  bool online PCTX_GUARDED_BY(ctx->lock) = true;
   std::array<CpuPmuContext, PerfCore::kMaxPmus> pmus PCTX_GUARDED_BY(owner);
   // Made at start, then fixed; armed and cancelled on this CPU's thread, which checks that.
   std::array<std::unique_ptr<cpu::CpuTimer>, PerfCore::kMaxPmus> rotation_timers;

@@ -180,8 +180,8 @@ int PerfCore::cpu_bringup(int c) {
   return cpu::cpu_function_call(c, [this, c] {
     CpuContext& cc = *cpu(c);
     cc.assert_on_cpu();
-    cc.online = true;
     CpuLocks locks(*this, cc);
+    cc.online = true;
     sched_in_all(*this, cc);
     return 0;
   });
@@ -309,6 +309,9 @@ base::Result<Event*> PerfCore::create_event(const EventAttr& attr, Event* leader
         -ENOMEM, [] { return std::string("out of memory creating an event; close some events"); });
   }
   if (int err = pmu->init(*e)) {
+    // A sibling joined its leader's list last, holding the list's reference: it leaves it
+    // with that reference, or the leader would release it a second time.
+    if (leader != nullptr) leader->siblings.pop_back();
     e->put();
     return base::make_error(err, fmt::format("the {} PMU refused the event", pmu->name()));
   }
@@ -339,8 +342,9 @@ base::Result<ContextRef> PerfCore::task_context(Task& task) {
 // event_function_call, with its answers: the task moved (retry), it is not running (lock).
 //
 // Nothing to return: fn runs exactly once whatever happens on the way. An offline CPU's
-// context is inactive, so fn runs here under its lock; a task that moved is followed, and
-// one that is not running is handled under the lock. The one refusal, a caller that must
+// context is inactive, so fn runs here under its lock (once the lock shows it offline: a
+// refused call alone may be stale); a task that moved is followed, and one that is not
+// running is handled under the lock. The one refusal, a caller that must
 // not wait (refuse_wait), is checked by the user-side calls before they change anything
 // (exit_task asserts it), and a dead context (tombstone) under the mutex, as the kernel's
 // callers do.
@@ -351,15 +355,26 @@ void PerfCore::event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContex
     fn(cc);
   };
   if (ctx->task == nullptr) {
-    const int r = cpu::cpu_function_call(ctx->cpu, [&] {
-      on_cpu(cpu(ctx->cpu));
-      return 0;
-    });
-    if (r == -ENXIO) {  // the CPU is offline: its context is inactive
-      cpu::IrqSpinLockGuard l(ctx->lock);
-      fn(nullptr);
+    CpuContext* cc = cpu(ctx->cpu);
+    while (true) {
+      const int r = cpu::cpu_function_call(ctx->cpu, [&] {
+        on_cpu(cc);
+        return 0;
+      });
+      if (r != -ENXIO) return;
+      // Its thread refused the call, but the CPU may have come back since: the refusal
+      // says nothing under the lock. Offline (not brought up, or torn down), the context
+      // is off, and the bringup's pass will see what fn did. Online, its thread takes
+      // calls again (it did before the bringup's pass), so the call is made again.
+      {
+        cpu::IrqSpinLockGuard l(cc->ctx->lock);
+        if (!cc->online) {
+          fn(nullptr);
+          return;
+        }
+      }
+      sched_yield();
     }
-    return;
   }
   Task* task = ctx->task;
   while (true) {

@@ -1,6 +1,7 @@
 #include "core/schedule.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 
 namespace pctx::core::internal {
@@ -453,6 +454,8 @@ void remove_group_from_ctx(PerfCore& core, CpuContext* cc, Context* ctx, Event* 
   PmuContext* pc = leader->pmu_ctx;
   assert_in(pc, ctx);
   update_context_time(ctx);
+  // Off its CPU (cc nullptr) the context is off, so the group is: nothing links it there.
+  assert(cc != nullptr || !leader->active_hook.is_linked());
   if (cc != nullptr && is_active(leader)) group_sched_out(*cc, leader);
   for (Event* s : leader->siblings) unlink_event(ctx, s);
   unlink_event(ctx, leader);

@@ -40,6 +40,38 @@ class BusyCoreTest : public CoreTest {
   std::atomic<bool> busy_{false}, spinning_{false};
 };
 
+// A PMU that refuses one config, for the failure paths of create_event.
+class RefusingPmu : public testing::CountingSoftPmu {
+ public:
+  static constexpr uint64_t kRefused = 7;
+  int init(PmuEvent& e) override { return e.config == kRefused ? -EINVAL : 0; }
+};
+
+class RefusingPmuTest : public CoreTest {
+ protected:
+  void SetUp() override {
+    CoreTest::SetUp();
+    core_->register_pmu(refusing_);
+  }
+  RefusingPmu refusing_;  // outlives the core, which TearDown stops first
+};
+
+TEST_F(RefusingPmuTest, ASiblingThePmuRefusesLeavesTheGroupAsItWas) {
+  const long before = PerfCore::live_objects().events;
+  Event* leader = group(2, false, &refusing_);
+  EventAttr attr;
+  attr.pmu = &refusing_;
+  attr.config = RefusingPmu::kRefused;
+  auto refused = core_->create_event(attr, leader);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, -EINVAL);
+  EXPECT_EQ(PerfCore::live_objects().events, before + 2) << "the refused sibling is freed";
+  ASSERT_EQ(core_->install(core_->cpu_context(cpu_), leader), 0);
+  const GroupReading r = core_->read_group(leader);
+  EXPECT_EQ(r.counts.size(), 2u) << "the group is its leader and the one sibling made";
+  EXPECT_EQ(r.state, EventState::kActive);
+}
+
 TEST_F(CoreTest, InstallIntoATaskNotRunningSendsNoCrossCall) {
   Task& task = new_task();
   Context* tctx = task_ctx(task);

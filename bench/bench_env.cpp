@@ -6,10 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/sysfs.hpp"
+#include "pctx/pmu/capabilities.hpp"
+#include "pctx/pmu/encoding.hpp"
 
 namespace pctx::bench {
 
@@ -77,6 +80,15 @@ std::unique_ptr<BenchEnv> BenchEnv::start(benchmark::State& state, Options optio
   env->software_ = std::move(*sw);
   env->core_->register_pmu(*env->tsc_);
   env->core_->register_pmu(*env->software_);
+  if (options.hardware) {
+    const auto caps = pmu::probe_capabilities();
+    if (!caps.hardware_pmu) return fail("no hardware PMU: " + caps.hardware_pmu_reason);
+    auto hw =
+        core::PerfHardwarePmu::open(*env->runtime_, std::max(1, caps.available_core_counters()));
+    if (!hw) return fail(hw.error().message);
+    env->hardware_ = std::move(*hw);
+    env->core_->register_pmu(*env->hardware_);
+  }
   auto s = sched::Scheduler::start(*env->runtime_, env->core_.get());
   if (!s) return fail(s.error().message);
   env->sched_ = std::move(*s);
@@ -92,9 +104,16 @@ BenchEnv::~BenchEnv() {
   }
   sched_.reset();
   core_.reset();
+  hardware_.reset();
   software_.reset();
   tsc_.reset();
   runtime_.reset();
+}
+
+uint64_t BenchEnv::hardware_config(const char* spec) {
+  auto compiled = pmu::compile_spec(spec);
+  if (!compiled || compiled->empty() || (*compiled)[0].events.empty()) return 0;
+  return hardware_->config_for((*compiled)[0].events[0]);
 }
 
 std::vector<core::Event*> BenchEnv::events(core::Pmu& pmu, int n, uint64_t config) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pctx/core/perf_core.hpp"
+#include "pctx/core/perf_hardware_pmu.hpp"
 #include "pctx/core/perf_software_pmu.hpp"
 #include "pctx/core/tsc_pmu.hpp"
 #include "pctx/cpu/runtime.hpp"
@@ -34,6 +35,7 @@ class BenchEnv {
   struct Options {
     int tsc_counters = 64;  // enough that every event of the switch suites is active
     std::chrono::nanoseconds spin{std::chrono::microseconds(50)};  // the target's idle spin
+    bool hardware = false;  // also the perf hardware driver; skipped where there is no PMU
   };
   // nullptr (and the benchmark skipped with the reason) when something cannot start.
   static std::unique_ptr<BenchEnv> start(benchmark::State& state, Options options);
@@ -45,6 +47,9 @@ class BenchEnv {
   sched::Scheduler& sched() { return *sched_; }
   core::TscPmu& tsc() { return *tsc_; }
   core::PerfSoftwarePmu& software() { return *software_; }
+  core::PerfHardwarePmu& hardware() { return *hardware_; }
+  // The config of a hardware event spec ("cycles:u") for hardware(); 0 if it does not encode.
+  uint64_t hardware_config(const char* spec);
 
   // `n` single-event groups on a PMU, owned by the environment.
   std::vector<core::Event*> events(core::Pmu& pmu, int n, uint64_t config = 0);
@@ -60,6 +65,7 @@ class BenchEnv {
   std::unique_ptr<cpu::CpuRuntime> runtime_;
   std::unique_ptr<core::TscPmu> tsc_;
   std::unique_ptr<core::PerfSoftwarePmu> software_;
+  std::unique_ptr<core::PerfHardwarePmu> hardware_;
   std::unique_ptr<core::PerfCore> core_;
   std::unique_ptr<sched::Scheduler> sched_;
   std::vector<core::Event*> owned_;

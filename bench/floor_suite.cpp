@@ -1,8 +1,13 @@
 // The physical floors, between the same two CPUs in the same run: a cache-line round trip
 // (the least a call to a polling CPU can cost), a signal round trip to a thread busy on the
-// other CPU (the least an interruption of a running task can cost: the IPI's analog), and
-// one rdtsc. The fiber switch floor is in switch_suite.cpp.
+// other CPU (the least an interruption of a running task can cost: the IPI's analog),
+// one rdtsc, and one rdpmc where there is a hardware PMU. The fiber switch floor is in
+// switch_suite.cpp.
+#include <linux/perf_event.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <csignal>
 
 #include <atomic>
@@ -12,6 +17,8 @@
 #include "pctx/core/tsc_pmu.hpp"
 #include "pctx/cpu/pinning.hpp"
 #include "pctx/cpu/relax.hpp"
+#include "pctx/pmu/capabilities.hpp"
+#include "pctx/pmu/mmap_read.hpp"
 #include "suites.hpp"
 
 namespace pctx::bench {
@@ -68,12 +75,40 @@ void rdtsc_floor(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(core::read_tsc());
 }
 
+// One rdpmc of a cycles counter this thread opened on itself, through its mapped page (the
+// seqlock loop included), as the hardware driver reads a slot.
+void rdpmc_floor(benchmark::State& state) {
+  const auto caps = pmu::probe_capabilities();
+  if (!caps.hardware_pmu || !caps.rdpmc) {
+    state.SkipWithError((caps.hardware_pmu ? caps.rdpmc_reason : caps.hardware_pmu_reason).c_str());
+    return;
+  }
+  perf_event_attr attr{};
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_HARDWARE;
+  attr.config = PERF_COUNT_HW_CPU_CYCLES;
+  attr.exclude_kernel = 1;
+  const int fd =
+      static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+  void* page = fd >= 0 ? mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+  if (page == MAP_FAILED) {
+    if (fd >= 0) close(fd);
+    state.SkipWithError("cannot open and map a cycles counter on this thread");
+    return;
+  }
+  const auto* pc = static_cast<const perf_event_mmap_page*>(page);
+  for (auto _ : state) benchmark::DoNotOptimize(pmu::fast_read(pc));
+  munmap(page, 4096);
+  close(fd);
+}
+
 }  // namespace
 
 void register_floor_suite() {
   benchmark::RegisterBenchmark("cache_line_floor", cache_line_floor)->UseRealTime();
   benchmark::RegisterBenchmark("signal_floor", signal_floor)->UseRealTime();
   benchmark::RegisterBenchmark("rdtsc_floor", rdtsc_floor)->UseRealTime();
+  benchmark::RegisterBenchmark("rdpmc_floor", rdpmc_floor)->UseRealTime();
 }
 
 }  // namespace pctx::bench

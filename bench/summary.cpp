@@ -97,6 +97,13 @@ std::vector<SummaryRow> summarize(const std::map<std::string, double>& ns) {
       "switch)");
   add("switch_64_installed_4_counters", minus(get("switch_installed_4_counters/64"), switch0),
       std::nullopt, two_rdtsc_per_event(4), "64 flexible groups installed, 4 counters");
+  // Where there is a hardware PMU: cycles and instructions, read through rdpmc.
+  const auto rdpmc = get("rdpmc_floor");
+  add("switch_2_hw_events", minus(get("switch_hw/2"), switch0), std::nullopt,
+      rdpmc ? std::optional<double>(2 * *rdpmc) : std::nullopt,
+      "sched-out + sched-in, cycles and instructions (floor: one rdpmc per event)");
+  add("read_local_hw", get("read_local_hw"), get("kernel_read"), rdpmc,
+      "an Active cycles event on its own CPU (rdpmc) vs read() of a software event");
   add("read_local", get("read_local"), get("kernel_read"), rdtsc,
       "an Active tsc event on its own CPU vs read() of a software event");
   add("read_remote", get("read_remote"), std::nullopt, get("cache_line_floor"),

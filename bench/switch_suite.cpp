@@ -5,7 +5,12 @@
 // switch is the time with N events less the time with none, on both sides.
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <boost/context/fiber.hpp>
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define PCTX_HAVE_CALLGRIND 1
+#endif
 
 #include <atomic>
 #include <thread>
@@ -22,7 +27,34 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kRoundTrips = 2000;
 
-enum class Pmus { kTsc, kSoftware, kBoth };
+enum class Pmus { kTsc, kSoftware, kBoth, kHardware };
+
+// Under callgrind (scripts/switch_instructions.sh), the instructions of the timed switches
+// alone: the counts start from zero here and are dumped after, named by the number of
+// switches. Outside valgrind these cost a few instructions and do nothing.
+void count_instructions_from_here() {
+#ifdef PCTX_HAVE_CALLGRIND
+  CALLGRIND_ZERO_STATS;
+#endif
+}
+void count_instructions_to_here() {
+#ifdef PCTX_HAVE_CALLGRIND
+  static_assert(kRoundTrips == 2000, "the dump's name gives the number of switches");
+  CALLGRIND_DUMP_STATS_AT("pctx-switches 4000");
+#endif
+}
+
+// n hardware events for a task: cycles and instructions in turn, counted through rdpmc.
+std::vector<core::Event*> hardware_events(BenchEnv& env, int n) {
+  std::vector<core::Event*> out;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t config = env.hardware_config(i % 2 == 0 ? "cycles:u" : "instructions:u");
+    if (config == 0) return {};
+    auto one = env.events(env.hardware(), 1, config);
+    out.insert(out.end(), one.begin(), one.end());
+  }
+  return out;
+}
 
 // One iteration: two fresh tasks with their events installed, K yields each; the first
 // task times its loop once the second runs.
@@ -32,7 +64,9 @@ double time_switches(BenchEnv& env, benchmark::State& state, int n, Pmus pmus) {
   sched::TaskRef a = env.task([&] {
     while (!b_running.load(std::memory_order_acquire)) sched::this_task::yield();
     const auto start = Clock::now();
+    count_instructions_from_here();
     for (int i = 0; i < kRoundTrips; ++i) sched::this_task::yield();
+    count_instructions_to_here();
     elapsed = seconds_since(start);
     a_done.store(true, std::memory_order_release);
   });
@@ -46,6 +80,15 @@ double time_switches(BenchEnv& env, benchmark::State& state, int n, Pmus pmus) {
     const int tsc = pmus == Pmus::kTsc ? n : pmus == Pmus::kBoth ? (n + 1) / 2 : 0;
     const int sw = n - tsc;
     const auto cfg = core::PerfSoftwarePmu::config_of("task-clock").value();
+    if (pmus == Pmus::kHardware) {
+      const auto hw = hardware_events(env, n);
+      if (static_cast<int>(hw.size()) != n) {
+        state.SkipWithError("cycles:u and instructions:u do not encode here");
+        return 0;
+      }
+      if (!env.install_all(state, ctx, hw)) return 0;
+      continue;
+    }
     if (!env.install_all(state, ctx, env.events(env.tsc(), tsc)) ||
         !env.install_all(state, ctx, env.events(env.software(), sw, cfg))) {
       return 0;
@@ -61,6 +104,7 @@ double time_switches(BenchEnv& env, benchmark::State& state, int n, Pmus pmus) {
 void pctx_switch(benchmark::State& state, Pmus pmus, int tsc_counters) {
   BenchEnv::Options o;
   o.tsc_counters = tsc_counters;
+  o.hardware = pmus == Pmus::kHardware;
   auto env = BenchEnv::start(state, o);
   if (!env) return;
   const int n = static_cast<int>(state.range(0));
@@ -77,6 +121,10 @@ void switch_tsc(benchmark::State& state) {
 }
 void switch_sw(benchmark::State& state) {
   pctx_switch(state, Pmus::kSoftware, 64);
+}
+// Each task's cycles and instructions on the hardware PMU (skipped without one).
+void switch_hw(benchmark::State& state) {
+  pctx_switch(state, Pmus::kHardware, 64);
 }
 void switch_two_pmus(benchmark::State& state) {
   pctx_switch(state, Pmus::kBoth, 64);
@@ -202,6 +250,7 @@ void register_switch_suite() {
     for (int n : {0, 1, 4, 8, 16, 64}) b->Arg(n);
   }
   benchmark::RegisterBenchmark("switch_sw", switch_sw)->UseManualTime()->Arg(4);
+  benchmark::RegisterBenchmark("switch_hw", switch_hw)->UseManualTime()->Arg(2);
   auto* scale =
       benchmark::RegisterBenchmark("switch_installed_4_counters", switch_installed_4_counters);
   scale->UseManualTime();

@@ -29,7 +29,26 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// One of the pass's readings, taken at its first use in the pass; fresh outside a pass.
+uint64_t pass_reading(uint64_t Instant::*field, uint8_t bit, uint64_t (*read)()) {
+  PassState& p = tls_pass;
+  if (!p.active) return read();
+  if (!(p.have & bit)) {
+    p.instant.*field = read();
+    p.have |= bit;
+  }
+  return p.instant.*field;
+}
+
 }  // namespace
+
+uint64_t pass_tsc() {
+  return pass_reading(&Instant::tsc, kHaveTsc, read_tsc);
+}
+
+uint64_t pass_ns() {
+  return pass_reading(&Instant::ns, kHaveNs, monotonic_ns);
+}
 
 Instant take_instant() {
   return Instant{read_tsc(), monotonic_ns(), ++tls_pass.next_id};
@@ -37,26 +56,6 @@ Instant take_instant() {
 
 bool instant_is_latest(const Instant& at) {
   return at.id != 0 && at.id == tls_pass.next_id;
-}
-
-uint64_t pass_tsc() {
-  PassState& p = tls_pass;
-  if (!p.active) return read_tsc();
-  if (!(p.have & kHaveTsc)) {
-    p.instant.tsc = read_tsc();
-    p.have |= kHaveTsc;
-  }
-  return p.instant.tsc;
-}
-
-uint64_t pass_ns() {
-  PassState& p = tls_pass;
-  if (!p.active) return monotonic_ns();
-  if (!(p.have & kHaveNs)) {
-    p.instant.ns = monotonic_ns();
-    p.have |= kHaveNs;
-  }
-  return p.instant.ns;
 }
 
 uint64_t pass_instant_id() {

@@ -77,14 +77,17 @@ int PerfHardwarePmu::program(Slot& slot, const perf_event_attr& encoding) {
   return 0;
 }
 
-uint64_t PerfHardwarePmu::value(int cpu, int slot_index) const {
-  const Slot& slot = cpus_[static_cast<size_t>(cpu)]->counters[static_cast<size_t>(slot_index)];
-  if (slot.page != nullptr) {
-    const auto r = pmu::fast_read(slot.page);  // rdpmc: the counter is this thread's
-    if (r.valid) return r.value;
-  }
-  uint64_t v = 0;
-  return ::read(slot.fd, &v, sizeof v) == sizeof v ? v : 0;
+uint64_t PerfHardwarePmu::value(int cpu, int slot_index) {
+  Slot& slot = cpus_[static_cast<size_t>(cpu)]->counters[static_cast<size_t>(slot_index)];
+  return slot.last.get([&]() -> uint64_t {
+    counter_reads_.fetch_add(1, std::memory_order_relaxed);
+    if (slot.page != nullptr) {
+      const auto r = pmu::fast_read(slot.page);  // rdpmc: the counter is this thread's
+      if (r.valid) return r.value;
+    }
+    uint64_t v = 0;
+    return ::read(slot.fd, &v, sizeof v) == sizeof v ? v : 0;
+  });
 }
 
 int PerfHardwarePmu::add(PmuEvent& event) {

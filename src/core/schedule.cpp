@@ -131,11 +131,6 @@ uint64_t interval_ns(PerfCore& core) {
   return static_cast<uint64_t>(std::max<int64_t>(core.rotation_interval().count(), 1));
 }
 
-uint64_t ns_of(Clock::time_point t) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count());
-}
-
 // A context's time as of `now` (CLOCK_MONOTONIC ns, which steady_clock is), without
 // updating it: a pass may have left it stale, and rotation is due by the real figure.
 uint64_t live_time(const Context* ctx, uint64_t now) PCTX_REQUIRES(ctx->lock) {
@@ -168,8 +163,11 @@ void arm_rotation(PerfCore& core, CpuContext& cc, const PmuContext* pc)
   auto* thread = core.runtime().thread(cc.cpu);
   if (thread == nullptr) return;
   auto& timer = rotation_timer(cc, pc->pmu->index());
-  const auto now = Clock::now();
-  const nanoseconds wait{std::max<uint64_t>(time_to_rotation(pc, interval_ns(core), ns_of(now)),
+  // The pass's instant (CLOCK_MONOTONIC, as steady_clock): a multiplexing context's
+  // sched-in reads no clock of its own to see that its timer is armed in time.
+  const uint64_t now_ns = clock_ns();
+  const Clock::time_point now{nanoseconds(now_ns)};
+  const nanoseconds wait{std::max<uint64_t>(time_to_rotation(pc, interval_ns(core), now_ns),
                                             static_cast<uint64_t>(kMinRotationDelay.count()))};
   if (timer.armed() && timer.deadline() <= now + wait) return;
   thread->arm_timer(timer, wait);

@@ -307,6 +307,14 @@ void CpuThread::run_timers() {
 }
 
 void CpuThread::arm_busy_timer() {
+  // Irqs off, because the call signal's handler arms the timer too, after it runs the timers
+  // due. A handler that ran between the deadline chosen here and the arming would be undone
+  // by that stale deadline, already past: the timer would fire at once, find nothing due,
+  // and stay unarmed while user work runs, with no tick and no rotation until the work
+  // gave the CPU back. (Under TSan a task kept its CPU for a whole test that way, 1 run in
+  // 30.) A signal now waits for the end of the section, and its handler then sees the
+  // arming done.
+  IrqGuard irqs_off;
   if (timers_.empty() || !busy_timer_created_) return;
   const auto deadline = next_expiry();
   if (busy_timer_armed_ && busy_deadline_ == deadline) return;  // armed for it already

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -232,7 +233,13 @@ void run(const BenchOptions& o) {
   ProgressReporter reporter(o.json.empty() ? nullptr : &json);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
-  for (const auto& e : reporter.errors()) fmt::print(stderr, "pctx bench: skipped {}\n", e);
+  // Once per benchmark, not per repetition.
+  std::vector<std::string> skipped;
+  for (const auto& e : reporter.errors()) {
+    if (std::find(skipped.begin(), skipped.end(), e) != skipped.end()) continue;
+    skipped.push_back(e);
+    fmt::print(stderr, "pctx bench: skipped {}\n", e);
+  }
 
   const auto rows = bench::summarize(reporter.ns());
   // Each row's target and whether this run met it (nullopt: a figure it needs is missing).

@@ -1,5 +1,6 @@
 // The perf hardware driver: its slot decisions and counter arithmetic are pure and tested
 // everywhere; counting on real counters skips where there is no hardware PMU.
+#include "pctx/core/instant.hpp"
 #include "pctx/core/perf_hardware_pmu.hpp"
 
 #include <gtest/gtest.h>
@@ -60,31 +61,66 @@ class PerfHardwareTest : public testing::CoreTest {
     hw_ = std::move(*hw);
     core_->register_pmu(*hw_);
   }
+  // One event of a spec ("instructions:u"), owned by the fixture.
+  Event* hw_event(const char* spec) {
+    auto compiled = pmu::compile_spec(spec);
+    EXPECT_TRUE(compiled) << compiled.error().message;
+    if (!compiled) return nullptr;
+    EventAttr attr;
+    attr.pmu = hw_.get();
+    attr.config = hw_->config_for((*compiled)[0].events[0]);
+    auto e = core_->create_event(attr);
+    EXPECT_TRUE(e) << e.error().message;
+    if (!e) return nullptr;
+    owned_.push_back(*e);
+    return *e;
+  }
   std::unique_ptr<PerfHardwarePmu> hw_;
 };
 
 TEST_F(PerfHardwareTest, ATaskCountsCyclesAndInstructionsOnlyWhileCurrent) {
-  auto spec = pmu::compile_spec("instructions:u");
-  ASSERT_TRUE(spec);
-  EventAttr attr;
-  attr.pmu = hw_.get();
-  attr.config = hw_->config_for((*spec)[0].events[0]);
-  auto e = core_->create_event(attr);
-  ASSERT_TRUE(e) << e.error().message;
-  owned_.push_back(*e);
+  Event* e = hw_event("instructions:u");
+  ASSERT_NE(e, nullptr);
   Task& task = new_task();
-  ASSERT_EQ(core_->install(task_ctx(task), *e), 0);
+  ASSERT_EQ(core_->install(task_ctx(task), e), 0);
   on_cpu(cpu_, [&] {
     core_->sched_in(&task);
     volatile uint64_t sink = 0;
     for (int i = 0; i < 1'000'000; ++i) sink = sink + 1;
     core_->sched_out(&task, nullptr);
   });
-  const uint64_t counted = core_->read(*e).count;
+  const uint64_t counted = core_->read(e).count;
   EXPECT_GT(counted, 2'000'000u) << "a million loop iterations retire millions of instructions";
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  EXPECT_EQ(core_->read(*e).count, counted) << "nothing while the task is out";
+  EXPECT_EQ(core_->read(e).count, counted) << "nothing while the task is out";
   EXPECT_GE(hw_->reprograms(), 1u);
+}
+
+// Two tasks counting the same two events, switched at one instant each time: each counter
+// is read once per switch (prev's del serves next's add), and nothing is re-programmed.
+TEST_F(PerfHardwareTest, ATaskSwitchAtOneInstantReadsEachCounterOnce) {
+  if (hw_->counters() < 2) GTEST_SKIP() << "needs two free counters";
+  Task* tasks[2] = {&new_task(), &new_task()};
+  for (Task* t : tasks) {
+    for (const char* spec : {"cycles:u", "instructions:u"}) {
+      Event* e = hw_event(spec);
+      ASSERT_NE(e, nullptr);
+      ASSERT_EQ(core_->install(task_ctx(*t), e), 0);
+    }
+  }
+  switch_in(cpu_, tasks[0]);
+  const uint64_t reads = hw_->counter_reads();
+  const uint64_t reprograms = hw_->reprograms();
+  constexpr int kSwitches = 20;
+  on_cpu(cpu_, [&] {
+    for (int i = 0; i < kSwitches; ++i) {
+      const Instant at = take_instant();
+      ASSERT_EQ(core_->sched_out(tasks[i % 2], tasks[(i + 1) % 2], at), 0);
+      ASSERT_EQ(core_->sched_in(tasks[(i + 1) % 2], at), 0);
+    }
+  });
+  EXPECT_EQ(hw_->counter_reads() - reads, 2u * kSwitches) << "one read per counter per switch";
+  EXPECT_EQ(hw_->reprograms(), reprograms) << "the same encodings keep their slots";
 }
 
 }  // namespace

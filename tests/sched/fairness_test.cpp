@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "pctx/pmu/scale.hpp"
 #include "sched/sched_fixture.hpp"
 
@@ -60,18 +62,33 @@ class FairnessTest : public testing::SchedTest, public ::testing::WithParamInter
     std::this_thread::sleep_for(d);
     stop = true;
     join_all();
+    // What a failure needs to be understood: each task's switches and time on CPU, and
+    // each CPU thread's timers.
+    std::string why;
+    for (Counted& c : all) {
+      why += fmt::format("{} (cpu {}): {} switches, {} us on CPU; ", c.task->name(), c.task->cpu(),
+                         c.task->switches(), c.task->on_cpu_time().count() / 1000);
+    }
+    for (int cpu : cpus_) {
+      const auto& st = runtime_->thread(cpu)->stats();
+      why += fmt::format("cpu{}: {} timer signals, {} timer errors, {} calls, {} deferred; ", cpu,
+                         st.timer_signals.load(), st.timer_errors.load(), st.calls.load(),
+                         st.deferred.load());
+    }
+    why += fmt::format("{} rotations", core_->stats().rotations.load());
     for (Counted& c : all) {
       const double share = 2.0 / static_cast<double>(c.events.size());
       for (size_t g = 0; g < c.events.size(); ++g) {
         const core::Reading r = core_->read(c.events[g]);
-        ASSERT_GT(r.time_running, 0u) << c.task->name() << " group " << g << " never ran";
+        ASSERT_GT(r.time_running, 0u) << c.task->name() << " group " << g << " never ran\n" << why;
         ASSERT_GT(r.count, 0u) << c.task->name() << " group " << g << " read 0";
         const double got =
             static_cast<double>(r.time_running) / static_cast<double>(r.time_enabled);
         EXPECT_NEAR(got, share, 0.05)
             << GetParam().name << ", seed " << seed << ": " << c.task->name() << " (cpu "
             << c.task->cpu() << ", " << c.events.size() << " groups) group " << g << " ran "
-            << got * 100 << "% of " << r.time_enabled / 1000 << " us";
+            << got * 100 << "% of " << r.time_enabled / 1000 << " us\n"
+            << why;
       }
     }
   }

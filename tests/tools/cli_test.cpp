@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pctx/cpu/sysfs.hpp"
+#include "pctx/pmu/capabilities.hpp"
 #include "pctx/pmu/kernel_pmus.hpp"
 
 namespace {
@@ -327,6 +328,19 @@ TEST(PctxBench, QuickPrintsTheTableAndWritesJsonAndPlot) {
     EXPECT_GT(s["pctx_ns"].get<double>(), 0) << name;
     EXPECT_EQ(s["kernel_ns"].is_null(), s["speedup"].is_null()) << name;
   }
+  // The hardware rows run where there is a PMU, and are skipped with the reason elsewhere.
+  const auto caps = pctx::pmu::probe_capabilities();
+  for (const char* bench : {"switch_hw/2", "read_local_hw", "rdpmc_floor"}) {
+    const bool can = caps.hardware_pmu && (std::string(bench) != "rdpmc_floor" || caps.rdpmc);
+    const auto at = r.out.find(std::string("skipped ") + bench + ": ");
+    EXPECT_EQ(at == std::string::npos, can) << bench << "\n" << r.out;
+    if (!can && at != std::string::npos) {
+      EXPECT_NE(r.out.find(caps.hardware_pmu ? caps.rdpmc_reason : caps.hardware_pmu_reason, at),
+                std::string::npos)
+          << bench << " is skipped with the reason";
+    }
+  }
+  EXPECT_EQ(summary.count("switch_2_hw_events") == 1, caps.hardware_pmu);
   EXPECT_FALSE(summary["install_not_running"]["kernel_ns"].is_null());
   EXPECT_TRUE(summary["rotate_16_on_4"]["kernel_ns"].is_null());
   EXPECT_FALSE(summary["install_cpu_polling"]["floor_ns"].is_null());

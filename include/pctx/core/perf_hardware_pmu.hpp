@@ -2,7 +2,8 @@
 // counters, one per slot, as many slots as the PMU has counters. add binds an event to a
 // free slot already programmed with its encoding, or re-programs one (the slow path: a
 // perf_event_open); start, read and stop are baseline reads and deltas, through rdpmc on
-// the slot's mapped page when the kernel allows it, else read().
+// the slot's mapped page when the kernel allows it, else read(). A slot is read once per
+// instant: a task switch hands prev's last reading to next as its baseline.
 #pragma once
 
 #include <array>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "pctx/base/mutex.hpp"
+#include "pctx/core/instant_reading.hpp"
 #include "pctx/core/pmu.hpp"
 #include "pctx/core/slot_allocator.hpp"
 #include "pctx/cpu/runtime.hpp"
@@ -39,6 +41,7 @@ class PerfHardwarePmu : public Pmu {
   void read(PmuEvent& event) override;
 
   uint64_t reprograms() const { return reprograms_.load(); }
+  uint64_t counter_reads() const { return counter_reads_.load(); }  // rdpmc or read()
 
  private:
   // One kernel counter, opened by and for the CPU thread. Plain fd and page, so that
@@ -46,13 +49,14 @@ class PerfHardwarePmu : public Pmu {
   struct Slot {
     int fd = -1;
     const perf_event_mmap_page* page = nullptr;
+    InstantReading last;  // one rdpmc per switch: prev's del serves next's add
   };
   struct PerCpu {
     SlotAllocator slots;
     std::vector<Slot> counters;
     explicit PerCpu(int n) : slots(n), counters(static_cast<size_t>(n)) {}
   };
-  uint64_t value(int cpu, int slot) const;
+  uint64_t value(int cpu, int slot);
   int program(Slot& slot, const perf_event_attr& attr);
   static void close_slot(Slot& slot);
 
@@ -68,6 +72,7 @@ class PerfHardwarePmu : public Pmu {
   std::atomic<size_t> nr_encodings_{0};
   std::vector<std::unique_ptr<PerCpu>> cpus_;
   std::atomic<uint64_t> reprograms_{0};
+  std::atomic<uint64_t> counter_reads_{0};
 };
 
 }  // namespace pctx::core

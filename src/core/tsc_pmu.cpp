@@ -35,8 +35,9 @@ int TscPmu::add(PmuEvent& event) {
 
 void TscPmu::read(PmuEvent& event) {
   const uint64_t now = pass_tsc();
-  // A read outside passes (read_local) may have gone past the instant of a pass that
-  // follows it: the counter never runs back.
+  // The counter never runs back: a pass at an instant older than the event's last reading
+  // (not expected: a switch reuses an instant only while no pass has read since) counts
+  // nothing rather than wrapping.
   if (now <= event.hw_prev) return;
   event.count += now - event.hw_prev;
   event.hw_prev = now;

@@ -753,12 +753,6 @@ int PerfCore::sched_in(Task* next, const Instant& at) {
   next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
   Context* ctx = next->perf_ctx.load(std::memory_order_seq_cst);
   if (ctx == nullptr) return 0;
-  {
-    // A context with nothing to schedule costs one lock, not a pass: an install that adds
-    // its first event after this look finds the task current here and calls this CPU.
-    cpu::IrqSpinLockGuard l(ctx->lock);
-    if (ctx->tombstone || ctx->nr_events == 0) return 0;
-  }
   CpuLocks locks(*this, cc, ctx, /*freeze=*/false, &at);
   if (ctx->tombstone || ctx->nr_events == 0) return 0;
   cc.task_ctx = ctx;

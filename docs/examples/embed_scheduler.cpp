@@ -19,15 +19,15 @@
 #include <thread>
 #include <vector>
 
+#include "pctx/core/instant.hpp"
 #include "pctx/core/perf_core.hpp"
 #include "pctx/core/perf_software_pmu.hpp"
 #include "pctx/core/tsc_pmu.hpp"
+#include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/runtime.hpp"
 #include "pctx/pmu/scale.hpp"
 
 namespace {
-
-using pctx::core::read_tsc;
 
 // The embedder's task: whatever it likes, as long as it contains a pctx::core::Task.
 struct MyTask : pctx::core::Task {
@@ -71,15 +71,20 @@ class MyScheduler {
     return nullptr;
   }
   // The only pctx calls a switch needs: sched_out for the task leaving, sched_in for the
-  // one coming. Both on the CPU thread that switches.
+  // one coming, both on the CPU thread that switches. The switch happens at one instant,
+  // taken with irqs off: prev's events stop at it, next's start at it, and our own record of
+  // time on CPU uses it too. A record taken with separate tsc reads around the hooks would
+  // also count the hooks' own time, which the events rightly do not.
   void switch_to(MyTask* next) {
+    pctx::cpu::IrqGuard irqs_off;
+    const pctx::core::Instant at = pctx::core::take_instant();
     if (current_ != nullptr) {
-      core_.sched_out(current_, next);
-      current_->my_ticks += read_tsc() - since_;
+      core_.sched_out(current_, next, at);
+      current_->my_ticks += at.tsc - since_;
     }
     if (next != nullptr) {
-      since_ = read_tsc();
-      core_.sched_in(next);
+      core_.sched_in(next, at);
+      since_ = at.tsc;
     }
     current_ = next;
   }
@@ -157,7 +162,9 @@ int run(int argc, char** argv) {
   while (!scheduler.done()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   g_scheduler.store(nullptr);
 
-  // 5. Per-task counts, scaled, against the scheduler's own record.
+  // 5. Per-task counts, scaled, against the scheduler's own record. The tsc ticks at a
+  //    constant rate, so scaling by enabled/running time recovers it closely: 1% allows for
+  //    the rotations' edges, not for a drift per switch.
   int bad = 0;
   fmt::print("{:<8} {:>14} {:>14} {:>9} {:>14}\n", "task", "record ticks", "tsc scaled", "running",
              "task-clock ns");
@@ -168,7 +175,7 @@ int run(int argc, char** argv) {
       const auto s = pctx::pmu::scale(r.count, r.time_enabled, r.time_running);
       const double error =
           std::fabs(static_cast<double>(s.value) / static_cast<double>(t.my_ticks) - 1.0);
-      if (!s.counted || error > 0.05) ++bad;
+      if (!s.counted || error > 0.01) ++bad;
       const auto clock = (*core)->read(events[i][3]);
       fmt::print("{:<8} {:>14} {:>14} {:>8.1f}% {:>14}\n", k == 0 ? t.name : "", t.my_ticks,
                  s.value, 100.0 * s.running_fraction, k == 0 ? fmt::format("{}", clock.count) : "");
@@ -181,8 +188,8 @@ int run(int argc, char** argv) {
     }
   }
   for (auto& t : storage) (*core)->exit_task(t);
-  if (bad > 0) return fail(fmt::format("{} scaled counts off the record by more than 5%", bad));
-  fmt::print("every scaled tsc count is within 5% of the scheduler's own record\n");
+  if (bad > 0) return fail(fmt::format("{} scaled counts off the record by more than 1%", bad));
+  fmt::print("every scaled tsc count is within 1% of the scheduler's own record\n");
   return 0;
 }
 

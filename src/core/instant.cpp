@@ -1,8 +1,7 @@
 #include "pctx/core/instant.hpp"
 
-#include <ctime>
-
 #include "core/pass_scope.hpp"
+#include "pctx/base/tsc_clock.hpp"
 #include "pctx/core/tsc_pmu.hpp"
 
 namespace pctx::core {
@@ -23,35 +22,46 @@ struct PassState {
 };
 thread_local PassState tls_pass;
 
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
+// CLOCK_MONOTONIC at a tsc reading of this thread (tsc_clock.hpp), never below the last it
+// gave here: instants and passes take it with irqs off on CPU threads, so no handler
+// interleaves with the maximum's update, and a switch's record of time on CPU is never
+// negative across a new anchor of the clock.
+thread_local uint64_t tls_last_ns = 0;
 
-// One of the pass's readings, taken at its first use in the pass; fresh outside a pass.
-uint64_t pass_reading(uint64_t Instant::*field, uint8_t bit, uint64_t (*read)()) {
-  PassState& p = tls_pass;
-  if (!p.active) return read();
-  if (!(p.have & bit)) {
-    p.instant.*field = read();
-    p.have |= bit;
-  }
-  return p.instant.*field;
+uint64_t ns_of(uint64_t tsc) {
+  const uint64_t ns = base::ns_at_tsc(tsc);
+  if (ns <= tls_last_ns) return tls_last_ns;
+  tls_last_ns = ns;
+  return ns;
 }
 
 }  // namespace
 
+// The pass's tsc, read at its first use in the pass; fresh outside a pass.
 uint64_t pass_tsc() {
-  return pass_reading(&Instant::tsc, kHaveTsc, read_tsc);
+  PassState& p = tls_pass;
+  if (!p.active) return read_tsc();
+  if (!(p.have & kHaveTsc)) {
+    p.instant.tsc = read_tsc();
+    p.have |= kHaveTsc;
+  }
+  return p.instant.tsc;
 }
 
+// The pass's clock, derived from its tsc: a pass reads the tsc once for both.
 uint64_t pass_ns() {
-  return pass_reading(&Instant::ns, kHaveNs, monotonic_ns);
+  PassState& p = tls_pass;
+  if (!p.active) return ns_of(read_tsc());
+  if (!(p.have & kHaveNs)) {
+    p.instant.ns = ns_of(pass_tsc());
+    p.have |= kHaveNs;
+  }
+  return p.instant.ns;
 }
 
 Instant take_instant() {
-  return Instant{read_tsc(), monotonic_ns(), ++tls_pass.next_id};
+  const uint64_t tsc = read_tsc();
+  return Instant{tsc, ns_of(tsc), ++tls_pass.next_id};
 }
 
 bool instant_is_latest(const Instant& at) {
@@ -66,7 +76,11 @@ namespace internal {
 
 PassScope::PassScope(const Instant* at) {
   PassState& p = tls_pass;
-  saved_ = {p.instant, p.have, p.active};
+  // Member by member: built as one aggregate, the copy read back bytes just stored in
+  // pieces, a store-forwarding stall on every pass.
+  saved_.instant = p.instant;
+  saved_.have = p.have;
+  saved_.active = p.active;
   p.active = true;
   if (at != nullptr) {
     p.instant = *at;

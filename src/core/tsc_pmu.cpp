@@ -1,26 +1,10 @@
 #include "pctx/core/tsc_pmu.hpp"
 
-#include "pctx/core/instant.hpp"
-
-#include <ctime>
-
 #include <cerrno>
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
+#include "pctx/core/instant.hpp"
 
 namespace pctx::core {
-
-uint64_t read_tsc() {
-#if defined(__x86_64__)
-  return __rdtsc();
-#else
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-#endif
-}
 
 int TscPmu::init(PmuEvent& event) {
   return event.config == 0 ? 0 : -EINVAL;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <csignal>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 
@@ -17,12 +18,16 @@
 #include "cpu/futex.hpp"
 #include "cpu/tsan.hpp"
 #include "pctx/base/lock_validator.hpp"
+#include "pctx/base/tsc_clock.hpp"
 #include "pctx/cpu/irq.hpp"
 #include "pctx/cpu/rcu.hpp"
 
 namespace pctx::cpu {
 
 namespace {
+
+// The tsc clock's error allowed for, when it tells the loop that no timer is due yet.
+constexpr std::chrono::microseconds kTimerSlack{1};
 
 __attribute__((tls_model("initial-exec"))) thread_local CpuThread* tls_current = nullptr;
 
@@ -242,21 +247,25 @@ void CpuThread::on_signal() {
 }
 
 CpuThread::BusyScope::BusyScope(CpuThread& t) : t_(t) {
-  // The loop drained the mailbox since any signal was sent: a signal that never arrived
-  // must not keep every later call from sending one.
-  t_.shared_.signal_sent.store(false, std::memory_order_relaxed);
-  t_.shared_.mode.store(kBusy, std::memory_order_relaxed);
-  internal::full_fence();
-  if (!t_.queue_empty()) t_.drain_calls();
+  // Still busy from the last scope (user work back to back, the loop's pass between them
+  // found more): senders already signal, and the mode costs nothing here.
+  if (t_.shared_.mode.load(std::memory_order_relaxed) != kBusy) {
+    // The loop drained the mailbox since any signal was sent: a signal that never arrived
+    // must not keep every later call from sending one.
+    t_.shared_.signal_sent.store(false, std::memory_order_relaxed);
+    t_.shared_.mode.store(kBusy, std::memory_order_relaxed);
+    internal::full_fence();
+    if (!t_.queue_empty()) t_.drain_calls();
+  }
   t_.arm_busy_timer();
 }
 
-// The POSIX timer stays armed after the scope: re-arming it for every stretch of user work
-// cost two timer_settime calls per task switch (each a VM exit on a virtual machine). If
-// it fires while the thread is not busy, the handler runs the due timers, which the loop
-// would have done anyway.
-CpuThread::BusyScope::~BusyScope() {
-  t_.shared_.mode.store(kPolling, std::memory_order_relaxed);
+// Senders stop signalling: the loop polls its mailbox from here. No fence is needed this
+// way, since the loop keeps looking at the mailbox for as long as it polls.
+void CpuThread::leave_busy() {
+  if (shared_.mode.load(std::memory_order_relaxed) == kBusy) {
+    shared_.mode.store(kPolling, std::memory_order_relaxed);
+  }
 }
 
 void CpuThread::arm_timer(CpuTimer& timer, std::chrono::nanoseconds period) {
@@ -287,6 +296,16 @@ std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
 // timer, so no iterator is held across it.
 void CpuThread::run_timers() {
   IrqGuard irqs_off;
+  // The loop comes here at every pass, so first a look with the tsc clock (tsc_clock.hpp,
+  // nanoseconds off CLOCK_MONOTONIC at most, and no clock_gettime): clock_gettime decides
+  // only when a timer may be due.
+  const auto soon =
+      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(base::fast_monotonic_ns())) +
+      kTimerSlack;
+  if (std::none_of(timers_.begin(), timers_.end(),
+                   [&](const CpuTimer& t) { return t.deadline_ <= soon; })) {
+    return;
+  }
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     CpuTimer* due = nullptr;
@@ -304,6 +323,16 @@ void CpuThread::run_timers() {
     base::lock_validator::HandlerScope handler;  // a timer callback is a handler too
     due->callback_();
   }
+}
+
+// While the thread is busy with the POSIX timer armed for the next expiry, the timer's
+// signal runs the timers that come due, between tasks too (the thread stays busy through
+// the loop's pass): the loop looks itself only every 64th pass, against a signal gone
+// astray, which spares a switch between tasks its clock read. Otherwise at every pass.
+bool CpuThread::loop_checks_timers() {
+  IrqGuard irqs_off;  // busy_timer_armed_ is the handler's too
+  if (shared_.mode.load(std::memory_order_relaxed) != kBusy || !busy_timer_armed_) return true;
+  return (++timer_passes_ & 63) == 0;
 }
 
 void CpuThread::arm_busy_timer() {
@@ -407,6 +436,7 @@ void CpuThread::main() {
   while (true) {
     const CpuState s = state();
     if (s == CpuState::kParking || s == CpuState::kStopping) {
+      leave_busy();
       while (shared_.entering.load() != 0) cpu_relax();
       drain_calls();
       if (s == CpuState::kStopping) break;
@@ -432,10 +462,13 @@ void CpuThread::main() {
       worked = true;
     }
     if (options_.scheduler && options_.scheduler(*this)) worked = true;
-    if (!timers_.empty()) run_timers();
+    if (!timers_.empty() && loop_checks_timers()) run_timers();
     check_placement();
     rcu::quiescent_state();
-    if (!worked) idle_wait();
+    if (!worked) {
+      leave_busy();
+      idle_wait();
+    }
   }
   {
     IrqGuard irqs_off;

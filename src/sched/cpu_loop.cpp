@@ -32,11 +32,11 @@ bool Scheduler::run(cpu::CpuThread& thread) {
   bool worked = rq.pull();
   // One reading of the clocks for the pass through the loop: the sleepers, the balance, and
   // the switch, unless something read them in between (perf_switch).
-  core::Instant at;
-  {
+  // Built in place (no copy of a just-returned Instant, which stalled on store forwarding).
+  const core::Instant at = [] {
     cpu::IrqGuard irqs_off;
-    at = core::take_instant();
-  }
+    return core::take_instant();
+  }();
   const auto now = time_of(at);
   if (!rq.sleepers.empty()) worked |= wake_sleepers(rq, now);
   if (rq.draining.load(std::memory_order_acquire)) {
@@ -52,7 +52,7 @@ bool Scheduler::run(cpu::CpuThread& thread) {
   if (rq.runnable.empty()) return true;
   Task& next = rq.runnable.front();
   rq.runnable.pop_front();
-  rq.nr_runnable.fetch_sub(1, std::memory_order_relaxed);
+  owner_add(rq.nr_runnable, -1);
   // Its affinity changed while it waited here: it may have to go.
   if (TaskAccess::take_affinity_change(next) && !next.affinity().test(rq.cpu)) {
     leave_cpu(rq, next);
@@ -91,7 +91,7 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
     // Its perf context stays in: if it is picked again next, no switch happens at all.
     TaskAccess::set_state(task, TaskState::kRunnable);
     rq.runnable.push_back(TaskAccess::node(task));
-    rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+    owner_add(rq.nr_runnable, 1);
     return;
   }
   if (rq.perf_current == &task) perf_switch(rq, nullptr);  // an exit did it already
@@ -109,7 +109,7 @@ void Scheduler::after_switch(RunQueue& rq, Task& task, SwitchReason reason) {
       rq.nr_tasks.fetch_add(1, std::memory_order_relaxed);
       TaskAccess::set_state(task, TaskState::kRunnable);
       rq.runnable.push_back(TaskAccess::node(task));
-      rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+      owner_add(rq.nr_runnable, 1);
       return;
     case SwitchReason::kExit:
       TaskAccess::set_state(task, TaskState::kDead);
@@ -164,13 +164,13 @@ void Scheduler::balance(RunQueue& rq, Clock::time_point now) {
     }
     if (to == nullptr || mine - to->nr_tasks.load() < 2) continue;
     rq.runnable.erase(rq.runnable.iterator_to(t));
-    rq.nr_runnable.fetch_sub(1, std::memory_order_relaxed);
+    owner_add(rq.nr_runnable, -1);
     if (rq.perf_current == &t) perf_switch(rq, nullptr);  // it yielded with its context in
     rq.nr_tasks.fetch_sub(1, std::memory_order_relaxed);
     if (to->push(t) != 0) {  // it stopped taking tasks meanwhile: keep it
       rq.nr_tasks.fetch_add(1, std::memory_order_relaxed);
       rq.runnable.push_back(t);
-      rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+      owner_add(rq.nr_runnable, 1);
       return;
     }
     stats_.balance_moves.fetch_add(1, std::memory_order_relaxed);
@@ -208,7 +208,7 @@ bool Scheduler::wake_sleepers(RunQueue& rq, Clock::time_point now) {
     rq.sleepers_changed = true;
     TaskAccess::set_state(t, TaskState::kRunnable);
     rq.runnable.push_back(t);
-    rq.nr_runnable.fetch_add(1, std::memory_order_relaxed);
+    owner_add(rq.nr_runnable, 1);
     any = true;
   }
   return any;

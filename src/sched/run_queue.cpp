@@ -70,7 +70,7 @@ bool RunQueue::pull() {
     } else {
       TaskAccess::set_state(task, TaskState::kRunnable);
       runnable.push_back(task);
-      nr_runnable.fetch_add(1, std::memory_order_relaxed);
+      owner_add(nr_runnable, 1);
     }
     any = true;
   }

@@ -59,8 +59,9 @@ struct RunQueue {
   std::atomic<bool> need_resched{false};
   std::atomic<bool> draining{false};
   std::atomic<bool> drained{false};
-  std::atomic<int> nr_tasks{0};     // running, runnable, sleeping and arriving here
-  std::atomic<int> nr_runnable{0};  // the run queue's length, for the tick
+  std::atomic<int> nr_tasks{0};  // running, runnable, sleeping and arriving here
+  std::atomic<int> nr_runnable{
+      0};  // the run queue's length, for the tick; owner writes (owner_add)
 
   // Owner only. The timers are armed and cancelled by the owner too; CpuThread checks that.
   base::ThreadRole owner;

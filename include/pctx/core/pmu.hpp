@@ -4,6 +4,7 @@
 // driver sees an event through its PmuEvent part (pmu_event.hpp), nothing else.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -17,9 +18,19 @@ class Pmu {
 
   virtual ~Pmu() = default;
   virtual std::string name() const = 0;
-  // Counters per CPU; kUnlimited for software PMUs, which never fail to schedule.
+  // Counters per CPU; kUnlimited for software PMUs, which never fail to schedule. A
+  // driver may change its number of counters, but not whether it is unlimited.
   virtual int counters() const = 0;
-  bool software() const { return counters() == kUnlimited; }
+  // Asked several times per group at every switch: the answer is kept after the first
+  // call, which spares a virtual call each time.
+  bool software() const {
+    int8_t known = software_.load(std::memory_order_relaxed);
+    if (known < 0) {
+      known = counters() == kUnlimited ? 1 : 0;
+      software_.store(known, std::memory_order_relaxed);
+    }
+    return known == 1;
+  }
 
   // Validates an event's config for this PMU; -errno with nothing changed on failure.
   virtual int init(PmuEvent& event) = 0;
@@ -42,6 +53,7 @@ class Pmu {
 
  private:
   int index_ = -1;
+  mutable std::atomic<int8_t> software_{-1};  // unknown, no, yes
 };
 
 }  // namespace pctx::core

@@ -1,4 +1,4 @@
-// The `tsc` PMU: the x86 time-stamp counter through rdtsc (CLOCK_MONOTONIC_RAW elsewhere).
+// The `tsc` PMU: the x86 time-stamp counter through rdtsc (CLOCK_MONOTONIC elsewhere).
 // Always present and cheap to read; its counter limit is a parameter, so tests and
 // `pctx run --counters tsc=N` can force multiplexing.
 #pragma once
@@ -6,11 +6,14 @@
 #include <atomic>
 #include <cstdint>
 
+#include "pctx/base/tsc_clock.hpp"
 #include "pctx/core/pmu.hpp"
 
 namespace pctx::core {
 
-uint64_t read_tsc();
+inline uint64_t read_tsc() {
+  return base::read_tsc();
+}
 
 class TscPmu : public Pmu {
  public:

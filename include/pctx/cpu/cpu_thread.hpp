@@ -108,12 +108,19 @@ class CpuThread {
   void arm_timer(CpuTimer& timer, std::chrono::nanoseconds period);
   void cancel_timer(CpuTimer& timer);
 
-  // Marks the calling CPU thread busy with user work for its lifetime: calls then arrive
-  // by signal. Only on the owner thread.
+  // Marks the calling CPU thread busy with user work: calls then arrive by signal. The
+  // thread stays busy after the scope, through the loop's pass to the next user work, until
+  // the loop finds nothing to do; so tasks run back to back pay for the change of mode
+  // once. Only on the owner thread.
   class BusyScope {
    public:
     explicit BusyScope(CpuThread& t);
-    ~BusyScope();
+    // The thread stays busy after the scope, until the loop finds nothing to do: between
+    // two tasks, a call arrives by signal and runs in the handler, as a timer's does (the
+    // POSIX timer stays armed too: re-arming it for every stretch of user work cost two
+    // timer_settime calls per task switch, each a VM exit on a virtual machine). Going back
+    // to polling at every switch cost a full fence per switch, on the way back to busy.
+    ~BusyScope() = default;
     BusyScope(const BusyScope&) = delete;
     BusyScope& operator=(const BusyScope&) = delete;
 
@@ -145,7 +152,9 @@ class CpuThread {
 
   void main();
   void idle_wait() PCTX_REQUIRES(owner_);
+  void leave_busy() PCTX_REQUIRES(owner_);
   void run_timers() PCTX_REQUIRES(owner_);
+  bool loop_checks_timers() PCTX_REQUIRES(owner_);
   // The POSIX timer that interrupts user work at the next expiry.
   void arm_busy_timer() PCTX_REQUIRES(owner_);
   // max() when none.
@@ -187,6 +196,7 @@ class CpuThread {
   bool busy_timer_created_ PCTX_GUARDED_BY(owner_) = false;
   bool busy_timer_armed_ PCTX_GUARDED_BY(owner_) = false;
   std::chrono::steady_clock::time_point busy_deadline_ PCTX_GUARDED_BY(owner_){};
+  uint32_t timer_passes_ PCTX_GUARDED_BY(owner_) = 0;  // the loop's, for loop_checks_timers
 };
 
 // The real-time signal that interrupts a busy CPU thread.

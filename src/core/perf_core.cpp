@@ -748,11 +748,20 @@ int PerfCore::sched_in(Task* next, const Instant& at) {
   cc.assert_on_cpu();
   cc.current = next;
   if (next == nullptr) return 0;
-  // A seq_cst store is a full barrier: install publishes the context and then looks at
-  // oncpu; we publish oncpu and then look at the context. One of us sees the other.
-  next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
-  Context* ctx = next->perf_ctx.load(std::memory_order_seq_cst);
-  if (ctx == nullptr) return 0;
+  // Where the task's context exists already, its lock orders this switch with an install:
+  // oncpu is published before the lock is taken below, and the installer that finds the
+  // task not running looks at oncpu again under that lock. Only a context that may be
+  // appearing right now needs a full barrier (a seq_cst store): install publishes the
+  // context and then looks at oncpu; we publish oncpu and then look at the context, and one
+  // of us sees the other. The barrier cost most of an empty context's sched-in.
+  Context* ctx = next->perf_ctx.load(std::memory_order_acquire);
+  if (ctx != nullptr) {
+    next->oncpu.store(cc.cpu, std::memory_order_release);
+  } else {
+    next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
+    ctx = next->perf_ctx.load(std::memory_order_seq_cst);
+    if (ctx == nullptr) return 0;
+  }
   CpuLocks locks(*this, cc, ctx, /*freeze=*/false, &at);
   if (ctx->tombstone || ctx->nr_events == 0) return 0;
   cc.task_ctx = ctx;

@@ -26,8 +26,10 @@ namespace pctx::cpu {
 
 namespace {
 
-// The tsc clock's error allowed for, when it tells the loop that no timer is due yet.
-constexpr std::chrono::microseconds kTimerSlack{1};
+// The tsc clock's error allowed for, when it tells the loop that no timer is due yet: its
+// error is nanoseconds, or half an anchor's bracket where clock_gettime is slowed (a few
+// microseconds under the sanitizers). Larger costs only a clock_gettime a little earlier.
+constexpr std::chrono::microseconds kTimerSlack{20};
 
 __attribute__((tls_model("initial-exec"))) thread_local CpuThread* tls_current = nullptr;
 
@@ -170,10 +172,13 @@ int CpuThread::enqueue(CallNode* node) {
   }
   internal::tsan_release(node);
   cds_wfcq_enqueue(__cds_wfcq_head_cast(&shared_.head), &shared_.tail, &node->link.node_);
-  // A seq_cst read-modify-write is a full barrier: it pairs with the fence in idle_wait and
-  // BusyScope, so either the owner sees the node, or we see its new mode and deliver.
-  shared_.entering.fetch_sub(1, std::memory_order_seq_cst);
+  // The fence pairs with the one in idle_wait and BusyScope: either the owner sees the
+  // node, or we see its new mode and deliver.
+  internal::full_fence();
   wake_for(shared_.mode.load(std::memory_order_seq_cst));
+  // Only after the delivery: park() and stop() wait for `entering` to drain, so no signal
+  // of ours reaches a thread that has parked, or one that is gone.
+  shared_.entering.fetch_sub(1, std::memory_order_release);
   return 0;
 }
 
@@ -184,8 +189,12 @@ void CpuThread::wake_for(uint32_t mode) {
       internal::futex_wake(&shared_.mode);
     }
   } else if (mode == kBusy) {
-    // One signal at a time: the handler clears the flag before it drains.
-    if (!shared_.signal_sent.exchange(true)) pthread_kill(handle_, call_signal());
+    // One signal at a time: the handler clears the flag before it drains. A signal that
+    // could not be sent (the queue of pending signals full) must not keep the next caller
+    // from trying.
+    if (!shared_.signal_sent.exchange(true) && pthread_kill(handle_, call_signal()) != 0) {
+      shared_.signal_sent.store(false, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -224,7 +233,14 @@ void CpuThread::drain_calls() {
 // Runs on this thread, in the call signal's handler or where irqs come back on.
 void CpuThread::on_signal() {
   assert_owner();
+  // A parked thread runs no timers, and its mailbox was drained as it parked (a signal
+  // sent before it parked may still arrive). A thread that is only parking still serves
+  // both here, since its task may run on until it yields.
+  if (const CpuState s = state(); s == CpuState::kParked || s == CpuState::kStopped) return;
   shared_.signal_sent.store(false, std::memory_order_relaxed);
+  // Before the look at the queue: a sender whose exchange still read the flag set (and
+  // sent nothing) enqueued before it, so the look finds its call.
+  internal::full_fence();
   IrqState& irq = irq_state();
   if (irq.depth.load(std::memory_order_relaxed) > 0) {
     irq.pending.store(true, std::memory_order_relaxed);
@@ -240,7 +256,7 @@ void CpuThread::on_signal() {
   if (busy_timer_armed_ && busy_deadline_ <= now) busy_timer_armed_ = false;
   if (!timers_.empty() && next_expiry() <= now) {
     stats_.timer_signals.fetch_add(1, std::memory_order_relaxed);
-    run_timers();
+    run_timers(/*known_due=*/true);
     // Only an expiry moves the next deadline; a call's signal leaves the timer as it was.
     if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
   }
@@ -294,16 +310,17 @@ std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
 
 // Fires due timers one at a time, rescanning after each: a callback may arm or cancel any
 // timer, so no iterator is held across it.
-void CpuThread::run_timers() {
+void CpuThread::run_timers(bool known_due) {
   IrqGuard irqs_off;
   // The loop comes here at every pass, so first a look with the tsc clock (tsc_clock.hpp,
-  // nanoseconds off CLOCK_MONOTONIC at most, and no clock_gettime): clock_gettime decides
-  // only when a timer may be due.
+  // no clock_gettime): clock_gettime decides only when a timer may be due. The signal
+  // handler knows one is (by clock_gettime), and a tsc clock running behind must not make
+  // it re-arm the timer for a deadline already past, again and again.
   const auto soon =
       std::chrono::steady_clock::time_point(std::chrono::nanoseconds(base::fast_monotonic_ns())) +
       kTimerSlack;
-  if (std::none_of(timers_.begin(), timers_.end(),
-                   [&](const CpuTimer& t) { return t.deadline_ <= soon; })) {
+  if (!known_due && std::none_of(timers_.begin(), timers_.end(),
+                                 [&](const CpuTimer& t) { return t.deadline_ <= soon; })) {
     return;
   }
   while (true) {
@@ -356,6 +373,7 @@ void CpuThread::arm_busy_timer() {
   // again (meanwhile timers fire when the user work returns to the loop).
   if (timer_settime(busy_timer_, TIMER_ABSTIME, &spec, nullptr) != 0) {
     stats_.timer_errors.fetch_add(1, std::memory_order_relaxed);
+    busy_timer_armed_ = false;  // so that the loop checks the timers at every pass
     return;
   }
   busy_timer_armed_ = true;

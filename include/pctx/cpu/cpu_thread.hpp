@@ -153,7 +153,8 @@ class CpuThread {
   void main();
   void idle_wait() PCTX_REQUIRES(owner_);
   void leave_busy() PCTX_REQUIRES(owner_);
-  void run_timers() PCTX_REQUIRES(owner_);
+  // Runs the due timers; unless known_due, only after a look with the tsc clock.
+  void run_timers(bool known_due = false) PCTX_REQUIRES(owner_);
   bool loop_checks_timers() PCTX_REQUIRES(owner_);
   // The POSIX timer that interrupts user work at the next expiry.
   void arm_busy_timer() PCTX_REQUIRES(owner_);

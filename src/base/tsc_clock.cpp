@@ -49,7 +49,6 @@ struct Pair {
 // time measures (a try-lock, so a signal handler never waits for it).
 std::atomic<uint64_t> g_rate{0};  // ns per tick, 32.32
 std::atomic<bool> g_calibrating{false};
-std::atomic<uint64_t> g_calibrations{0};
 Pair g_last{0, 0, 0};  // written under g_calibrating
 // The widest bracket of an anchor so far: the clock may be off by half of it (a clock read
 // slowed by instrumentation, as under the sanitizers, is where in the bracket nobody knows).
@@ -93,7 +92,6 @@ void calibrate(const Pair& now) {
     // Between 0.1 and 10 ns a tick (10 GHz to 100 MHz); anything else is a broken clock.
     if (q32 > (uint64_t{1} << 32) / 10 && q32 < (uint64_t{10} << 32)) {
       g_rate.store(q32, std::memory_order_relaxed);
-      g_calibrations.fetch_add(1, std::memory_order_relaxed);
     }
     g_last = now;
   }
@@ -153,7 +151,6 @@ uint64_t fast_monotonic_ns() {
 
 TscClockInfo tsc_clock_info() {
   return {g_invariant, g_rate.load(std::memory_order_relaxed),
-          g_calibrations.load(std::memory_order_relaxed),
           g_max_spread.load(std::memory_order_relaxed)};
 }
 

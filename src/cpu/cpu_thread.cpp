@@ -256,7 +256,7 @@ void CpuThread::on_signal() {
   if (busy_timer_armed_ && busy_deadline_ <= now) busy_timer_armed_ = false;
   if (!timers_.empty() && next_expiry() <= now) {
     stats_.timer_signals.fetch_add(1, std::memory_order_relaxed);
-    run_timers(/*known_due=*/true);
+    run_timers();
     // Only an expiry moves the next deadline; a call's signal leaves the timer as it was.
     if (shared_.mode.load(std::memory_order_relaxed) == kBusy) arm_busy_timer();
   }
@@ -310,19 +310,8 @@ std::chrono::steady_clock::time_point CpuThread::next_expiry() const {
 
 // Fires due timers one at a time, rescanning after each: a callback may arm or cancel any
 // timer, so no iterator is held across it.
-void CpuThread::run_timers(bool known_due) {
+void CpuThread::run_timers() {
   IrqGuard irqs_off;
-  // The loop comes here at every pass, so first a look with the tsc clock (tsc_clock.hpp,
-  // no clock_gettime): clock_gettime decides only when a timer may be due. The signal
-  // handler knows one is (by clock_gettime), and a tsc clock running behind must not make
-  // it re-arm the timer for a deadline already past, again and again.
-  const auto soon =
-      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(base::fast_monotonic_ns())) +
-      kTimerSlack;
-  if (!known_due && std::none_of(timers_.begin(), timers_.end(),
-                                 [&](const CpuTimer& t) { return t.deadline_ <= soon; })) {
-    return;
-  }
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     CpuTimer* due = nullptr;
@@ -342,14 +331,22 @@ void CpuThread::run_timers(bool known_due) {
   }
 }
 
-// While the thread is busy with the POSIX timer armed for the next expiry, the timer's
-// signal runs the timers that come due, between tasks too (the thread stays busy through
-// the loop's pass): the loop looks itself only every 64th pass, against a signal gone
-// astray, which spares a switch between tasks its clock read. Otherwise at every pass.
+// Whether the loop's pass runs the timers. While the thread is busy with the POSIX timer
+// armed for the next expiry, the timer's signal runs the timers that come due, between
+// tasks too (the thread stays busy through the loop's pass): the loop looks itself only
+// every 64th pass, against a signal gone astray. Otherwise it looks with the tsc clock
+// (tsc_clock.hpp, no clock_gettime), and run_timers' clock_gettime decides only when a
+// timer may be due. The signal handler calls run_timers directly: it knows one is.
 bool CpuThread::loop_checks_timers() {
-  IrqGuard irqs_off;  // busy_timer_armed_ is the handler's too
-  if (shared_.mode.load(std::memory_order_relaxed) != kBusy || !busy_timer_armed_) return true;
-  return (++timer_passes_ & 63) == 0;
+  IrqGuard irqs_off;  // busy_timer_armed_ and the list are the handler's too
+  if (shared_.mode.load(std::memory_order_relaxed) == kBusy && busy_timer_armed_) {
+    return (++timer_passes_ & 63) == 0;
+  }
+  const auto soon =
+      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(base::fast_monotonic_ns())) +
+      kTimerSlack;
+  return std::any_of(timers_.begin(), timers_.end(),
+                     [&](const CpuTimer& t) { return t.deadline_ <= soon; });
 }
 
 void CpuThread::arm_busy_timer() {

@@ -60,8 +60,8 @@ struct RunQueue {
   std::atomic<bool> draining{false};
   std::atomic<bool> drained{false};
   std::atomic<int> nr_tasks{0};  // running, runnable, sleeping and arriving here
-  std::atomic<int> nr_runnable{
-      0};  // the run queue's length, for the tick; owner writes (owner_add)
+  // The run queue's length, for the tick; written by the owner alone (owner_add).
+  std::atomic<int> nr_runnable{0};
 
   // Owner only. The timers are armed and cancelled by the owner too; CpuThread checks that.
   base::ThreadRole owner;

@@ -85,9 +85,8 @@ struct TaskAccess {
   static Scheduler& scheduler(Task& task) { return task.scheduler_; }
 
   // The scheduler's record of the task's time on CPU (see Task::on_cpu_ticks): the
-  // instants its switch hooks ran at.
-  // One writer at a time (the CPU the task is on, handed over with the task), so plain
-  // additions: a locked one per counter per switch was most of the record's cost.
+  // instants its switch hooks ran at. One writer at a time (the CPU the task is on, handed
+  // over with the task), so plain additions, not a locked one per counter per switch.
   static void record_sched_in(Task& task, const core::Instant& at) {
     task.in_ticks_ = at.tsc;
     task.in_ns_ = at.ns;

@@ -47,8 +47,8 @@ Bracket bracket() {
 }
 
 // The slack, plus the clock's own uncertainty: half the widest bracket an anchor used
-// (tens of ns in a release build; microseconds under the sanitizers, which intercept
-// clock_gettime).
+// (a few hundred ticks at most here, in release and under TSan, whose clock_gettime
+// interceptor widens the bracket).
 uint64_t slack_ns() {
   const TscClockInfo info = tsc_clock_info();
   return kSlackNs + ((info.max_anchor_spread_ticks / 2 * info.ns_per_tick_q32) >> 32);

@@ -41,7 +41,6 @@ uint64_t fast_monotonic_ns();
 struct TscClockInfo {
   bool invariant_tsc = false;    // cpuid says the tsc ticks at a constant rate in every state
   uint64_t ns_per_tick_q32 = 0;  // the calibrated rate, 32.32 fixed point (0: not yet)
-  uint64_t calibrations = 0;
   // The widest bracket of two tsc reads around a clock read that an anchor used, in ticks:
   // the clock may be off by half of it. Tens of ticks normally; microseconds' worth where
   // clock_gettime is slowed (the sanitizers intercept it).

@@ -115,11 +115,10 @@ class CpuThread {
   class BusyScope {
    public:
     explicit BusyScope(CpuThread& t);
-    // The thread stays busy after the scope, until the loop finds nothing to do: between
-    // two tasks, a call arrives by signal and runs in the handler, as a timer's does (the
-    // POSIX timer stays armed too: re-arming it for every stretch of user work cost two
-    // timer_settime calls per task switch, each a VM exit on a virtual machine). Going back
-    // to polling at every switch cost a full fence per switch, on the way back to busy.
+    // Nothing to undo: between two tasks a call arrives by signal and runs in the handler,
+    // as a timer's does (the POSIX timer stays armed too: re-arming it for every stretch of
+    // user work cost two timer_settime calls per switch, each a VM exit under a hypervisor).
+    // Going back to polling at every switch cost a full fence on the way back to busy.
     ~BusyScope() = default;
     BusyScope(const BusyScope&) = delete;
     BusyScope& operator=(const BusyScope&) = delete;
@@ -153,8 +152,7 @@ class CpuThread {
   void main();
   void idle_wait() PCTX_REQUIRES(owner_);
   void leave_busy() PCTX_REQUIRES(owner_);
-  // Runs the due timers; unless known_due, only after a look with the tsc clock.
-  void run_timers(bool known_due = false) PCTX_REQUIRES(owner_);
+  void run_timers() PCTX_REQUIRES(owner_);
   bool loop_checks_timers() PCTX_REQUIRES(owner_);
   // The POSIX timer that interrupts user work at the next expiry.
   void arm_busy_timer() PCTX_REQUIRES(owner_);

@@ -109,7 +109,8 @@ class Context {
   GroupTree pinned_groups PCTX_GUARDED_BY(lock);
   GroupTree flexible_groups PCTX_GUARDED_BY(lock);  // rotation reorders it under the lock
   EventList events PCTX_GUARDED_BY(lock);
-  int nr_events PCTX_GUARDED_BY(lock) = 0;  // changed with both locks held
+  // Changed with both locks held, by add_events; peeked at without them (peek_nr_events).
+  int nr_events PCTX_GUARDED_BY(lock) = 0;
   uint64_t next_group_index PCTX_GUARDED_BY(lock) = 1;
 
   uint8_t is_active PCTX_GUARDED_BY(lock) = 0;
@@ -128,6 +129,14 @@ class Context {
   }
   int nr_events_under_mutex() const PCTX_REQUIRES(mutex) PCTX_NO_THREAD_SAFETY_ANALYSIS {
     return nr_events;
+  }
+  // A hint, read without the lock: sched_in takes fewer locks for a context that looks
+  // empty, and checks again under its lock. So every write is a relaxed atomic store.
+  int peek_nr_events() const PCTX_NO_THREAD_SAFETY_ANALYSIS {
+    return std::atomic_ref<int>(const_cast<int&>(nr_events)).load(std::memory_order_relaxed);
+  }
+  void add_events(int delta) PCTX_REQUIRES(lock) {
+    std::atomic_ref<int>(nr_events).store(nr_events + delta, std::memory_order_relaxed);
   }
   const PmuContextList& pmu_contexts_under_mutex() const
       PCTX_REQUIRES(mutex) PCTX_NO_THREAD_SAFETY_ANALYSIS {

@@ -44,6 +44,9 @@ struct CpuContext {
   std::array<CpuPmuContext, PerfCore::kMaxPmus> pmus PCTX_GUARDED_BY(owner);
   // Made at start, then fixed; armed and cancelled on this CPU's thread, which checks that.
   std::array<std::unique_ptr<cpu::CpuTimer>, PerfCore::kMaxPmus> rotation_timers;
+  // Reads served in place (PerfCore::read_in_place): this CPU's thread is the only writer,
+  // with irqs off, so an addition is a load and a store; anyone may read it.
+  std::atomic<uint64_t> reads_in_place{0};
 };
 
 }  // namespace pctx::core

@@ -83,7 +83,7 @@ struct ContextPeek {
   uint8_t is_active;
 };
 ContextPeek peek(Context* c) PCTX_NO_THREAD_SAFETY_ANALYSIS {
-  return {std::atomic_ref<int>(c->nr_events).load(), std::atomic_ref<bool>(c->tombstone).load(),
+  return {c->peek_nr_events(), std::atomic_ref<bool>(c->tombstone).load(),
           std::atomic_ref<uint8_t>(c->is_active).load()};
 }
 

@@ -114,6 +114,18 @@ void assert_handler_locks(Context* ctx, CpuContext* cc) PCTX_ASSERT_CAPABILITY(c
   if (cc->task_ctx != nullptr) cc->task_ctx->lock.assert_held();
 }
 
+// Whether this thread may bring ctx's clock up to now: it is on the CPU where ctx is active
+// (for a task context, where its task is, which is published before the context goes on
+// there, and seen under the lock), or ctx is active nowhere and its clock stands. Anyone
+// else leaves it as that CPU's last pass did: the clocks of two threads differ by up to
+// microseconds, so time that another thread added could pass what a read in place on that
+// CPU had given, and the next read there would give less.
+bool clock_runs_here(const Context* ctx) PCTX_REQUIRES(ctx->lock) {
+  if (!(ctx->is_active & kEventTime)) return true;
+  const int here = cpu::current_cpu();
+  return here >= 0 && here == (ctx->task != nullptr ? ctx->task->oncpu.load() : ctx->cpu);
+}
+
 bool task_curr(PerfCore& core, const Task* task) {
   const int cpu = task->oncpu.load();
   if (cpu < 0) return false;
@@ -633,6 +645,45 @@ void PerfCore::with_event_stable(Event* e, uint32_t pmu_mask,
   snapshot(e->state != EventState::kActive);
 }
 
+// A read of an event Active on this CPU, as the kernel's perf_event_read_local: with irqs
+// off nothing else runs here, and no other thread writes an event or a context while it is
+// active here (a change to an active context is a call to this CPU, and install's no-call
+// path and readers elsewhere leave the context's clock alone: clock_runs_here), so the
+// count and times are computed as they stand, without the lock, at one instant, and
+// nothing is folded into the event. A later read under the lock never finds less: what it
+// finds was last updated here, after this.
+// The instant is a real one (take_instant), so a scheduler holding an older instant does
+// not switch at it after this read saw time past it. False, with nothing read, where the
+// event is not Active here or its driver cannot read without folding.
+bool PerfCore::read_in_place(Event* e, Reading& r) PCTX_NO_THREAD_SAFETY_ANALYSIS {
+  CpuContext* here = cpu(cpu::current_cpu());  // none off a CPU thread
+  if (here == nullptr) return false;
+  cpu::IrqGuard irqs_off;
+  if (e->peek_state() != EventState::kActive || e->peek_oncpu() != here->cpu) return false;
+  const Instant at = take_instant();
+  uint64_t count = 0;
+  if (!e->attr.pmu->peek(*e, at.tsc, count)) return false;
+  // update_context_time and update_event_time, computed instead of stored.
+  const Context* ctx = e->ctx;
+  uint64_t now = ctx->time;
+  if ((ctx->is_active & kEventTime) && !ctx->time_frozen && at.ns > ctx->timestamp) {
+    now += at.ns - ctx->timestamp;
+  }
+  const uint64_t delta = now - e->tstamp;
+  r = {count, e->time_enabled + delta, e->time_running + delta, EventState::kActive};
+  std::atomic<uint64_t>& served = here->reads_in_place;
+  served.store(served.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return true;
+}
+
+uint64_t PerfCore::reads_in_place() const {
+  uint64_t n = 0;
+  for (const auto& cc : cpus_) {
+    if (cc) n += cc->reads_in_place.load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
 Reading PerfCore::read(Event* e) {
   if (e == nullptr) return {};
   if (e->ctx == nullptr) {
@@ -640,11 +691,12 @@ Reading PerfCore::read(Event* e) {
     return {e->count, e->time_enabled, e->time_running, e->state};
   }
   Reading r;
+  if (read_in_place(e, r)) return r;
   with_event_stable(e, 1u << e->attr.pmu->index(), [&](bool fresh) {
     assert_locked(e);  // with_event_stable's promise
     if (fresh) {
       read_active(e);
-      update_context_time(e->ctx);
+      if (clock_runs_here(e->ctx)) update_context_time(e->ctx);
       update_event_time(e);
     }
     r = {e->count, e->time_enabled, e->time_running, e->state};
@@ -693,7 +745,7 @@ GroupReading PerfCore::read_group(Event* event) {
         assert_in(s, leader->ctx);
         read_active(s);
       }
-      update_context_time(leader->ctx);
+      if (clock_runs_here(leader->ctx)) update_context_time(leader->ctx);
       update_event_time(leader);
       for (Event* s : leader->siblings) {
         assert_in(s, leader->ctx);
@@ -761,6 +813,15 @@ int PerfCore::sched_in(Task* next, const Instant& at) {
     next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
     ctx = next->perf_ctx.load(std::memory_order_seq_cst);
     if (ctx == nullptr) return 0;
+  }
+  // A context that looks empty is looked at under its own lock alone: an empty one has
+  // nothing to put on and no pass to make, so the CPU's lock and the pass are spared (most
+  // of a switch between tasks without events). Its lock orders this with an install as
+  // above; an install's first group that links after it calls this CPU, where the task is
+  // now current, and the call adopts the context.
+  if (ctx->peek_nr_events() == 0) {
+    cpu::IrqSpinLockGuard l(ctx->lock);
+    if (ctx->tombstone || ctx->nr_events == 0) return 0;
   }
   CpuLocks locks(*this, cc, ctx, /*freeze=*/false, &at);
   if (ctx->tombstone || ctx->nr_events == 0) return 0;

@@ -117,6 +117,20 @@ void PerfHardwarePmu::read(PmuEvent& event) {
   event.hw_prev = now;
 }
 
+// One rdpmc on the slot's page, outside any pass (so not through the pass's snapshot);
+// where the kernel does not allow rdpmc, a read() would do, but the locked path is then
+// no slower, so it takes over.
+bool PerfHardwarePmu::peek(const PmuEvent& event, uint64_t, uint64_t& count) {
+  const Slot& slot =
+      cpus_[static_cast<size_t>(cpu::current_cpu())]->counters[static_cast<size_t>(event.hw_slot)];
+  if (slot.page == nullptr) return false;
+  const auto r = pmu::fast_read(slot.page);
+  if (!r.valid) return false;
+  counter_reads_.fetch_add(1, std::memory_order_relaxed);
+  count = event.count + (r.value - event.hw_prev);
+  return true;
+}
+
 void PerfHardwarePmu::del(PmuEvent& event) {
   read(event);
   cpus_[static_cast<size_t>(cpu::current_cpu())]->slots.release(event.hw_slot);

@@ -419,7 +419,7 @@ void link_event(Context* ctx, PmuContext* pc, Event* e, uint64_t now)
   assert_in(e, ctx);
   e->tstamp = now;
   ctx->events.push_back(*e);
-  ++ctx->nr_events;
+  ctx->add_events(1);
   ++pc->nr_events;
 }
 
@@ -429,14 +429,18 @@ void unlink_event(Context* ctx, Event* e) PCTX_REQUIRES(ctx->mutex, ctx->lock) {
   assert_in(e->pmu_ctx, ctx);
   update_event_time(e);
   ctx->events.erase(ctx->events.iterator_to(*e));
-  --ctx->nr_events;
+  ctx->add_events(-1);
   --e->pmu_ctx->nr_events;
 }
 
 }  // namespace
 
+// The context's clock is not brought up to date here: on its CPU the pass has frozen it at
+// the pass's instant, an inactive context's does not run, and install's no-call path (an
+// Off group, from any thread) must not write the clock of a context active elsewhere, which
+// a read in place on that CPU looks at without the lock. An Off group's timestamp matters
+// only from its enable, which sets it again.
 void add_group_to_ctx(Context* ctx, Event* leader) {
-  update_context_time(ctx);
   PmuContext* pc = find_pmu_context(ctx, leader->attr.pmu);
   assert_in(pc, ctx);
   const uint64_t now = context_time(ctx);

@@ -27,6 +27,12 @@ void TscPmu::read(PmuEvent& event) {
   event.hw_prev = now;
 }
 
+// The reading is the counter itself, so the count at `tsc` needs no other read.
+bool TscPmu::peek(const PmuEvent& event, uint64_t tsc, uint64_t& count) {
+  count = event.count + (tsc > event.hw_prev ? tsc - event.hw_prev : 0);
+  return true;
+}
+
 void TscPmu::del(PmuEvent& event) {
   read(event);
 }

@@ -71,7 +71,7 @@ void Scheduler::run_task(RunQueue& rq, Task& task, const core::Instant& at) {
   rq.need_resched.store(false, std::memory_order_relaxed);
   rq.slice_end = now + options_.time_slice;
   update_timers(rq, true);
-  stats_.switches.fetch_add(1, std::memory_order_relaxed);
+  owner_add(rq.switches, uint64_t{1});
   SwitchReason reason;
   {
     // While the fiber runs, cross-calls and timers reach this thread by signal.

@@ -62,6 +62,7 @@ struct RunQueue {
   std::atomic<int> nr_tasks{0};  // running, runnable, sleeping and arriving here
   // The run queue's length, for the tick; written by the owner alone (owner_add).
   std::atomic<int> nr_runnable{0};
+  std::atomic<uint64_t> switches{0};  // tasks resumed here; the owner's alone (owner_add)
 
   // Owner only. The timers are armed and cancelled by the owner too; CpuThread checks that.
   base::ThreadRole owner;

@@ -400,6 +400,14 @@ std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
   return rebalance_delays_;
 }
 
+uint64_t Scheduler::switches() const {
+  uint64_t n = 0;
+  for (const auto& q : rqs_) {
+    if (q) n += q->switches.load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
 void Scheduler::task_exited(Task& task) {
   // Uncounted before it is done, so that a join that returned never sees it still live.
   live_.fetch_sub(1);

@@ -292,8 +292,7 @@ void Session::wait(const std::atomic<int>& stop_signal) {
       read_interval();
       next_interval += plan_.interval;
     }
-    observer_.progress(Clock::now() - start_, tasks_.size(), scheduler_->stats().switches.load(),
-                       false);
+    observer_.progress(Clock::now() - start_, tasks_.size(), scheduler_->switches(), false);
   }
   // The last stretch, shorter than an interval (the end, or a Ctrl-C), is an interval too,
   // as perf stat -I prints at its exit: nothing counted is left out.
@@ -330,8 +329,7 @@ RunOutcome Session::collect() {
   stop_ = true;
   for (auto& t : tasks_) t->task->join();
   out.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
-  observer_.progress(Clock::now() - start_, tasks_.size(), scheduler_->stats().switches.load(),
-                     true);
+  observer_.progress(Clock::now() - start_, tasks_.size(), scheduler_->switches(), true);
   // Tasks' events are frozen at their exit; the CPUs' are read live.
   for (auto& t : tasks_) {
     const sched::Task& task = *t->task;

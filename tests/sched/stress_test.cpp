@@ -361,7 +361,7 @@ void StressTest::print_and_check_coverage() {
       "under the lock, %llu remote reads, %llu rotations; sched: %llu switches, %llu "
       "migrations\n",
       n(calls_), n(core.task_calls), n(core.task_retries), n(core.locked_ops), n(core.remote_reads),
-      n(core.rotations), n(sched.switches), n(sched.migrations));
+      n(core.rotations), static_cast<unsigned long long>(sched_->switches()), n(sched.migrations));
   EXPECT_GT(core.task_calls.load(), 0u);
   EXPECT_GT(core.locked_ops.load(), 0u);
   EXPECT_GT(core.remote_reads.load(), 0u);

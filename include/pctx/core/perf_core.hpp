@@ -167,6 +167,9 @@ class PerfCore {
   std::string check_invariants(const std::vector<Context*>& task_contexts = {});
 
   CoreStats& stats() { return stats_; }
+  // Reads of an event Active on the reader's own CPU, served there without the lock or a
+  // pass (the kernel's perf_event_read_local), on every CPU so far.
+  uint64_t reads_in_place() const;
   cpu::CpuRuntime& runtime() { return runtime_; }
   const std::array<Pmu*, kMaxPmus>& pmus() const { return pmus_; }
   // The registered drivers are pmus()[0 .. nr_pmus()): a pass reads no slot beyond.
@@ -181,6 +184,7 @@ class PerfCore {
   void event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn)
       PCTX_REQUIRES(internal::context_mutex(ctx));
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
+  bool read_in_place(Event* e, Reading& r);  // an event Active on this CPU, without the lock
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
   int cpu_teardown(int cpu);

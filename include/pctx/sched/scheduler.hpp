@@ -88,7 +88,6 @@ struct DrainTimedOut {
 };
 
 struct SchedStats {
-  std::atomic<uint64_t> switches{0};       // task resumptions
   std::atomic<uint64_t> migrations{0};     // tasks moved between CPUs
   std::atomic<uint64_t> remote_wakes{0};   // tasks queued on a CPU by another thread
   std::atomic<uint64_t> hotplug_moves{0};  // tasks moved off a CPU going offline
@@ -152,6 +151,9 @@ class Scheduler {
   // to the first task switch on it (rebalancing, or a placement).
   std::vector<std::chrono::nanoseconds> rebalance_delays() const;
   SchedStats& stats() { return stats_; }
+  // Task resumptions on every CPU so far. Counted per CPU by its thread alone, so a switch
+  // pays for no locked instruction on a line that every CPU writes.
+  uint64_t switches() const;
   core::PerfCore& core() { return core_; }
   cpu::CpuRuntime& runtime() { return runtime_; }
   const SchedOptions& options() const { return options_; }

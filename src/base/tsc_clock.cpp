@@ -1,5 +1,7 @@
 #include "pctx/base/tsc_clock.hpp"
 
+#include "base/tsc_clock_fast.hpp"
+
 #include <ctime>
 
 #include <atomic>
@@ -12,9 +14,11 @@ namespace pctx::base {
 
 namespace {
 
-// A fresh anchor past this many ticks: about 1.4 ms at 3 GHz. The product with the rate
-// (below 2^34 for any tsc above 250 MHz) stays far inside 64 bits.
-constexpr uint64_t kWindowTicks = uint64_t{1} << 22;
+using internal::g_tsc_rate;
+using internal::kTscWindowTicks;
+using internal::tls_tsc_anchor;
+using internal::TscAnchor;
+
 // A clock read is bracketed by two tsc reads and placed at their midpoint, so it is off by
 // at most half their distance: tens of ticks normally, thousands when a VM exit or an
 // interrupt lands in between. Up to kPairTries brackets are taken, until one is this tight,
@@ -47,21 +51,11 @@ struct Pair {
 
 // The calibration, shared: the rate, and the pair it was last measured at. One thread at a
 // time measures (a try-lock, so a signal handler never waits for it).
-std::atomic<uint64_t> g_rate{0};  // ns per tick, 32.32
 std::atomic<bool> g_calibrating{false};
 Pair g_last{0, 0, 0};  // written under g_calibrating
 // The widest bracket of an anchor so far: the clock may be off by half of it (a clock read
 // slowed by instrumentation, as under the sanitizers, is where in the bracket nobody knows).
 std::atomic<uint64_t> g_max_spread{0};
-
-// Each thread's anchor, under a sequence count: a handler that finds it odd (the thread was
-// interrupted inside an update) or changed under its read does not use it.
-struct Anchor {
-  uint32_t seq = 0;
-  uint64_t tsc = 0;
-  uint64_t ns = 0;
-};
-thread_local Anchor tls_anchor;
 
 // The clock bracketed by two tsc reads, the tsc taken as their midpoint.
 Pair read_pair() {
@@ -83,7 +77,7 @@ Pair read_pair() {
 
 void calibrate(const Pair& now) {
   if (g_calibrating.exchange(true, std::memory_order_acquire)) return;
-  const uint64_t rate = g_rate.load(std::memory_order_relaxed);
+  const uint64_t rate = g_tsc_rate.load(std::memory_order_relaxed);
   if (g_last.ns == 0 || now.tsc <= g_last.tsc || now.ns <= g_last.ns) {
     g_last = now;
   } else if (now.ns - g_last.ns >= (rate == 0 ? kFirstSpanNs : kSpanNs)) {
@@ -91,7 +85,7 @@ void calibrate(const Pair& now) {
         (static_cast<unsigned __int128>(now.ns - g_last.ns) << 32) / (now.tsc - g_last.tsc));
     // Between 0.1 and 10 ns a tick (10 GHz to 100 MHz); anything else is a broken clock.
     if (q32 > (uint64_t{1} << 32) / 10 && q32 < (uint64_t{10} << 32)) {
-      g_rate.store(q32, std::memory_order_relaxed);
+      g_tsc_rate.store(q32, std::memory_order_relaxed);
     }
     g_last = now;
   }
@@ -106,7 +100,7 @@ uint64_t reanchor(uint64_t tsc) {
   if (p.spread > g_max_spread.load(std::memory_order_relaxed)) {
     g_max_spread.store(p.spread, std::memory_order_relaxed);  // a lost race loses a statistic
   }
-  Anchor& a = tls_anchor;
+  TscAnchor& a = tls_tsc_anchor;
   if ((a.seq & 1) == 0) {
     ++a.seq;
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -116,8 +110,8 @@ uint64_t reanchor(uint64_t tsc) {
     ++a.seq;
   }
   // `tsc` was read just before the pair: the clock then, from the pair back.
-  const uint64_t rate = g_rate.load(std::memory_order_relaxed);
-  if (rate == 0 || tsc >= p.tsc || p.tsc - tsc >= kWindowTicks) return p.ns;
+  const uint64_t rate = g_tsc_rate.load(std::memory_order_relaxed);
+  if (rate == 0 || tsc >= p.tsc || p.tsc - tsc >= kTscWindowTicks) return p.ns;
   const uint64_t back = ((p.tsc - tsc) * rate) >> 32;
   return back < p.ns ? p.ns - back : p.ns;
 }
@@ -131,26 +125,28 @@ uint64_t monotonic_ns() {
 }
 
 uint64_t ns_at_tsc(uint64_t tsc) {
-  if (!g_invariant) return monotonic_ns();
-  const uint64_t rate = g_rate.load(std::memory_order_relaxed);
-  const Anchor& a = tls_anchor;
-  const uint32_t seq = a.seq;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  const uint64_t since = tsc - a.tsc;  // huge if tsc is before the anchor: a new one
-  const uint64_t base = a.ns;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (rate != 0 && since < kWindowTicks && (seq & 1) == 0 && seq == a.seq) {
-    return base + ((since * rate) >> 32);
-  }
-  return reanchor(tsc);
+  return internal::ns_at_tsc_fast(tsc);
 }
+
+namespace internal {
+
+constinit thread_local TscAnchor tls_tsc_anchor;
+std::atomic<uint64_t> g_tsc_rate{0};
+
+// Only the invariant tsc is ever calibrated (here), so the fast path, which needs a rate,
+// never uses a tsc that is not.
+uint64_t ns_at_tsc_slow(uint64_t tsc) {
+  return g_invariant ? reanchor(tsc) : monotonic_ns();
+}
+
+}  // namespace internal
 
 uint64_t fast_monotonic_ns() {
   return ns_at_tsc(read_tsc());
 }
 
 TscClockInfo tsc_clock_info() {
-  return {g_invariant, g_rate.load(std::memory_order_relaxed),
+  return {g_invariant, g_tsc_rate.load(std::memory_order_relaxed),
           g_max_spread.load(std::memory_order_relaxed)};
 }
 

@@ -9,10 +9,6 @@ std::atomic<long> g_contexts{0};
 std::atomic<long> g_pmu_contexts{0};
 }  // namespace
 
-uint64_t clock_ns() {
-  return pass_ns();
-}
-
 PmuContext::PmuContext() {
   g_pmu_contexts.fetch_add(1);
 }

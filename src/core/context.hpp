@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "core/event.hpp"
+#include "core/instant_fast.hpp"
 #include "pctx/base/mutex.hpp"
 #include "pctx/base/thread_annotations.hpp"
 #include "pctx/base/thread_role.hpp"
@@ -156,7 +157,9 @@ class Context {
 
 // The clock contexts run on, in CLOCK_MONOTONIC nanoseconds: inside a pass, the pass's
 // instant (instant.hpp), so that a pass reads it once.
-uint64_t clock_ns();
+inline uint64_t clock_ns() {
+  return internal::pass_ns_fast();
+}
 
 namespace internal {
 
@@ -195,6 +198,14 @@ inline void assert_unlinked(const Event* e) PCTX_ASSERT_CAPABILITY(context_lock(
 }
 
 }  // namespace internal
+
+// Here, not in event.hpp, since it needs assert_in; inline, as update_event_time asks it
+// for every event at every switch.
+inline EventState Event::effective_state() const {
+  internal::assert_in(leader, ctx);  // a group shares its context
+  if (!is_leader() && leader->state <= EventState::kOff) return leader->state;
+  return state;
+}
 
 // The trees call it inside their own operations, which need the tree's context lock (they
 // are GUARDED_BY it): held by the caller, out of sight here.

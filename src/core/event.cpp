@@ -29,12 +29,6 @@ const char* to_string(EventState s) {
   return "?";
 }
 
-EventState Event::effective_state() const {
-  internal::assert_in(leader, ctx);  // a group shares its context
-  if (!is_leader() && leader->state <= EventState::kOff) return leader->state;
-  return state;
-}
-
 Event* Event::create(const EventAttr& attr, Event* leader) {
   // The leader's list grows first: if memory runs out, it throws before anything is made.
   if (leader != nullptr) leader->siblings.reserve(leader->siblings.size() + 1);

@@ -30,21 +30,30 @@ CpuPmuContext& cpc_of(CpuContext& cc, const Pmu* pmu) PCTX_REQUIRES(cc.owner) {
 
 // The groups one CPU may schedule for one PMU, in group_index order: the merge of the
 // cpu == -1 and cpu == this runs of the tree. A walk rather than a visitor, so that the
-// loop body stays in its function, where the analysis sees the locks held.
+// loop body stays in its function, where the analysis sees the locks held. A run ends
+// where the key changes, so each run costs one search; the tree orders by CPU first, so a
+// tree whose last group has no CPU filter has no cpu == this run to search for (a task's
+// groups rarely have one).
 class GroupWalk {
  public:
-  GroupWalk(GroupTree& tree, int cpu, int pmu)
-      : a_(tree.lower_bound(GroupKey{-1, pmu, 0})),
-        a_end_(tree.lower_bound(GroupKey{-1, pmu + 1, 0})),
-        b_(tree.lower_bound(GroupKey{cpu, pmu, 0})),
-        b_end_(tree.lower_bound(GroupKey{cpu, pmu + 1, 0})) {}
+  GroupWalk(GroupTree& tree, int cpu, int pmu) : end_(tree.end()), cpu_(cpu), pmu_(pmu) {
+    if (tree.empty()) {
+      a_ = b_ = end_;
+      return;
+    }
+    a_ = tree.lower_bound(GroupKey{-1, pmu, 0});
+    b_ =
+        cpu >= 0 && key_cpu(*tree.rbegin()) >= cpu ? tree.lower_bound(GroupKey{cpu, pmu, 0}) : end_;
+  }
 
   // The next group, or nullptr. The caller holds the tree's context lock (it needs it to
   // pass the tree at all), out of sight here.
   Event* next() {
-    if (a_ == a_end_ && b_ == b_end_) return nullptr;
-    bool take_a = b_ == b_end_;
-    if (!take_a && a_ != a_end_) {
+    const bool has_a = in_run(a_, -1);
+    const bool has_b = in_run(b_, cpu_);
+    if (!has_a && !has_b) return nullptr;
+    bool take_a = !has_b;
+    if (has_a && has_b) {
       const Event& a = *a_;
       const Event& b = *b_;
       assert_locked(&a);
@@ -55,7 +64,15 @@ class GroupWalk {
   }
 
  private:
-  GroupTree::iterator a_, a_end_, b_, b_end_;
+  static int key_cpu(const Event& e) { return e.attr.cpu; }
+  bool in_run(GroupTree::iterator it, int cpu) const {
+    return it != end_ && it->attr.cpu == cpu && it->attr.pmu->index() == pmu_;
+  }
+
+  GroupTree::iterator a_, b_;
+  const GroupTree::iterator end_;
+  const int cpu_;
+  const int pmu_;
 };
 
 void event_sched_in(CpuContext& cc, Event* e, const Pmu* group_pmu, int* err)
@@ -192,6 +209,10 @@ void note_flexible_walk(PerfCore& core, CpuContext& cc, PmuContext* pc, bool mis
 void sched_in_groups(PerfCore& core, CpuContext& cc, PmuContext* pc, bool pinned)
     PCTX_REQUIRES(cc.owner, pc->ctx->lock) {
   GroupTree& tree = pinned ? pc->ctx->pinned_groups : pc->ctx->flexible_groups;
+  if (tree.empty()) {  // most contexts have no pinned groups
+    if (!pinned) note_flexible_walk(core, cc, pc, false);
+    return;
+  }
   bool can_add_hw = true;
   bool misfit = false;
   GroupWalk walk(tree, cc.cpu, pc->pmu->index());
@@ -287,13 +308,6 @@ void update_context_time(Context* ctx) {
   if (now <= ctx->timestamp) return;
   ctx->time += now - ctx->timestamp;
   ctx->timestamp = now;
-}
-
-// Events read the context's time as of its last update, as the kernel's do: everything
-// one pass does happens at one instant, and the clock is read once per pass, not once per
-// event.
-uint64_t context_time(const Context* ctx) {
-  return ctx->time;
 }
 
 void update_event_time(Event* e) {

@@ -12,7 +12,12 @@ namespace pctx::core::internal {
 // enabled time while it (effectively) is Inactive or Active, and running time while
 // Active (invariant 7).
 void update_context_time(Context* ctx) PCTX_REQUIRES(ctx->lock);
-uint64_t context_time(const Context* ctx) PCTX_REQUIRES(ctx->lock);
+// Events read the context's time as of its last update, as the kernel's do: everything
+// one pass does happens at one instant, and the clock is read once per pass, not once per
+// event.
+inline uint64_t context_time(const Context* ctx) PCTX_REQUIRES(ctx->lock) {
+  return ctx->time;
+}
 void update_event_time(Event* e) PCTX_REQUIRES(e->ctx->lock);
 // Updates the times of e (and of its siblings, whose effective state follows a leader)
 // before changing its state.

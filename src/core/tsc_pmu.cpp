@@ -2,7 +2,7 @@
 
 #include <cerrno>
 
-#include "pctx/core/instant.hpp"
+#include "core/instant_fast.hpp"
 
 namespace pctx::core {
 
@@ -13,12 +13,12 @@ int TscPmu::init(PmuEvent& event) {
 // One rdtsc per pass, whatever the number of events (pass_tsc), and none of its own in a
 // task switch, whose instant the scheduler took.
 int TscPmu::add(PmuEvent& event) {
-  event.hw_prev = pass_tsc();
+  event.hw_prev = internal::pass_tsc_fast();
   return 0;
 }
 
 void TscPmu::read(PmuEvent& event) {
-  const uint64_t now = pass_tsc();
+  const uint64_t now = internal::pass_tsc_fast();
   // The counter never runs back: a pass at an instant older than the event's last reading
   // (not expected: a switch reuses an instant only while no pass has read since) counts
   // nothing rather than wrapping.

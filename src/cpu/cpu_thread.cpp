@@ -33,6 +33,12 @@ constexpr std::chrono::microseconds kTimerSlack{20};
 
 __attribute__((tls_model("initial-exec"))) thread_local CpuThread* tls_current = nullptr;
 
+}  // namespace
+
+constinit thread_local int internal::tls_current_cpu = -1;
+
+namespace {
+
 void signal_handler(int) {
   const int saved = errno;
   if (CpuThread* t = tls_current) t->on_signal();
@@ -435,6 +441,7 @@ void CpuThread::check_placement() {
 void CpuThread::main() {
   base::lock_validator::cpu_thread_enter();  // before the call signal can run a handler here
   tls_current = this;
+  internal::tls_current_cpu = cpu_;
   assert_owner();
   tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
   rcu::register_thread();
@@ -493,6 +500,7 @@ void CpuThread::main() {
   rcu::unregister_thread();
   base::lock_validator::cpu_thread_exit();
   tls_current = nullptr;
+  internal::tls_current_cpu = -1;
   set_state(CpuState::kStopped);
 }
 

@@ -48,11 +48,6 @@ void wait_done(CallNode& node) {
 
 }  // namespace
 
-int current_cpu() {
-  CpuThread* t = CpuThread::current();
-  return t != nullptr ? t->cpu() : -1;
-}
-
 int cpu_function_call(int cpu, FunctionRef<int()> fn) {
   CpuThread* t = internal::thread_for(cpu);
   if (t == nullptr) return -ENXIO;

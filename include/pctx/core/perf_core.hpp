@@ -178,7 +178,12 @@ class PerfCore {
 
  private:
   explicit PerfCore(cpu::CpuRuntime& runtime);
-  CpuContext* cpu(int cpu) const;  // the core's own per-CPU state (src/core/cpu_context.hpp)
+  // The core's own per-CPU state (src/core/cpu_context.hpp); nullptr for a CPU not managed
+  // (-1: not a CPU thread). Inline: every switch and local read asks it.
+  CpuContext* cpu(int cpu) const {
+    if (cpu < 0 || static_cast<size_t>(cpu) >= cpus_.size()) return nullptr;
+    return cpus_[static_cast<size_t>(cpu)].get();
+  }
   // Runs fn under ctx's lock, where the context is active; for a user-side change, which
   // holds ctx's mutex throughout.
   void event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn)

@@ -63,8 +63,17 @@ class AsyncCall {
 int cpu_function_call(int cpu, FunctionRef<int()> fn);
 int cpu_function_call_async(int cpu, AsyncCall& call);
 
-// The CPU this thread serves, or -1 when it is not a CPU thread.
-int current_cpu();
+namespace internal {
+// Set by a CPU thread for its life. Constant-initialised, initial-exec TLS: no wrapper call,
+// safe in a signal handler.
+extern constinit __attribute__((tls_model("initial-exec"))) thread_local int tls_current_cpu;
+}  // namespace internal
+
+// The CPU this thread serves, or -1 when it is not a CPU thread. Inline: the core's local
+// read and switch hooks ask it every time.
+inline int current_cpu() {
+  return internal::tls_current_cpu;
+}
 
 // Takes `m`. On a CPU thread with irqs on, the wait serves the CPU's own mailbox, as a
 // cross-call's wait does: whoever holds `m` may be waiting for a call to this very CPU

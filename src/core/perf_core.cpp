@@ -776,44 +776,37 @@ int PerfCore::sched_in(Task* next) {
 }
 
 int PerfCore::sched_out(Task* prev, Task*, const Instant& at) {
-  CpuContext* here = cpu(cpu::current_cpu());
-  if (here == nullptr) [[unlikely]]
-    return -EPERM;
-  cpu::IrqGuard irqs_off;
-  CpuContext& cc = *here;
-  cc.assert_on_cpu();
-  if (cc.task_ctx != nullptr) {
-    CpuLocks locks(*this, cc, nullptr, /*freeze=*/false, &at);
-    ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
-    cc.task_ctx = nullptr;
-  }
-  cc.current = nullptr;
-  if (prev != nullptr) prev->oncpu.store(-1, std::memory_order_release);
-  return 0;
+  return sched_switch(prev, nullptr, at, /*out=*/true, /*in=*/false);
 }
 
 int PerfCore::sched_in(Task* next, const Instant& at) {
-  CpuContext* here = cpu(cpu::current_cpu());
-  if (here == nullptr) [[unlikely]]
-    return -EPERM;
-  cpu::IrqGuard irqs_off;
-  CpuContext& cc = *here;
-  cc.assert_on_cpu();
+  return sched_switch(nullptr, next, at, /*out=*/false, /*in=*/true);
+}
+
+int PerfCore::sched_switch(Task* prev, Task* next, const Instant& at) {
+  return sched_switch(prev, next, at, /*out=*/true, /*in=*/true);
+}
+
+namespace {
+
+// The first half of next's sched-in: next is current here from now on, and its context,
+// where it has events to put on. Where the task's context exists already, its lock orders
+// this switch with an install: oncpu is published before the lock is taken (here, or by the
+// pass that follows), and the installer that finds the task not running looks at oncpu
+// again under that lock. Only a context that may be appearing right now needs a full
+// barrier (a seq_cst store): install publishes the context and then looks at oncpu; we
+// publish oncpu and then look at the context, and one of us sees the other. The barrier
+// cost most of an empty context's sched-in.
+Context* arriving_context(CpuContext& cc, Task* next) PCTX_REQUIRES(cc.owner) {
   cc.current = next;
-  if (next == nullptr) return 0;
-  // Where the task's context exists already, its lock orders this switch with an install:
-  // oncpu is published before the lock is taken below, and the installer that finds the
-  // task not running looks at oncpu again under that lock. Only a context that may be
-  // appearing right now needs a full barrier (a seq_cst store): install publishes the
-  // context and then looks at oncpu; we publish oncpu and then look at the context, and one
-  // of us sees the other. The barrier cost most of an empty context's sched-in.
+  if (next == nullptr) return nullptr;
   Context* ctx = next->perf_ctx.load(std::memory_order_acquire);
   if (ctx != nullptr) {
     next->oncpu.store(cc.cpu, std::memory_order_release);
   } else {
     next->oncpu.store(cc.cpu, std::memory_order_seq_cst);
     ctx = next->perf_ctx.load(std::memory_order_seq_cst);
-    if (ctx == nullptr) return 0;
+    if (ctx == nullptr) return nullptr;
   }
   // A context that looks empty is looked at under its own lock alone: an empty one has
   // nothing to put on and no pass to make, so the CPU's lock and the pass are spared (most
@@ -822,19 +815,45 @@ int PerfCore::sched_in(Task* next, const Instant& at) {
   // now current, and the call adopts the context.
   if (ctx->peek_nr_events() == 0) {
     cpu::IrqSpinLockGuard l(ctx->lock);
-    if (ctx->tombstone || ctx->nr_events == 0) return 0;
+    if (ctx->tombstone || ctx->nr_events == 0) return nullptr;
   }
-  CpuLocks locks(*this, cc, ctx, /*freeze=*/false, &at);
-  if (ctx->tombstone || ctx->nr_events == 0) return 0;
-  cc.task_ctx = ctx;
-  // The task's pinned groups go before the CPU's flexible ones, so those make room; a
-  // task with no pinned group leaves the CPU's flexible groups as they are (the kernel's
-  // rule: no PMU work, no lost counts).
-  if (!ctx->pinned_groups.empty()) ctx_sched_out(*this, cc, cc.ctx, kEventFlexible);
-  // Invariant 10: a context rotates by its own time, so a task whose slices never meet
-  // the timer still rotates, here.
-  rotate_due_at_sched_in(*this, cc, ctx);
-  sched_in_all(*this, cc);
+  return ctx;
+}
+
+}  // namespace
+
+// The switch hooks' one body: prev's context goes off and next's comes on in one pass, so a
+// switch between two tasks with events takes the CPU context's lock and brackets the drivers
+// once, not twice. `out` and `in` say which halves the caller asked for (sched_out alone
+// leaves the CPU with no current task; sched_in alone expects none scheduled).
+int PerfCore::sched_switch(Task* prev, Task* next, const Instant& at, bool out, bool in) {
+  CpuContext* here = cpu(cpu::current_cpu());
+  if (here == nullptr) [[unlikely]]
+    return -EPERM;
+  cpu::IrqGuard irqs_off;
+  CpuContext& cc = *here;
+  cc.assert_on_cpu();
+  if (out) cc.current = nullptr;
+  Context* arriving = in ? arriving_context(cc, next) : nullptr;
+  if ((out && cc.task_ctx != nullptr) || arriving != nullptr) {
+    CpuLocks locks(*this, cc, arriving, /*freeze=*/false, &at);
+    if (out && cc.task_ctx != nullptr) {
+      ctx_sched_out(*this, cc, cc.task_ctx, kEventAll);
+      cc.task_ctx = nullptr;
+    }
+    if (arriving != nullptr && !arriving->tombstone && arriving->nr_events != 0) {
+      cc.task_ctx = arriving;
+      // The task's pinned groups go before the CPU's flexible ones, so those make room; a
+      // task with no pinned group leaves the CPU's flexible groups as they are (the
+      // kernel's rule: no PMU work, no lost counts).
+      if (!arriving->pinned_groups.empty()) ctx_sched_out(*this, cc, cc.ctx, kEventFlexible);
+      // Invariant 10: a context rotates by its own time, so a task whose slices never meet
+      // the timer still rotates, here.
+      rotate_due_at_sched_in(*this, cc, arriving);
+      sched_in_all(*this, cc);
+    }
+  }
+  if (out && prev != nullptr) prev->oncpu.store(-1, std::memory_order_release);
   return 0;
 }
 

@@ -1,8 +1,11 @@
 #include "pctx/cpu/cpu_thread.hpp"
 #include "pctx/cpu/relax.hpp"
 
-// liburcu inlines its fast paths only when this is defined (its documented switch).
-#define _LGPL_SOURCE  // NOLINT(bugprone-reserved-identifier)
+// The mailbox's wait-free queue runs liburcu's library functions, not their inline
+// versions (_LGPL_SOURCE): inlined, it runs instrumented under ThreadSanitizer, which does
+// not model its inline-assembly exchanges, and the run queue's wake list, inlined that
+// way, left a CPU thread waiting 150 ms for a link the enqueue had written
+// (SchedulerTest.AThreadWakesABlockedTask failed every run under TSan).
 #include <urcu/wfcqueue.h>
 
 #include <sched.h>
@@ -485,7 +488,10 @@ void CpuThread::main() {
     }
     if (options_.scheduler && options_.scheduler(*this)) worked = true;
     if (!timers_.empty() && loop_checks_timers()) run_timers();
-    check_placement();
+    // Where the thread runs is looked at before it idles and every 64th busy pass: the
+    // kernel moves it only when its CPU goes offline, which this sees within microseconds
+    // either way, and a sched_getcpu at every pass was a twentieth of a task switch.
+    if (!worked || (++loop_passes_ & 63) == 0) check_placement();
     rcu::quiescent_state();
     if (!worked) {
       leave_busy();

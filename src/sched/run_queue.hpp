@@ -62,7 +62,8 @@ struct RunQueue {
   std::atomic<int> nr_tasks{0};  // running, runnable, sleeping and arriving here
   // The run queue's length, for the tick; written by the owner alone (owner_add).
   std::atomic<int> nr_runnable{0};
-  std::atomic<uint64_t> switches{0};  // tasks resumed here; the owner's alone (owner_add)
+  std::atomic<uint64_t> switches{0};         // tasks resumed here; the owner's alone (owner_add)
+  std::atomic<uint64_t> direct_switches{0};  // of those, by a task, not the loop (the same)
 
   // Owner only. The timers are armed and cancelled by the owner too; CpuThread checks that.
   base::ThreadRole owner;
@@ -85,6 +86,14 @@ struct RunQueue {
   std::chrono::steady_clock::time_point next_balance PCTX_GUARDED_BY(owner){};
   // Set by the bringup step (monotonic ns), taken by the first switch after it.
   std::atomic<int64_t> online_at_ns{0};
+
+  // Fiber hand-offs on this thread (fiber_switch.cpp): the task that switched straight to
+  // another and waits for that one to take its continuation, and the task that switches
+  // back to the loop.
+  Task* handoff PCTX_GUARDED_BY(owner) = nullptr;
+  Task* returning PCTX_GUARDED_BY(owner) = nullptr;
+  // Task-to-task switches since the loop's last pass (Scheduler::switch_directly).
+  uint32_t direct_streak PCTX_GUARDED_BY(owner) = 0;
 
   // The scheduler's own stack and fiber, for the sanitizers' fiber switch annotations.
   void* asan_fake_stack PCTX_GUARDED_BY(owner) = nullptr;

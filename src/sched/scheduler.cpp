@@ -400,12 +400,25 @@ std::vector<std::chrono::nanoseconds> Scheduler::rebalance_delays() const {
   return rebalance_delays_;
 }
 
-uint64_t Scheduler::switches() const {
+namespace {
+
+uint64_t sum_of(const std::vector<std::unique_ptr<RunQueue>>& rqs,
+                std::atomic<uint64_t> RunQueue::*counter) {
   uint64_t n = 0;
-  for (const auto& q : rqs_) {
-    if (q) n += q->switches.load(std::memory_order_relaxed);
+  for (const auto& q : rqs) {
+    if (q) n += ((*q).*counter).load(std::memory_order_relaxed);
   }
   return n;
+}
+
+}  // namespace
+
+uint64_t Scheduler::switches() const {
+  return sum_of(rqs_, &RunQueue::switches);
+}
+
+uint64_t Scheduler::direct_switches() const {
+  return sum_of(rqs_, &RunQueue::direct_switches);
 }
 
 void Scheduler::task_exited(Task& task) {

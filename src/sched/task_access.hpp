@@ -7,6 +7,7 @@
 
 #include <urcu/wfcqueue.h>
 
+#include <boost/context/fiber.hpp>
 #include <boost/intrusive/list_hook.hpp>
 
 #include <chrono>
@@ -59,10 +60,19 @@ struct TaskAccess {
   static void release_stack(Task& task) noexcept;
   // Builds the task's fiber on its stack; resume does it at the task's first run.
   static void start_fiber(Task& task);
-  // Scheduler side: runs the task until it switches out; returns why it did.
-  static SwitchReason resume(RunQueue& rq, Task& task);
+  // Scheduler side: runs the task until a task switches out to the scheduler: this one, or
+  // one it switched to directly (`returned`); returns why that one did.
+  static SwitchReason resume(RunQueue& rq, Task& task, Task*& returned);
   // Task side: gives the CPU back to the scheduler; returns when resumed, maybe elsewhere.
   static void suspend(Task& task, SwitchReason reason);
+  // Task side: prev gives the CPU straight to next (picked, and perf-switched to already),
+  // without the scheduler's loop in between; returns when prev is resumed.
+  static void switch_to(RunQueue& rq, Task& prev, Task& next);
+  // this_task::yield: a switch to the next runnable task, directly where the scheduler
+  // allows it (Scheduler::switch_directly), else through the loop.
+  static void yield(Task& task);
+  // What a task does first when resumed: takes the loop's continuation from its resumer.
+  static void adopt_resumer(Task& task, boost::context::fiber&& from);
   static bool need_resched(Task& task);
   static void sleep(Task& task, Clock::time_point deadline) {
     task.deadline_ = deadline;
@@ -110,8 +120,10 @@ struct TaskAccess {
   // A look first, since it has almost always not changed: the exchange is a locked
   // instruction, on the path of every switch.
   static bool take_affinity_change(Task& task) {
-    return task.affinity_changed_.load(std::memory_order_acquire) &&
-           task.affinity_changed_.exchange(false);
+    return affinity_change_pending(task) && task.affinity_changed_.exchange(false);
+  }
+  static bool affinity_change_pending(const Task& task) {
+    return task.affinity_changed_.load(std::memory_order_acquire);
   }
 
   // A task that was never woken is cancelled: it reports cancelled() from now on, and

@@ -21,7 +21,7 @@ int cpu() {
 
 void yield() {
   if (Task* t = current_task()) {
-    TaskAccess::suspend(*t, SwitchReason::kYield);
+    TaskAccess::yield(*t);
   } else {
     std::this_thread::yield();
   }

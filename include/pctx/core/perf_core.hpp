@@ -149,6 +149,10 @@ class PerfCore {
   // may record the task's time on CPU with it.
   int sched_out(Task* prev, Task* next, const Instant& at);
   int sched_in(Task* next, const Instant& at);
+  // Both at once: sched_out(prev, next, at) then sched_in(next, at), in one pass, so a
+  // switch between two tasks with events locks the CPU's context and brackets the drivers
+  // once. prev or next may be nullptr (a CPU going idle, or leaving idle).
+  int sched_switch(Task* prev, Task* next, const Instant& at);
   // The task exits: its events go to Exit and its context is tombstoned. It waits as the
   // user-side calls do, so not on a CPU thread with irqs off (the scheduler calls it after
   // the task's sched-out, with irqs on).
@@ -190,6 +194,7 @@ class PerfCore {
       PCTX_REQUIRES(internal::context_mutex(ctx));
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
   bool read_in_place(Event* e, Reading& r);  // an event Active on this CPU, without the lock
+  int sched_switch(Task* prev, Task* next, const Instant& at, bool out, bool in);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps
   int cpu_teardown(int cpu);

@@ -196,6 +196,7 @@ class CpuThread {
   bool busy_timer_armed_ PCTX_GUARDED_BY(owner_) = false;
   std::chrono::steady_clock::time_point busy_deadline_ PCTX_GUARDED_BY(owner_){};
   uint32_t timer_passes_ PCTX_GUARDED_BY(owner_) = 0;  // the loop's, for loop_checks_timers
+  uint32_t loop_passes_ PCTX_GUARDED_BY(owner_) = 0;   // busy passes, for check_placement
 };
 
 // The real-time signal that interrupts a busy CPU thread.

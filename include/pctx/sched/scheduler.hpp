@@ -154,6 +154,9 @@ class Scheduler {
   // Task resumptions on every CPU so far. Counted per CPU by its thread alone, so a switch
   // pays for no locked instruction on a line that every CPU writes.
   uint64_t switches() const;
+  // Of those, the yields that switched straight to the next task, not through the CPU
+  // thread's loop (counted the same way).
+  uint64_t direct_switches() const;
   core::PerfCore& core() { return core_; }
   cpu::CpuRuntime& runtime() { return runtime_; }
   const SchedOptions& options() const { return options_; }
@@ -169,6 +172,14 @@ class Scheduler {
   static const base::ThreadRole& owner_of(const RunQueue& rq);
   bool run(cpu::CpuThread& thread);  // the hook
   void run_task(RunQueue& rq, Task& task, const core::Instant& at) PCTX_REQUIRES(owner_of(rq));
+  // What the switch to a task does before its fiber runs: the perf switch (at `at` if it is
+  // still the latest instant), its state, its slice and the tick.
+  void start_task(RunQueue& rq, Task& task, const core::Instant& at) PCTX_REQUIRES(owner_of(rq));
+  // A yield's switch from prev straight to the next runnable task, when nothing needs the
+  // loop first; false (nothing done) otherwise.
+  bool switch_directly(RunQueue& rq, Task& prev) PCTX_REQUIRES(owner_of(rq));
+  // A yielded task waits on its run queue again (its perf context stays in).
+  void requeue(RunQueue& rq, Task& task) PCTX_REQUIRES(owner_of(rq));
   void after_switch(RunQueue& rq, Task& task, SwitchReason reason) PCTX_REQUIRES(owner_of(rq));
   // The perf core's switch from the run queue's perf-current task (if any) to `next` (if
   // any), at one instant, which it returns: `at` if it is still the latest, else a new one.

@@ -127,6 +127,17 @@ bool clock_runs_here(const Context* ctx) PCTX_REQUIRES(ctx->lock) {
   return here >= 0 && here == (ctx->task != nullptr ? ctx->task->oncpu.load() : ctx->cpu);
 }
 
+// An event's reading under its context's lock; with `fresh` (its count is whole where this
+// runs) the running delta and the times are brought up to now first.
+Reading locked_reading(Event* e, bool fresh) PCTX_REQUIRES(e->ctx->lock) {
+  if (fresh) {
+    read_active(e);
+    if (clock_runs_here(e->ctx)) update_context_time(e->ctx);
+    update_event_time(e);
+  }
+  return {e->count, e->time_enabled, e->time_running, e->state};
+}
+
 bool task_curr(PerfCore& core, const Task* task) {
   const int cpu = task->oncpu.load();
   if (cpu < 0) return false;
@@ -652,8 +663,8 @@ void PerfCore::with_event_stable(Event* e, uint32_t pmu_mask,
 // not switch at it after this read saw time past it. False, with nothing read, where the
 // event is not Active here or its driver cannot read without folding.
 // Inline: read() is its only caller, and the call cost a fifth of the read.
-__attribute__((always_inline)) inline bool PerfCore::read_in_place(Event* e, Reading& r)
-    PCTX_NO_THREAD_SAFETY_ANALYSIS {
+__attribute__((always_inline)) inline bool PerfCore::read_in_place(
+    Event* e, Reading& r, bool counted) PCTX_NO_THREAD_SAFETY_ANALYSIS {
   CpuContext* here = cpu(cpu::current_cpu());  // none off a CPU thread
   if (here == nullptr) return false;
   cpu::IrqGuard irqs_off;
@@ -669,8 +680,10 @@ __attribute__((always_inline)) inline bool PerfCore::read_in_place(Event* e, Rea
   }
   const uint64_t delta = now - e->tstamp;
   r = {count, e->time_enabled + delta, e->time_running + delta, EventState::kActive};
-  std::atomic<uint64_t>& served = here->reads_in_place;
-  served.store(served.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (counted) {
+    std::atomic<uint64_t>& served = here->reads_in_place;
+    served.store(served.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   return true;
 }
 
@@ -692,17 +705,48 @@ Reading PerfCore::read(Event* e) {
     r = {e->count, e->time_enabled, e->time_running, e->state};
     return r;
   }
-  if (read_in_place(e, r)) return r;
+  if (read_in_place(e, r) || read_remote(e, r)) return r;
   with_event_stable(e, 1u << e->attr.pmu->index(), [&](bool fresh) {
     assert_locked(e);  // with_event_stable's promise
-    if (fresh) {
-      read_active(e);
-      if (clock_runs_here(e->ctx)) update_context_time(e->ctx);
-      update_event_time(e);
-    }
-    r = {e->count, e->time_enabled, e->time_running, e->state};
+    r = locked_reading(e, fresh);
   });
   return r;
+}
+
+// An event Active on another CPU is read there by a call that carries the event and brings
+// the reading back in the call's own cache line (cpu_function_call_value), so the target
+// touches nothing of the caller's; where the driver reads in place (tsc, rdpmc), the
+// handler takes no lock either and writes nothing of the event's. False when the event is
+// not Active elsewhere, or stopped before the call came: the caller reads it where it is.
+bool PerfCore::read_remote(Event* e, Reading& r) {
+  const int oncpu = e->peek_oncpu();
+  if (oncpu < 0 || oncpu == cpu::current_cpu() || e->peek_state() != EventState::kActive) {
+    return false;
+  }
+  struct Remote {
+    Reading reading;
+    bool ok;
+  };
+  Remote got{};
+  const int rc = cpu::cpu_function_call_value(
+      oncpu,
+      [this, e]() PCTX_NO_THREAD_SAFETY_ANALYSIS {
+        Remote out{};
+        out.ok = read_in_place(e, out.reading, /*counted=*/false);  // a remote read
+        if (out.ok) return out;
+        CpuContext* cc = cpu(cpu::current_cpu());
+        cc->assert_on_cpu();
+        CpuLocks locks(*this, *cc, e->ctx);
+        if (e->state == EventState::kActive && e->oncpu == cc->cpu) {
+          out = {locked_reading(e, true), true};
+        }
+        return out;
+      },
+      got);
+  if (rc != 0 || !got.ok) return false;
+  stats_.remote_reads.fetch_add(1, std::memory_order_relaxed);
+  r = got.reading;
+  return true;
 }
 
 // One snapshot of the whole group, taken where its leader counts: every member's count

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "cpu/call_wait.hpp"
 #include "cpu/fence.hpp"
 #include "cpu/futex.hpp"
 #include "cpu/tsan.hpp"
@@ -165,9 +166,50 @@ void CpuThread::wait_state_not(CpuState s) {
   while (state() == s) internal::futex_wait(&shared_.state, static_cast<uint32_t>(s));
 }
 
+// No call waits: neither in the mailbox nor in the express lane.
 bool CpuThread::queue_empty() const {
-  return cds_wfcq_empty(__cds_wfcq_head_cast(const_cast<__cds_wfcq_head*>(&shared_.head)),
+  return lane_.state.load(std::memory_order_acquire) != kLaneRequested &&
+         cds_wfcq_empty(__cds_wfcq_head_cast(const_cast<__cds_wfcq_head*>(&shared_.head)),
                         const_cast<cds_wfcq_tail*>(&shared_.tail));
+}
+
+// The claim, like enqueue's `entering`, comes before the look at the state: park() changes
+// the state and then waits for a claimed lane to be requested or freed, so a call is
+// refused, or it is in the lane before the thread parks, and then it runs.
+CpuThread::Express CpuThread::call_express(ExpressCall& call) {
+  uint32_t expected = kLaneFree;
+  if (!lane_.state.compare_exchange_strong(expected, kLaneClaimed, std::memory_order_seq_cst)) {
+    return Express::kBusy;
+  }
+  if (shared_.state.load(std::memory_order_seq_cst) != static_cast<uint32_t>(CpuState::kRunning)) {
+    lane_.state.store(kLaneFree, std::memory_order_release);
+    return Express::kRefused;
+  }
+  lane_.call = call;
+  lane_.done.store(0, std::memory_order_relaxed);
+  lane_.state.store(kLaneRequested, std::memory_order_seq_cst);
+  // As enqueue's: either the owner sees the request, or we see its new mode and deliver.
+  internal::full_fence();
+  wake_for(shared_.mode.load(std::memory_order_seq_cst));
+  internal::wait_done(lane_.done);
+  call = lane_.call;
+  lane_.state.store(kLaneFree, std::memory_order_release);
+  return Express::kRan;
+}
+
+// With irqs off, so nothing else on this thread looks at the lane meanwhile; the line is
+// written once, after the call, with its result, the state and `done` together.
+void CpuThread::run_lane() {
+  int result = 0;
+  {
+    base::lock_validator::HandlerScope handler;
+    result = lane_.call.invoke(lane_.call.payload);
+  }
+  lane_.call.result = result;
+  lane_.state.store(kLaneClaimed, std::memory_order_relaxed);
+  stats_.calls.fetch_add(1, std::memory_order_relaxed);
+  stats_.express_calls.fetch_add(1, std::memory_order_relaxed);
+  if (lane_.done.exchange(1, std::memory_order_acq_rel) == 2) internal::futex_wake(&lane_.done);
 }
 
 int CpuThread::enqueue(CallNode* node) {
@@ -222,6 +264,7 @@ void CpuThread::notify() {
 void CpuThread::drain_calls() {
   // Calls run with irqs off, so a signal that lands meanwhile cannot re-enter the queue.
   local_irq_disable();
+  if (lane_.state.load(std::memory_order_acquire) == kLaneRequested) run_lane();
   while (cds_wfcq_node* n =
              __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&shared_.head), &shared_.tail)) {
     CallNode* call = caa_container_of(caa_container_of(n, MailboxLink, node_), CallNode, link);
@@ -388,14 +431,23 @@ void CpuThread::arm_busy_timer() {
 
 void CpuThread::idle_wait() {
   using Clock = std::chrono::steady_clock;
-  const auto expiry = next_expiry();
-  const auto spin_until = std::min(Clock::now() + options_.spin, expiry);
+  auto expiry = next_expiry();
+  auto spin_until = std::min(Clock::now() + options_.spin, expiry);
   const auto running = static_cast<uint32_t>(CpuState::kRunning);
   auto has_work = [&] {
     return !queue_empty() || kicked_.load(std::memory_order_relaxed) ||
            shared_.state.load(std::memory_order_relaxed) != running;
   };
   for (int i = 0;; ++i) {
+    // A call in the express lane runs here and the spin goes on, so a polling thread
+    // answers calls back to back with no pass of the loop between them (the caller's
+    // next call would wait for it). A call may arm a timer: the deadlines are taken again.
+    if (lane_.state.load(std::memory_order_acquire) == kLaneRequested) {
+      drain_calls();
+      expiry = next_expiry();
+      spin_until = std::min(Clock::now() + options_.spin, expiry);
+      continue;
+    }
     if (has_work()) {
       kicked_.store(false, std::memory_order_relaxed);
       return;
@@ -462,7 +514,8 @@ void CpuThread::main() {
     const CpuState s = state();
     if (s == CpuState::kParking || s == CpuState::kStopping) {
       leave_busy();
-      while (shared_.entering.load() != 0) cpu_relax();
+      // Callers in the middle of queueing, or of filling the lane, finish: their calls run.
+      while (shared_.entering.load() != 0 || lane_.state.load() == kLaneClaimed) cpu_relax();
       drain_calls();
       if (s == CpuState::kStopping) break;
       set_state(CpuState::kParked);
@@ -488,10 +541,7 @@ void CpuThread::main() {
     }
     if (options_.scheduler && options_.scheduler(*this)) worked = true;
     if (!timers_.empty() && loop_checks_timers()) run_timers();
-    // Where the thread runs is looked at before it idles and every 64th busy pass: the
-    // kernel moves it only when its CPU goes offline, which this sees within microseconds
-    // either way, and a sched_getcpu at every pass was a twentieth of a task switch.
-    if (!worked || (++loop_passes_ & 63) == 0) check_placement();
+    check_placement();
     rcu::quiescent_state();
     if (!worked) {
       leave_busy();

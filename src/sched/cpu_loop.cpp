@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "pctx/cpu/irq.hpp"
+#include "pctx/cpu/rcu.hpp"
 
 #include "pctx/core/instant.hpp"
 #include "pctx/sched/scheduler.hpp"
@@ -91,8 +92,10 @@ void Scheduler::start_task(RunQueue& rq, Task& task, const core::Instant& at) {
 // thread runs, RCU) is most of a task switch, and its two fiber switches return through
 // frames the return predictor does not expect, so a yield goes straight to the next task
 // when nothing needs the loop: the thread takes tasks, no call waits, the task's affinity
-// and the next one's did not change, and the loop ran within the last 64 such switches.
-// Arrivals are taken here, so a woken task waits no longer than through the loop.
+// and the next one's did not change, no sleeper is due, the balance is not due, and the
+// loop ran within the last 64 such switches (it also checks where the thread runs).
+// Arrivals are taken here, so a woken task waits no longer than through the loop, and a
+// quiescent state is reported, as the loop would between the two tasks.
 bool Scheduler::switch_directly(RunQueue& rq, Task& prev) {
   if (++rq.direct_streak >= 64) return false;
   if (rq.thread->state() != cpu::CpuState::kRunning ||
@@ -105,10 +108,23 @@ bool Scheduler::switch_directly(RunQueue& rq, Task& prev) {
   if (rq.runnable.empty()) return false;
   Task& next = rq.runnable.front();
   if (TaskAccess::affinity_change_pending(next)) return false;
+  // The switch's instant, checked against the loop's timed work first.
+  const core::Instant at = [] {
+    cpu::IrqGuard irqs_off;
+    return core::take_instant();
+  }();
+  const Clock::time_point now = time_of(at);
+  // A sleeper is due when the wake-up timer fired (it resets wakeup_at) or its time came;
+  // going on here would clear the timer's need_resched and re-arm it at once, again and
+  // again, while the sleeper waited.
+  const bool sleepers_due =
+      !rq.sleepers.empty() && (rq.wakeup_at == Clock::time_point::max() || rq.wakeup_at <= now);
+  if (sleepers_due || now >= rq.next_balance) return false;
+  cpu::rcu::quiescent_state();
   rq.runnable.pop_front();
   requeue(rq, prev);  // nr_runnable stays: one off the queue, one on
   owner_add(rq.nr_runnable, -1);
-  start_task(rq, next, perf_switch(rq, &next));
+  start_task(rq, next, at);
   owner_add(rq.direct_switches, uint64_t{1});
   TaskAccess::switch_to(rq, prev, next);
   return true;

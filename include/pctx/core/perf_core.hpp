@@ -193,7 +193,9 @@ class PerfCore {
   void event_function_call(Context* ctx, cpu::FunctionRef<void(CpuContext*)> fn)
       PCTX_REQUIRES(internal::context_mutex(ctx));
   void with_event_stable(Event* e, uint32_t pmu_mask, cpu::FunctionRef<void(bool)> snapshot);
-  bool read_in_place(Event* e, Reading& r);  // an event Active on this CPU, without the lock
+  // An event Active on this CPU, without the lock; `counted` in reads_in_place.
+  bool read_in_place(Event* e, Reading& r, bool counted = true);
+  bool read_remote(Event* e, Reading& r);  // one Active on another CPU, by a call there
   int sched_switch(Task* prev, Task* next, const Instant& at, bool out, bool in);
   void debug_check(Context* ctx);
   int cpu_bringup(int cpu);  // hotplug steps

@@ -46,6 +46,7 @@ const char* to_string(CpuState s);
 
 struct CpuThreadStats {
   std::atomic<uint64_t> calls{0};          // cross-calls run
+  std::atomic<uint64_t> express_calls{0};  // of which through the express lane
   std::atomic<uint64_t> signal_calls{0};   // of which from the signal handler
   std::atomic<uint64_t> deferred{0};       // signals that found irqs off
   std::atomic<uint64_t> sleeps{0};         // futex sleeps when idle
@@ -98,6 +99,11 @@ class CpuThread {
 
   // Queues a call; -ENXIO when the thread does not take calls. Used by cross_call.cpp.
   int enqueue(CallNode* node);
+  // Runs `call` on this thread through the express lane and waits for it: kRan, with its
+  // result and payload as the call left them; kRefused when the thread does not take calls;
+  // kBusy, with nothing done, when another call holds the lane. Used by cross_call.cpp.
+  enum class Express { kRan, kRefused, kBusy };
+  Express call_express(ExpressCall& call);
 
   // Runs queued calls on this thread, with irqs off. Must be called by the owner.
   void drain_calls();
@@ -182,6 +188,20 @@ class CpuThread {
     std::atomic<bool> signal_sent{false};
   } shared_;
   static_assert(sizeof(Shared) == 64, "the call line must be one cache line");
+  // The express lane: one synchronous call at a time, its function and data in this one
+  // cache line, which moves here with the request and back with the result. The mailbox's
+  // queue, by contrast, moves its line for the enqueue and again for the dequeue, and the
+  // handler then reaches into the caller's stack for the call. Free, claimed by a caller
+  // (filling it, or done and being read back), or requested; `done` is a futex word, as a
+  // mailbox node's.
+  enum Lane : uint32_t { kLaneFree, kLaneClaimed, kLaneRequested };
+  struct alignas(64) ExpressLane {
+    std::atomic<uint32_t> state{kLaneFree};
+    std::atomic<uint32_t> done{0};
+    ExpressCall call;
+  } lane_;
+  static_assert(sizeof(ExpressLane) == 64, "the express lane must be one cache line");
+  void run_lane();  // the requested call, with irqs off
   alignas(64) CpuThreadStats stats_;
   std::atomic<bool> kicked_{false};
   [[maybe_unused]] base::ThreadRole owner_;  // only the analysis reads it
@@ -196,7 +216,6 @@ class CpuThread {
   bool busy_timer_armed_ PCTX_GUARDED_BY(owner_) = false;
   std::chrono::steady_clock::time_point busy_deadline_ PCTX_GUARDED_BY(owner_){};
   uint32_t timer_passes_ PCTX_GUARDED_BY(owner_) = 0;  // the loop's, for loop_checks_timers
-  uint32_t loop_passes_ PCTX_GUARDED_BY(owner_) = 0;   // busy passes, for check_placement
 };
 
 // The real-time signal that interrupts a busy CPU thread.

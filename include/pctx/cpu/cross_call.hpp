@@ -12,8 +12,12 @@
 #include <urcu/wfcqueue.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <new>
+#include <type_traits>
 
 #include "pctx/base/mutex.hpp"
 #include "pctx/cpu/function_ref.hpp"
@@ -62,6 +66,52 @@ class AsyncCall {
 
 int cpu_function_call(int cpu, FunctionRef<int()> fn);
 int cpu_function_call_async(int cpu, AsyncCall& call);
+
+// What travels in a CPU thread's express lane (CpuThread::call_express): a synchronous call
+// whose function and data are in the lane's own cache line, so a call to a polling CPU
+// moves that one line there and back. `invoke` runs on the target with the payload, which
+// it may overwrite with a result; its return value is the call's.
+struct ExpressCall {
+  static constexpr size_t kPayload = 40;
+  int (*invoke)(void* payload) = nullptr;
+  int result = 0;
+  alignas(8) unsigned char payload[kPayload];
+};
+
+namespace internal {
+// Runs `x` on `cpu` through its express lane, or, when another call holds the lane (or the
+// caller is that CPU), `fallback` through its mailbox (or at once): `express` says which.
+// The result and refusals are cpu_function_call's.
+int cpu_call_express(int cpu, ExpressCall& x, FunctionRef<int()> fallback, bool& express);
+}  // namespace internal
+
+// fn() runs on `cpu`'s thread and its value comes back in `out`; 0, or cpu_function_call's
+// refusals. fn is copied by value into the call's cache line and the value comes back in
+// it: nothing of the caller's is touched on the target (the remote read's path). Fn and R
+// must be trivially copyable and fit the line.
+template <class R, class Fn>
+int cpu_function_call_value(int cpu, const Fn& fn, R& out) {
+  static_assert(std::is_trivially_copyable_v<Fn> && std::is_trivially_copyable_v<R>);
+  static_assert(sizeof(Fn) <= ExpressCall::kPayload && sizeof(R) <= ExpressCall::kPayload);
+  static_assert(alignof(Fn) <= 8 && alignof(R) <= 8);
+  ExpressCall x;
+  std::memcpy(x.payload, &fn, sizeof fn);
+  x.invoke = [](void* payload) {
+    const R r = (*std::launder(reinterpret_cast<const Fn*>(payload)))();
+    std::memcpy(payload, &r, sizeof r);
+    return 0;
+  };
+  bool express = false;
+  const int rc = internal::cpu_call_express(
+      cpu, x,
+      [&] {
+        out = fn();
+        return 0;
+      },
+      express);
+  if (rc == 0 && express) std::memcpy(&out, x.payload, sizeof out);
+  return rc;
+}
 
 namespace internal {
 // Set by a CPU thread for its life. Constant-initialised, initial-exec TLS: no wrapper call,

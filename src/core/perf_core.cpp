@@ -19,6 +19,7 @@
 #include "core/schedule.hpp"
 #include "pctx/cpu/cross_call.hpp"
 #include "pctx/cpu/hotplug.hpp"
+#include "pctx/pmu/mmap_read.hpp"
 
 namespace pctx::core {
 
@@ -670,8 +671,21 @@ __attribute__((always_inline)) inline bool PerfCore::read_in_place(
   cpu::IrqGuard irqs_off;
   if (e->peek_state() != EventState::kActive || e->peek_oncpu() != here->cpu) return false;
   const Instant at = take_instant_fast();
-  uint64_t count = 0;
-  if (!e->attr.pmu->peek(*e, at.tsc, count)) return false;
+  uint64_t counter = 0;
+  switch (e->direct_read) {
+    case DirectRead::kTsc:
+      counter = at.tsc;
+      break;
+    case DirectRead::kMappedPage: {
+      const auto v = pmu::fast_read(static_cast<const perf_event_mmap_page*>(e->direct_page));
+      if (!v.valid) return false;
+      counter = v.value;
+      break;
+    }
+    case DirectRead::kNone:
+      return false;
+  }
+  const uint64_t count = e->count + (counter > e->hw_prev ? counter - e->hw_prev : 0);
   // update_context_time and update_event_time, computed instead of stored.
   const Context* ctx = e->ctx;
   uint64_t now = ctx->time;
@@ -718,31 +732,47 @@ Reading PerfCore::read(Event* e) {
 // touches nothing of the caller's; where the driver reads in place (tsc, rdpmc), the
 // handler takes no lock either and writes nothing of the event's. False when the event is
 // not Active elsewhere, or stopped before the call came: the caller reads it where it is.
+//
+// A read in place stores nothing, so the values stored in an Active event may be older
+// than what a read in place gave: a CPU whose thread refuses the call while it parks (the
+// CPU is going offline) is asked again until the event stopped there, as the teardown
+// stops it, rather than leave the caller those. A caller that may not wait (a CPU thread
+// with irqs off) makes no call here; with_event_stable gives it the stored values, as of
+// the last pass where the event counts.
 bool PerfCore::read_remote(Event* e, Reading& r) {
-  const int oncpu = e->peek_oncpu();
-  if (oncpu < 0 || oncpu == cpu::current_cpu() || e->peek_state() != EventState::kActive) {
-    return false;
-  }
+  if (cpu::current_cpu() >= 0 && cpu::irqs_disabled()) return false;
   struct Remote {
     Reading reading;
     bool ok;
   };
   Remote got{};
-  const int rc = cpu::cpu_function_call_value(
-      oncpu,
-      [this, e]() PCTX_NO_THREAD_SAFETY_ANALYSIS {
-        Remote out{};
-        out.ok = read_in_place(e, out.reading, /*counted=*/false);  // a remote read
-        if (out.ok) return out;
-        CpuContext* cc = cpu(cpu::current_cpu());
-        cc->assert_on_cpu();
-        CpuLocks locks(*this, *cc, e->ctx);
-        if (e->state == EventState::kActive && e->oncpu == cc->cpu) {
-          out = {locked_reading(e, true), true};
-        }
-        return out;
-      },
-      got);
+  int rc = -ENXIO;
+  for (bool parking = true; rc == -ENXIO && parking;) {
+    const int oncpu = e->peek_oncpu();
+    if (oncpu < 0 || oncpu == cpu::current_cpu() || e->peek_state() != EventState::kActive) {
+      return false;
+    }
+    rc = cpu::cpu_function_call_value(
+        oncpu,
+        [this, e]() PCTX_NO_THREAD_SAFETY_ANALYSIS {
+          Remote out{};
+          out.ok = read_in_place(e, out.reading, /*counted=*/false);  // a remote read
+          if (out.ok) return out;
+          CpuContext* cc = cpu(cpu::current_cpu());
+          cc->assert_on_cpu();
+          CpuLocks locks(*this, *cc, e->ctx);
+          if (e->state == EventState::kActive && e->oncpu == cc->cpu) {
+            out = {locked_reading(e, true), true};
+          }
+          return out;
+        },
+        got);
+    if (rc == -ENXIO) {
+      const cpu::CpuThread* t = runtime_.thread(oncpu);
+      parking = t != nullptr && t->state() == cpu::CpuState::kParking;
+      sched_yield();
+    }
+  }
   if (rc != 0 || !got.ok) return false;
   stats_.remote_reads.fetch_add(1, std::memory_order_relaxed);
   r = got.reading;

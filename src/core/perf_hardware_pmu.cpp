@@ -107,6 +107,11 @@ int PerfHardwarePmu::add(PmuEvent& event) {
   }
   event.hw_slot = grant->slot;
   event.hw_prev = value(cpu, grant->slot);
+  // A read in place is one rdpmc on the slot's page (outside any pass, so not through the
+  // pass's snapshot); where the kernel allows no rdpmc, the page says so and the core reads
+  // under the lock, no slower than a read() would be.
+  event.direct_read = slot.page != nullptr ? DirectRead::kMappedPage : DirectRead::kNone;
+  event.direct_page = slot.page;
   return 0;
 }
 
@@ -117,24 +122,12 @@ void PerfHardwarePmu::read(PmuEvent& event) {
   event.hw_prev = now;
 }
 
-// One rdpmc on the slot's page, outside any pass (so not through the pass's snapshot);
-// where the kernel does not allow rdpmc, a read() would do, but the locked path is then
-// no slower, so it takes over.
-bool PerfHardwarePmu::peek(const PmuEvent& event, uint64_t, uint64_t& count) {
-  const Slot& slot =
-      cpus_[static_cast<size_t>(cpu::current_cpu())]->counters[static_cast<size_t>(event.hw_slot)];
-  if (slot.page == nullptr) return false;
-  const auto r = pmu::fast_read(slot.page);
-  if (!r.valid) return false;
-  counter_reads_.fetch_add(1, std::memory_order_relaxed);
-  count = event.count + (r.value - event.hw_prev);
-  return true;
-}
-
 void PerfHardwarePmu::del(PmuEvent& event) {
   read(event);
   cpus_[static_cast<size_t>(cpu::current_cpu())]->slots.release(event.hw_slot);
   event.hw_slot = -1;
+  event.direct_read = DirectRead::kNone;
+  event.direct_page = nullptr;
 }
 
 }  // namespace pctx::core

@@ -7,7 +7,9 @@
 namespace pctx::core {
 
 int TscPmu::init(PmuEvent& event) {
-  return event.config == 0 ? 0 : -EINVAL;
+  if (event.config != 0) return -EINVAL;
+  event.direct_read = DirectRead::kTsc;  // a read in place needs the instant's tsc alone
+  return 0;
 }
 
 // One rdtsc per pass, whatever the number of events (pass_tsc), and none of its own in a
@@ -25,12 +27,6 @@ void TscPmu::read(PmuEvent& event) {
   if (now <= event.hw_prev) return;
   event.count += now - event.hw_prev;
   event.hw_prev = now;
-}
-
-// The reading is the counter itself, so the count at `tsc` needs no other read.
-bool TscPmu::peek(const PmuEvent& event, uint64_t tsc, uint64_t& count) {
-  count = event.count + (tsc > event.hw_prev ? tsc - event.hw_prev : 0);
-  return true;
 }
 
 void TscPmu::del(PmuEvent& event) {

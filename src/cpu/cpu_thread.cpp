@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "cpu/call_wait.hpp"
@@ -185,14 +186,15 @@ CpuThread::Express CpuThread::call_express(ExpressCall& call) {
     lane_.state.store(kLaneFree, std::memory_order_release);
     return Express::kRefused;
   }
-  lane_.call = call;
+  // Byte copies, which create the function object (or result) the payload holds.
+  std::memcpy(&lane_.call, &call, sizeof call);
   lane_.done.store(0, std::memory_order_relaxed);
   lane_.state.store(kLaneRequested, std::memory_order_seq_cst);
   // As enqueue's: either the owner sees the request, or we see its new mode and deliver.
   internal::full_fence();
   wake_for(shared_.mode.load(std::memory_order_seq_cst));
   internal::wait_done(lane_.done);
-  call = lane_.call;
+  std::memcpy(&call, &lane_.call, sizeof call);
   lane_.state.store(kLaneFree, std::memory_order_release);
   return Express::kRan;
 }
@@ -203,7 +205,9 @@ void CpuThread::run_lane() {
   int result = 0;
   {
     base::lock_validator::HandlerScope handler;
+    in_lane_ = true;
     result = lane_.call.invoke(lane_.call.payload);
+    in_lane_ = false;
   }
   lane_.call.result = result;
   lane_.state.store(kLaneClaimed, std::memory_order_relaxed);
@@ -264,7 +268,9 @@ void CpuThread::notify() {
 void CpuThread::drain_calls() {
   // Calls run with irqs off, so a signal that lands meanwhile cannot re-enter the queue.
   local_irq_disable();
-  if (lane_.state.load(std::memory_order_acquire) == kLaneRequested) run_lane();
+  // Not from inside the lane's own call (a handler waiting on an async call serves the
+  // mailbox): its request stays Requested while it runs, and would run again.
+  if (!in_lane_ && lane_.state.load(std::memory_order_acquire) == kLaneRequested) run_lane();
   while (cds_wfcq_node* n =
              __cds_wfcq_dequeue_blocking(__cds_wfcq_head_cast(&shared_.head), &shared_.tail)) {
     CallNode* call = caa_container_of(caa_container_of(n, MailboxLink, node_), CallNode, link);
@@ -438,12 +444,17 @@ void CpuThread::idle_wait() {
     return !queue_empty() || kicked_.load(std::memory_order_relaxed) ||
            shared_.state.load(std::memory_order_relaxed) != running;
   };
+  int lane_calls = 0;
   for (int i = 0;; ++i) {
     // A call in the express lane runs here and the spin goes on, so a polling thread
     // answers calls back to back with no pass of the loop between them (the caller's
     // next call would wait for it). A call may arm a timer: the deadlines are taken again.
     if (lane_.state.load(std::memory_order_acquire) == kLaneRequested) {
       drain_calls();
+      // Back to the loop every 64 calls: a stream of calls must not keep its pass (where
+      // the thread runs, the scheduler) from running. Other work is seen at the next turn
+      // of the spin that finds the lane empty.
+      if (++lane_calls == 64) return;
       expiry = next_expiry();
       spin_until = std::min(Clock::now() + options_.spin, expiry);
       continue;
@@ -514,9 +525,17 @@ void CpuThread::main() {
     const CpuState s = state();
     if (s == CpuState::kParking || s == CpuState::kStopping) {
       leave_busy();
-      // Callers in the middle of queueing, or of filling the lane, finish: their calls run.
-      while (shared_.entering.load() != 0 || lane_.state.load() == kLaneClaimed) cpu_relax();
+      // Callers in the middle of queueing finish, and their calls run. A lane caller is done
+      // with the thread only once it freed the lane (after its delivery and its read-back),
+      // so the thread parks or stops only then: no signal of its reaches a parked thread,
+      // and nothing of it touches a thread that is gone. One that claims the lane from here
+      // on is refused, and frees it at once.
+      while (shared_.entering.load() != 0) cpu_relax();
       drain_calls();
+      while (lane_.state.load() != kLaneFree) {
+        drain_calls();
+        cpu_relax();
+      }
       if (s == CpuState::kStopping) break;
       set_state(CpuState::kParked);
       continue;

@@ -39,7 +39,6 @@ class PerfHardwarePmu : public Pmu {
   int add(PmuEvent& event) override;
   void del(PmuEvent& event) override;
   void read(PmuEvent& event) override;
-  bool peek(const PmuEvent& event, uint64_t tsc, uint64_t& count) override;
 
   uint64_t reprograms() const { return reprograms_.load(); }
   uint64_t counter_reads() const { return counter_reads_.load(); }  // rdpmc or read()

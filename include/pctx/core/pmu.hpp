@@ -40,13 +40,6 @@ class Pmu {
   virtual void del(PmuEvent& event) = 0;
   // Folds the delta since the last start or read into the count.
   virtual void read(PmuEvent& event) = 0;
-  // The count an event Active on this CPU has at `tsc` (a reading just taken), with
-  // nothing folded into the event: for a task's read of its own event, with irqs off and
-  // no lock (the kernel's perf_event_read_local). False where the driver cannot tell
-  // without changing its state; the core then reads under the lock, in a pass.
-  virtual bool peek(const PmuEvent& /*event*/, uint64_t /*tsc*/, uint64_t& /*count*/) {
-    return false;
-  }
 
   // Brackets every scheduling pass on a CPU (a switch, a rotation, a handler, a read), as
   // the kernel's pmu_disable/pmu_enable: a driver may take one snapshot of its hardware

@@ -26,7 +26,6 @@ class TscPmu : public Pmu {
   int add(PmuEvent& event) override;
   void del(PmuEvent& event) override;
   void read(PmuEvent& event) override;
-  bool peek(const PmuEvent& event, uint64_t tsc, uint64_t& count) override;
 
  private:
   std::atomic<int> counters_;

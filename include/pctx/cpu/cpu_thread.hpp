@@ -201,7 +201,8 @@ class CpuThread {
     ExpressCall call;
   } lane_;
   static_assert(sizeof(ExpressLane) == 64, "the express lane must be one cache line");
-  void run_lane();  // the requested call, with irqs off
+  void run_lane();        // the requested call, with irqs off
+  bool in_lane_ = false;  // run_lane is inside the call (the owner's; off the lane's line)
   alignas(64) CpuThreadStats stats_;
   std::atomic<bool> kicked_{false};
   [[maybe_unused]] base::ThreadRole owner_;  // only the analysis reads it

@@ -65,7 +65,7 @@ class GroupWalk {
 
  private:
   static int key_cpu(const Event& e) { return e.attr.cpu; }
-  bool in_run(GroupTree::iterator it, int cpu) const {
+  bool in_run(const GroupTree::iterator& it, int cpu) const {
     return it != end_ && it->attr.cpu == cpu && it->attr.pmu->index() == pmu_;
   }
 

@@ -246,7 +246,9 @@ void TaskAccess::switch_to(RunQueue& rq, Task& prev, Task& next) {
 }
 
 void TaskAccess::yield(Task& task) {
-  if (!task.scheduler_.switch_directly(*task.rq_, task)) suspend(task, SwitchReason::kYield);
+  RunQueue& rq = *task.rq_;
+  rq.assert_owner();  // the task runs on its run queue's thread
+  if (!task.scheduler_.switch_directly(rq, task)) suspend(task, SwitchReason::kYield);
 }
 
 }  // namespace pctx::sched

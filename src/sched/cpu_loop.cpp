@@ -31,7 +31,7 @@ bool Scheduler::run(cpu::CpuThread& thread) {
   rq.assert_owner();  // the hook runs on the CPU thread of its run queue
   if (!rq.thread_init) TaskAccess::init_thread(rq);
   rq.direct_streak = 0;
-  bool worked = rq.pull();
+  bool worked = rq.arrivals_waiting() && rq.pull();
   // One reading of the clocks for the pass through the loop: the sleepers, the balance, and
   // the switch, unless something read them in between (perf_switch).
   // Built in place (no copy of a just-returned Instant, which stalled on store forwarding).
@@ -104,27 +104,21 @@ bool Scheduler::switch_directly(RunQueue& rq, Task& prev) {
       TaskAccess::affinity_change_pending(prev)) {
     return false;
   }
-  rq.pull();
+  if (rq.arrivals_waiting()) rq.pull();
   if (rq.runnable.empty()) return false;
   Task& next = rq.runnable.front();
   if (TaskAccess::affinity_change_pending(next)) return false;
-  // The switch's instant, checked against the loop's timed work first.
-  const core::Instant at = [] {
-    cpu::IrqGuard irqs_off;
-    return core::take_instant();
-  }();
-  const Clock::time_point now = time_of(at);
-  // A sleeper is due when the wake-up timer fired (it resets wakeup_at) or its time came;
-  // going on here would clear the timer's need_resched and re-arm it at once, again and
-  // again, while the sleeper waited.
-  const bool sleepers_due =
-      !rq.sleepers.empty() && (rq.wakeup_at == Clock::time_point::max() || rq.wakeup_at <= now);
-  if (sleepers_due || now >= rq.next_balance) return false;
-  cpu::rcu::quiescent_state();
+  // The loop's timed work, judged without a clock read: a sleeper is due once the wake-up
+  // timer fired (its callback resets wakeup_at; going on here would clear its need_resched
+  // and have update_timers re-arm it at once, again and again, while the sleeper waited),
+  // and the balance by the time prev's slice started (at most a slice late).
+  const bool sleepers_due = !rq.sleepers.empty() && rq.wakeup_at == Clock::time_point::max();
+  if (sleepers_due || rq.slice_end - options_.time_slice >= rq.next_balance) return false;
+  if ((rq.direct_streak & 7) == 1) cpu::rcu::quiescent_state();  // QSBR: any switch is one
   rq.runnable.pop_front();
   requeue(rq, prev);  // nr_runnable stays: one off the queue, one on
   owner_add(rq.nr_runnable, -1);
-  start_task(rq, next, at);
+  start_task(rq, next, perf_switch(rq, &next));
   owner_add(rq.direct_switches, uint64_t{1});
   TaskAccess::switch_to(rq, prev, next);
   return true;
@@ -288,6 +282,9 @@ void Scheduler::drain(RunQueue& rq) {
 // The tick runs while a task runs and others wait; the wake-up timer follows the earliest
 // sleeper, so an idle CPU thread leaves its futex in time.
 void Scheduler::update_timers(RunQueue& rq, bool busy) {
+  // Nothing to change, as at most switches: the tick as it should be and no sleeper (the
+  // callback touches neither the flag nor the list, so no irqs off for the look).
+  if (busy == rq.tick_armed && !rq.sleepers_changed && rq.sleepers.empty()) return;
   cpu::IrqGuard irqs_off;  // the wake-up timer's callback resets wakeup_at
   if (busy != rq.tick_armed) {
     if (busy)

@@ -140,7 +140,7 @@ void TaskAccess::release_stack(Task& task) noexcept {
 // next task (switch_to), leaving itself in rq->handoff: then `from` is that task, to be
 // resumed later, and the loop's continuation it held is ours now. The sanitizers learn the
 // loop's stack only from a switch that came from the loop.
-void TaskAccess::adopt_resumer(Task& task, boost::context::fiber&& from) {
+inline void TaskAccess::adopt_resumer(Task& task, boost::context::fiber&& from) {
   RunQueue* rq = task.rq_;  // set by the resumer, which may be another CPU thread's loop
   rq->assert_owner();
   Task* left = rq->handoff;

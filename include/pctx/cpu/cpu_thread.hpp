@@ -87,9 +87,15 @@ class CpuThread {
   pid_t tid() const { return tid_.load(); }
   pthread_t handle() const { return handle_; }
   const CpuThreadStats& stats() const { return stats_; }
-  // Calls wait in the mailbox: for preemption points that poll, in case a call's signal is
-  // late or lost (ThreadSanitizer defers signals and may merge them).
-  bool calls_pending() const { return !queue_empty(); }
+  // Calls wait in the mailbox or the lane: for preemption points and task switches that
+  // poll, in case a call's signal is late or lost (ThreadSanitizer defers signals and may
+  // merge them). Inline, with liburcu's own emptiness test on the queue's public fields: a
+  // hint, which a call still being queued may miss (its signal, or the next look, runs it).
+  bool calls_pending() const {
+    return lane_.state.load(std::memory_order_relaxed) == kLaneRequested ||
+           __atomic_load_n(&shared_.head.node.next, __ATOMIC_RELAXED) != nullptr ||
+           __atomic_load_n(&shared_.tail.p, __ATOMIC_RELAXED) != &shared_.head.node;
+  }
 
   // Wakes the thread if it sleeps, so its loop runs the scheduler hook again.
   void kick();

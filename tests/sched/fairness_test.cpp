@@ -2,7 +2,8 @@
 // single-event groups on a PMU of 2 counters: every group of every task runs its share of
 // the task's time (2 of G, the share the rotation order gives) within 5 points, at the
 // default time slice and rotation interval and at others, including a slice equal to the
-// interval (where a timer alone rotates only the task whose slice it falls in).
+// interval (where a timer alone rotates only the task whose slice it falls in). A run during
+// which the machine kept a CPU thread from its CPU for long is done again (cpu_theft.hpp).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "pctx/pmu/scale.hpp"
+#include "sched/cpu_theft.hpp"
 #include "sched/sched_fixture.hpp"
 
 namespace pctx::sched {
@@ -36,8 +38,10 @@ class FairnessTest : public testing::SchedTest, public ::testing::WithParamInter
   }
 
   // tasks_per_cpu[i] tasks on the i-th CPU, each with a seeded number of groups, spinning
-  // for `d`; then every group's share checked.
-  void run(const std::vector<int>& tasks_per_cpu, std::chrono::milliseconds d, uint64_t seed) {
+  // for `d`; then every group's share checked, unless the machine took a CPU away for long
+  // meanwhile: false then, and why is printed.
+  bool run_once(const std::vector<int>& tasks_per_cpu, std::chrono::milliseconds d, uint64_t seed) {
+    testing::CpuTheft theft(*runtime_, cpus_);
     std::mt19937_64 rng(seed);
     std::atomic<bool> stop{false};
     struct Counted {
@@ -62,6 +66,7 @@ class FairnessTest : public testing::SchedTest, public ::testing::WithParamInter
     std::this_thread::sleep_for(d);
     stop = true;
     join_all();
+    if (theft.disturbed("fairness")) return false;
     // What a failure needs to be understood: each task's switches and time on CPU, and
     // each CPU thread's timers.
     std::string why;
@@ -80,8 +85,8 @@ class FairnessTest : public testing::SchedTest, public ::testing::WithParamInter
       const double share = 2.0 / static_cast<double>(c.events.size());
       for (size_t g = 0; g < c.events.size(); ++g) {
         const core::Reading r = core_->read(c.events[g]);
-        ASSERT_GT(r.time_running, 0u) << c.task->name() << " group " << g << " never ran\n" << why;
-        ASSERT_GT(r.count, 0u) << c.task->name() << " group " << g << " read 0";
+        EXPECT_GT(r.time_running, 0u) << c.task->name() << " group " << g << " never ran\n" << why;
+        EXPECT_GT(r.count, 0u) << c.task->name() << " group " << g << " read 0";
         const double got =
             static_cast<double>(r.time_running) / static_cast<double>(r.time_enabled);
         EXPECT_NEAR(got, share, 0.05)
@@ -91,6 +96,15 @@ class FairnessTest : public testing::SchedTest, public ::testing::WithParamInter
             << why;
       }
     }
+    return true;
+  }
+
+  // run_once until a run is not disturbed; a machine that keeps taking CPUs away skips.
+  void run(const std::vector<int>& tasks_per_cpu, std::chrono::milliseconds d, uint64_t seed) {
+    for (int i = 0; i < testing::kAttempts; ++i) {
+      if (run_once(tasks_per_cpu, d, seed)) return;
+    }
+    GTEST_SKIP() << testing::too_busy();
   }
 };
 
@@ -98,6 +112,7 @@ TEST_P(FairnessTest, EveryGroupOfEveryTaskGetsItsShare) {
   const uint64_t seed = testing::seed_from_env("fairness");
   // One and four tasks per CPU, then two and three: 1 to 4 tasks per CPU in two runs.
   run({1, 4}, 1200ms, seed);
+  if (IsSkipped()) return;
   run({2, 3}, 1200ms, seed + 1);
 }
 
@@ -117,36 +132,47 @@ TEST_F(CpuFairnessTest, CpuContextGroupsGetTheirShareWhileTasksSwitch) {
   const uint64_t seed = testing::seed_from_env("fairness");
   const int cpu = cpus_.back();
   const int groups = 3 + static_cast<int>(seed % 3);
-  std::vector<core::Event*> mine;
-  for (int i = 0; i < groups; ++i) {
-    core::EventAttr attr;
-    attr.pmu = &tsc_;
-    auto e = core_->create_event(attr);
-    ASSERT_TRUE(e);
-    ASSERT_EQ(core_->install(core_->cpu_context(cpu), *e), 0);
-    events_.push_back(*e);
-    mine.push_back(*e);
+  for (int attempt = 0; attempt < testing::kAttempts; ++attempt) {
+    testing::CpuTheft theft(*runtime_, {cpu});
+    std::vector<core::Event*> mine;
+    for (int i = 0; i < groups; ++i) {
+      core::EventAttr attr;
+      attr.pmu = &tsc_;
+      auto e = core_->create_event(attr);
+      ASSERT_TRUE(e);
+      ASSERT_EQ(core_->install(core_->cpu_context(cpu), *e), 0);
+      events_.push_back(*e);
+      mine.push_back(*e);
+    }
+    std::atomic<bool> stop{false};
+    for (int i = 0; i < 3; ++i) {
+      SpawnOptions so;
+      so.affinity = cpu::CpuSet::of({cpu});
+      spawn(
+          [&stop] {
+            while (!stop.load(std::memory_order_relaxed)) this_task::cond_resched();
+          },
+          so);
+    }
+    std::this_thread::sleep_for(600ms);
+    stop = true;
+    join_all();
+    // The groups are read before they go: a run that does not count is done again with
+    // new ones, alone on the CPU context.
+    std::vector<core::Reading> got;
+    for (core::Event* e : mine) got.push_back(core_->read(e));
+    for (core::Event* e : mine) ASSERT_EQ(core_->remove(e), 0);
+    if (theft.disturbed("fairness")) continue;
+    for (size_t g = 0; g < got.size(); ++g) {
+      ASSERT_GT(got[g].time_running, 0u) << "group " << g << " never ran";
+      EXPECT_NEAR(
+          static_cast<double>(got[g].time_running) / static_cast<double>(got[g].time_enabled),
+          2.0 / groups, 0.05)
+          << "seed " << seed << ": CPU group " << g << " of " << groups;
+    }
+    return;
   }
-  std::atomic<bool> stop{false};
-  for (int i = 0; i < 3; ++i) {
-    SpawnOptions so;
-    so.affinity = cpu::CpuSet::of({cpu});
-    spawn(
-        [&stop] {
-          while (!stop.load(std::memory_order_relaxed)) this_task::cond_resched();
-        },
-        so);
-  }
-  std::this_thread::sleep_for(600ms);
-  stop = true;
-  join_all();
-  for (size_t g = 0; g < mine.size(); ++g) {
-    const core::Reading r = core_->read(mine[g]);
-    ASSERT_GT(r.time_running, 0u) << "group " << g << " never ran";
-    EXPECT_NEAR(static_cast<double>(r.time_running) / static_cast<double>(r.time_enabled),
-                2.0 / groups, 0.05)
-        << "seed " << seed << ": CPU group " << g << " of " << groups;
-  }
+  GTEST_SKIP() << testing::too_busy();
 }
 
 }  // namespace

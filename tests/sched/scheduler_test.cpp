@@ -11,6 +11,7 @@
 
 #include "cpu/runtime_fixture.hpp"
 #include "pctx/sched/wait_queue.hpp"
+#include "sched/cpu_theft.hpp"
 #include "sched/sched_fixture.hpp"
 
 namespace pctx::sched {
@@ -216,24 +217,31 @@ TEST_F(SchedulerTest, NewTasksSpreadOverAllowedCpus) {
 TEST_F(SchedulerTest, TimeSlicesShareACpuBetweenSpinners) {
   SpawnOptions o;
   o.affinity = cpu::CpuSet::of({cpus_.front()});
-  std::atomic<bool> stop{false};
-  for (int i = 0; i < 2; ++i) {
-    spawn(
-        [&] {
-          while (!stop.load()) this_task::cond_resched();
-        },
-        o);
+  for (int attempt = 0; attempt < testing::kAttempts; ++attempt) {
+    testing::CpuTheft theft(*runtime_, {cpus_.front()});
+    std::atomic<bool> stop{false};
+    std::vector<TaskRef> two;
+    for (int i = 0; i < 2; ++i) {
+      two.push_back(spawn(
+          [&] {
+            while (!stop.load()) this_task::cond_resched();
+          },
+          o));
+    }
+    std::this_thread::sleep_for(200ms);
+    stop = true;
+    for (auto& t : two) t->join();
+    if (theft.disturbed("time slices")) continue;
+    const double a = static_cast<double>(two[0]->on_cpu_time().count());
+    const double b = static_cast<double>(two[1]->on_cpu_time().count());
+    EXPECT_GT(a / (a + b), 0.3);
+    EXPECT_GT(b / (a + b), 0.3);
+    // A 2 ms slice over 200 ms: tens of switches, not one per preemption point.
+    EXPECT_GT(two[0]->switches(), 10u);
+    EXPECT_LT(two[0]->switches(), 10'000u);
+    return;
   }
-  std::this_thread::sleep_for(200ms);
-  stop = true;
-  for (auto& t : tasks_) t->join();
-  const double a = static_cast<double>(tasks_[0]->on_cpu_time().count());
-  const double b = static_cast<double>(tasks_[1]->on_cpu_time().count());
-  EXPECT_GT(a / (a + b), 0.3);
-  EXPECT_GT(b / (a + b), 0.3);
-  // A 2 ms slice over 200 ms: tens of switches, not one per preemption point.
-  EXPECT_GT(tasks_[0]->switches(), 10u);
-  EXPECT_LT(tasks_[0]->switches(), 10'000u);
+  GTEST_SKIP() << testing::too_busy();
 }
 
 TEST_F(SchedulerTest, AnExceptionEndsOnlyItsTask) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -156,7 +157,12 @@ TEST(CrossCall, CallsRacingAParkRunOnceOrAreRefused) {
       }
     });
   }
-  for (int round = 0; round < 200; ++round) {
+  // 200 rounds at least, and on until calls ran between them: on a busy machine the callers
+  // may not get a CPU before 200 rounds are over (10 s at most).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int round = 0;
+       round < 200 || (returned_ran.load() < 100 && std::chrono::steady_clock::now() < give_up);
+       ++round) {
     rt->thread(cpu)->park();
     ASSERT_EQ(rt->thread(cpu)->unpark(), 0);
   }
